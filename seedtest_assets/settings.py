@@ -1,0 +1,53 @@
+"""Where things live, read from the environment (never from code or config files).
+
+Every setting has an embedded default so a laptop needs nothing set:
+
+- ``SEEDTEST_HOME``: folder for the embedded warehouse and local reports
+  (default ``./.seedtest`` under the working directory).
+- ``DATABASE_URL``: the warehouse. Unset -> ``sqlite:///$SEEDTEST_HOME/warehouse.db``.
+  ``postgresql://`` URLs are routed to psycopg 3 (``postgresql+psycopg://``).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from sqlalchemy.engine import make_url
+
+
+def seedtest_home() -> Path:
+    """The folder holding laptop state (created on first use)."""
+    home = Path(os.environ.get("SEEDTEST_HOME") or Path.cwd() / ".seedtest").resolve()
+    home.mkdir(parents=True, exist_ok=True)
+    return home
+
+
+def default_database_url() -> str:
+    """The embedded SQLite warehouse file under :func:`seedtest_home`."""
+    return f"sqlite:///{seedtest_home() / 'warehouse.db'}"
+
+
+def normalize_database_url(url: str) -> str:
+    """Pin PostgreSQL URLs to psycopg 3; leave every other URL as given.
+
+    ``postgres://`` (Heroku style) and ``postgresql://`` both become ``postgresql+psycopg://``;
+    an explicit driver (``postgresql+psycopg2://``) is kept.
+    """
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url[len("postgres://") :]
+    parsed = make_url(url)
+    if parsed.drivername == "postgresql":
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    return parsed.render_as_string(hide_password=False)
+
+
+def database_url() -> str:
+    """The warehouse URL: ``DATABASE_URL`` if set, else the embedded SQLite file."""
+    url = os.environ.get("DATABASE_URL", "").strip()
+    return normalize_database_url(url) if url else default_database_url()
+
+
+def redact_url(url: str) -> str:
+    """The URL with its password masked, for logs and metadata."""
+    return make_url(url).render_as_string(hide_password=True)

@@ -1,0 +1,23 @@
+"""The warehouse: table definitions, migrations, and frame I/O (no Dagster here)."""
+
+from seedtest_assets.warehouse import schema
+from seedtest_assets.warehouse.db import (
+    insert_frame,
+    is_postgres,
+    make_engine,
+    read_frame,
+    replace_rows,
+    transaction,
+    upgrade,
+)
+
+__all__ = [
+    "insert_frame",
+    "is_postgres",
+    "make_engine",
+    "read_frame",
+    "replace_rows",
+    "schema",
+    "transaction",
+    "upgrade",
+]

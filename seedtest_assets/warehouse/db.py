@@ -1,0 +1,195 @@
+"""Engines, migrations and fast frame I/O for the warehouse (SQLite or PostgreSQL).
+
+Reads and writes move polars frames. On PostgreSQL both directions use ``COPY`` through the
+psycopg 3 connection underneath SQLAlchemy (inside the caller's transaction); on SQLite they use
+plain SQLAlchemy Core statements. Statements are always SQLAlchemy Core objects with bound
+parameters: no SQL is ever assembled from user input.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+
+import polars as pl
+from sqlalchemy import Connection, Engine, Table, create_engine, event
+from sqlalchemy.sql import ColumnElement, Select
+
+from seedtest_assets import settings
+
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+
+
+def make_engine(url: str | None = None) -> Engine:
+    """An engine for ``url`` (default: :func:`settings.database_url`).
+
+    SQLite gets WAL mode and a busy timeout so the Dagster webserver, daemon and runs can share
+    the file.
+    """
+    url = settings.normalize_database_url(url) if url else settings.database_url()
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"timeout": 60})
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_conn, _record) -> None:  # pragma: no cover - trivial
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.close()
+
+        return engine
+    return create_engine(url, pool_pre_ping=True)
+
+
+def is_postgres(bind: Engine | Connection) -> bool:
+    """True when ``bind`` talks to PostgreSQL."""
+    return bind.dialect.name == "postgresql"
+
+
+def alembic_config(url: str):
+    """An Alembic ``Config`` pointing at the packaged migrations and ``url``."""
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    # ConfigParser interpolation would choke on '%' in passwords.
+    cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return cfg
+
+
+def upgrade(url: str | None = None, revision: str = "head") -> str:
+    """Apply migrations up to ``revision``; returns the revision now current."""
+    from alembic import command
+    from alembic.runtime.migration import MigrationContext
+
+    engine = make_engine(url)
+    url = engine.url.render_as_string(hide_password=False)
+    command.upgrade(alembic_config(url), revision)
+    with engine.connect() as conn:
+        current = MigrationContext.configure(conn).get_current_revision()
+    engine.dispose()
+    return current or ""
+
+
+# --------------------------------------------------------------------------- reads
+def _polars_dtype_for(column) -> pl.DataType:
+    from sqlalchemy import JSON, BigInteger, Boolean, Date, DateTime, Float, Integer
+
+    t = column.type
+    if isinstance(t, Boolean):
+        return pl.Boolean()
+    if isinstance(t, BigInteger | Integer):
+        return pl.Int64()
+    if isinstance(t, Float):
+        return pl.Float64()
+    if isinstance(t, DateTime):
+        return pl.Datetime("us")
+    if isinstance(t, Date):
+        return pl.Date()
+    if isinstance(t, JSON):
+        return pl.String()
+    return pl.String()
+
+
+def frame_schema(stmt: Select) -> dict[str, pl.DataType]:
+    """The polars schema of a Core ``select``'s result columns."""
+    return {c.key: _polars_dtype_for(c) for c in stmt.selected_columns}
+
+
+def read_frame(conn: Connection, stmt: Select) -> pl.DataFrame:
+    """Run a Core ``select`` and return its rows as a polars frame with a stable schema.
+
+    On PostgreSQL the query runs as ``COPY (...) TO STDOUT`` (10x faster than row fetching
+    for 10^5-10^6 rows); parameters are bound by psycopg, never formatted into the text.
+    """
+    schema = frame_schema(stmt)
+    if is_postgres(conn):
+        compiled = stmt.compile(dialect=conn.dialect)
+        raw = conn.connection.driver_connection
+        buf = io.BytesIO()
+        with (
+            raw.cursor() as cur,
+            cur.copy(
+                f"COPY ({compiled.string}) TO STDOUT (FORMAT CSV, HEADER)", compiled.params
+            ) as copy,
+        ):
+            for block in copy:
+                buf.write(block)
+        buf.seek(0)
+        # Booleans arrive as t/f: read them as text and convert.
+        overrides = {k: (pl.String() if v == pl.Boolean() else v) for k, v in schema.items()}
+        df = pl.read_csv(buf, schema=overrides, try_parse_dates=False)
+        return df.with_columns(
+            [pl.col(k).eq("t").alias(k) for k, v in schema.items() if v == pl.Boolean()]
+        )
+    rows = conn.execute(stmt).all()
+    return pl.DataFrame([tuple(r) for r in rows], schema=schema, orient="row")
+
+
+# --------------------------------------------------------------------------- writes
+def _frame_for_table(table: Table, frame: pl.DataFrame) -> pl.DataFrame:
+    """``frame`` restricted to ``table``'s columns, in table order (missing -> error)."""
+    missing = [c.name for c in table.columns if c.name not in frame.columns and not _has_default(c)]
+    if missing:
+        raise ValueError(f"{table.name}: frame lacks columns {missing}")
+    cols = [c.name for c in table.columns if c.name in frame.columns]
+    return frame.select(cols)
+
+
+def _has_default(column) -> bool:
+    return column.autoincrement is True or column.server_default is not None or column.nullable
+
+
+def insert_frame(conn: Connection, table: Table, frame: pl.DataFrame) -> int:
+    """Append ``frame``'s rows to ``table`` inside the caller's transaction; returns the count.
+
+    PostgreSQL: ``COPY ... FROM STDIN`` in CSV. SQLite: ``executemany`` of a Core insert.
+    """
+    if frame.height == 0:
+        return 0
+    frame = _frame_for_table(table, frame)
+    if is_postgres(conn):
+        buf = io.BytesIO()
+        frame.write_csv(buf, include_header=False, datetime_format="%Y-%m-%d %H:%M:%S%.6f")
+        buf.seek(0)
+        cols = ", ".join(f'"{c}"' for c in frame.columns)  # names come from our own metadata
+        raw = conn.connection.driver_connection
+        with (
+            raw.cursor() as cur,
+            cur.copy(f'COPY "{table.name}" ({cols}) FROM STDIN (FORMAT CSV)') as copy,
+        ):
+            while chunk := buf.read(1 << 20):
+                copy.write(chunk)
+        return frame.height
+    conn.execute(table.insert(), frame.to_dicts())
+    return frame.height
+
+
+def replace_rows(
+    conn: Connection, table: Table, where: ColumnElement[bool], frame: pl.DataFrame
+) -> int:
+    """Delete the rows matching ``where`` and insert ``frame``, in the caller's transaction.
+
+    This is how every partitioned output is written: re-running a partition replaces it.
+    """
+    conn.execute(table.delete().where(where))
+    return insert_frame(conn, table, frame)
+
+
+@contextmanager
+def transaction(engine: Engine) -> Iterator[Connection]:
+    """``engine.begin()``: one transaction, committed on success, rolled back on error."""
+    with engine.begin() as conn:
+        yield conn
+
+
+def table_counts(conn: Connection, tables: Mapping[str, Table]) -> dict[str, int]:
+    """Row counts per table name (for summaries and metadata)."""
+    from sqlalchemy import func, select
+
+    return {
+        name: conn.execute(select(func.count()).select_from(t)).scalar_one()
+        for name, t in tables.items()
+    }

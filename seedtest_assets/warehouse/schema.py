@@ -1,0 +1,231 @@
+"""The warehouse tables as SQLAlchemy Core metadata (the single source for migrations and code).
+
+All timestamps are naive UTC (``timestamp without time zone``) so SQLite and PostgreSQL agree.
+
+Source tables (written by the exam product, or by ``seedtest generate``): ``organizations``,
+``users``, ``topics``, ``items``, ``exam_sessions``, ``attempts``. ``attempts`` is deliberately
+loose (nullable columns, no foreign keys, ``id`` not unique): it mirrors an external feed that
+we validate rather than trust; bad rows are quarantined into ``attempt_rejects``.
+
+Output tables are keyed by their partition column first (``date`` / ``week_start`` /
+``as_of_date``) so that re-running a partition is ``DELETE WHERE partition = p`` + ``INSERT`` in
+one transaction: a replace, never a duplicate.
+
+``truth_*`` tables hold the synthetic generator's ground truth (never present in production).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+# Naming convention so Alembic migrations and metadata agree on constraint names.
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+# SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL gets a BIGINT identity.
+AutoId = BigInteger().with_variant(Integer(), "sqlite")
+
+# --------------------------------------------------------------------------- source tables
+organizations = Table(
+    "organizations",
+    metadata,
+    Column("org_id", Integer, primary_key=True, autoincrement=False),
+    Column("name", Text, nullable=False),
+)
+
+users = Table(
+    "users",
+    metadata,
+    Column("user_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("org_id", Integer, nullable=False, index=True),
+    Column("display_name", Text, nullable=False),
+    Column("goal_theta", Float, nullable=True),  # target ability on the IRT theta scale
+    Column("goal_date", Date, nullable=True),
+    Column("created_at", DateTime, nullable=False),
+)
+
+topics = Table(
+    "topics",
+    metadata,
+    Column("topic_id", Integer, primary_key=True, autoincrement=False),
+    Column("name", Text, nullable=False),  # Korean label shown to students
+    Column("name_en", Text, nullable=True),
+)
+
+items = Table(
+    "items",
+    metadata,
+    Column("item_id", Integer, primary_key=True, autoincrement=False),
+    Column("topic_id", Integer, ForeignKey("topics.topic_id"), nullable=False, index=True),
+)
+
+exam_sessions = Table(
+    "exam_sessions",
+    metadata,
+    Column("session_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("user_id", BigInteger, nullable=False, index=True),
+    Column("started_at", DateTime, nullable=False),
+    Column("completed_at", DateTime, nullable=True, index=True),
+)
+
+attempts = Table(
+    "attempts",
+    metadata,
+    # Monotonically increasing in arrival order (the sensor's cursor); not declared unique
+    # because the feed is not trusted: duplicates are detected and quarantined.
+    Column("id", BigInteger, nullable=False, index=True),
+    Column("user_id", BigInteger, nullable=True),
+    Column("session_id", BigInteger, nullable=True),
+    Column("item_id", Integer, nullable=True),
+    Column("topic_id", Integer, nullable=True),
+    Column("is_correct", Boolean, nullable=True),
+    Column("response_time_ms", Integer, nullable=True),
+    Column("hints_used", Integer, nullable=True),
+    Column("attempted_at", DateTime, nullable=True, index=True),
+    Index("ix_attempts_user_id_attempted_at", "user_id", "attempted_at"),
+)
+
+# --------------------------------------------------------------------------- outputs
+features_topic_daily = Table(
+    "features_topic_daily",
+    metadata,
+    Column("date", Date, primary_key=True),
+    Column("user_id", BigInteger, primary_key=True),
+    Column("topic_id", Integer, primary_key=True),
+    Column("attempts", Integer, nullable=False),
+    Column("correct", Integer, nullable=False),
+    Column("accuracy", Float, nullable=False),  # correct / attempts, in [0, 1]
+    Column("rt_median", Float, nullable=False),  # median response time, milliseconds
+    Column("hints", Integer, nullable=False),
+    Column("improvement", Float, nullable=True),  # see docs/features.md
+    Column("last_attempt_at", DateTime, nullable=False),
+    Column("computed_at", DateTime, nullable=False),
+    Index("ix_features_topic_daily_user_id_date", "user_id", "date"),
+)
+
+attempt_rejects = Table(
+    "attempt_rejects",
+    metadata,
+    Column("partition_date", Date, primary_key=True),
+    Column("attempt_id", BigInteger, primary_key=True),
+    Column("reason", String(40), primary_key=True),
+    Column("detail", Text, nullable=True),
+    Column("raw", Text, nullable=True),  # the rejected row as JSON, so nothing is lost
+    Column("rejected_at", DateTime, nullable=False),
+)
+
+user_inactivity = Table(
+    "user_inactivity",
+    metadata,
+    Column("as_of_date", Date, primary_key=True),
+    Column("user_id", BigInteger, primary_key=True),
+    Column("last_attempt_at", DateTime, nullable=True),
+    Column("days_inactive", Integer, nullable=True),  # NULL when never active
+    Column("status", String(16), nullable=False),
+    Column("computed_at", DateTime, nullable=False),
+    Index("ix_user_inactivity_status", "as_of_date", "status"),
+)
+
+weekly_kpi = Table(
+    "weekly_kpi",
+    metadata,
+    Column("week_start", Date, primary_key=True),
+    Column("user_id", BigInteger, primary_key=True),
+    Column("kpis", JSON, nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+)
+
+mirt_item_params = Table(
+    "mirt_item_params",
+    metadata,
+    Column("week_start", Date, primary_key=True),
+    Column("model", String(8), primary_key=True),
+    Column("item_id", Integer, primary_key=True),
+    Column("params", JSON, nullable=False),  # {"a", "b", "c", "d", ...}
+    Column("version", String(64), nullable=False),
+    Column("fitted_at", DateTime, nullable=False),
+)
+
+mirt_ability = Table(
+    "mirt_ability",
+    metadata,
+    # Append-only history: each scoring is a new row; the latest per user is the current one.
+    Column("ability_id", AutoId, primary_key=True, autoincrement=True),
+    Column("user_id", BigInteger, nullable=False),
+    Column("week_start", Date, nullable=False),
+    Column("theta", Float, nullable=False),
+    Column("se", Float, nullable=False),
+    Column("model", String(8), nullable=False),
+    Column("version", String(64), nullable=False),
+    Column("source", String(16), nullable=False),  # weekly | online | on_demand
+    Column("n_responses", Integer, nullable=False),
+    Column("fitted_at", DateTime, nullable=False),
+    Index("ix_mirt_ability_user_id_fitted_at", "user_id", "fitted_at"),
+    Index("ix_mirt_ability_week_start_source", "week_start", "source"),
+)
+
+report_artifacts = Table(
+    "report_artifacts",
+    metadata,
+    Column("week_start", Date, primary_key=True),
+    Column("user_id", BigInteger, primary_key=True),
+    Column("format", String(8), primary_key=True),  # html | pdf
+    Column("url", Text, nullable=False),
+    Column("file_size_bytes", BigInteger, nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("generated_at", DateTime, nullable=False),
+)
+
+# --------------------------------------------------------------------------- synthetic truth
+truth_items = Table(
+    "truth_items",
+    metadata,
+    Column("item_id", Integer, primary_key=True, autoincrement=False),
+    Column("topic_id", Integer, nullable=False),
+    Column("model", String(8), nullable=False),  # 2PL or 3PL
+    Column("a", Float, nullable=False),
+    Column("b", Float, nullable=False),
+    Column("c", Float, nullable=False),
+)
+
+truth_users = Table(
+    "truth_users",
+    metadata,
+    Column("user_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("theta0", Float, nullable=False),  # ability at the start of the period
+    Column("growth_per_week", Float, nullable=False),  # theta units per week while active
+    Column("churn_week", Date, nullable=True),  # first Monday with no activity; NULL = stayed
+    Column("reached_goal", Boolean, nullable=False),  # true theta >= goal_theta by goal_date
+)
+
+truth_theta_weekly = Table(
+    "truth_theta_weekly",
+    metadata,
+    Column("user_id", BigInteger, primary_key=True),
+    Column("week_start", Date, primary_key=True),
+    Column("theta", Float, nullable=False),
+)
+
+SOURCE_TABLES = (organizations, users, topics, items, exam_sessions, attempts)
+TRUTH_TABLES = (truth_items, truth_users, truth_theta_weekly)
