@@ -78,7 +78,9 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--seed", type=int, default=7)
     gen.add_argument("--items", type=int, default=None, help="default scales with --users")
     gen.add_argument(
-        "--start", type=_parse_date, default=None,
+        "--start",
+        type=_parse_date,
+        default=None,
         help="first Monday (default: the Monday WEEKS weeks before this week's)",
     )
     gen.set_defaults(func=_cmd_generate)

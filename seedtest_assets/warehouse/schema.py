@@ -131,7 +131,8 @@ attempt_rejects = Table(
     Column("attempt_id", BigInteger, primary_key=True),
     Column("reason", String(40), primary_key=True),
     Column("detail", Text, nullable=True),
-    Column("raw", Text, nullable=True),  # the rejected row as JSON, so nothing is lost
+    Column("raw", Text, nullable=True),  # the rejected row(s) as JSON, so nothing is lost
+    Column("rows", Integer, nullable=False),  # input rows this record stands for
     Column("rejected_at", DateTime, nullable=False),
 )
 

@@ -10,7 +10,6 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-
 revision: str = "0001"
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
@@ -25,6 +24,7 @@ def upgrade() -> None:
         sa.Column("reason", sa.String(length=40), nullable=False),
         sa.Column("detail", sa.Text(), nullable=True),
         sa.Column("raw", sa.Text(), nullable=True),
+        sa.Column("rows", sa.Integer(), nullable=False),
         sa.Column("rejected_at", sa.DateTime(), nullable=False),
         sa.PrimaryKeyConstraint(
             "partition_date", "attempt_id", "reason", name=op.f("pk_attempt_rejects")

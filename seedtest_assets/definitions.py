@@ -1,0 +1,30 @@
+"""The code location: every asset, check, job, schedule and resource of the platform."""
+
+import dagster as dg
+
+from seedtest_assets.attempts.assets import (
+    attempts,
+    attempts_quality_job,
+    attempts_quality_schedule,
+    attempts_undatable_or_duplicate,
+)
+from seedtest_assets.features_topic_daily.assets import (
+    features_topic_daily,
+    features_topic_daily_job,
+)
+from seedtest_assets.features_topic_daily.schedules import features_topic_daily_schedule
+from seedtest_assets.resources import warehouse_from_env
+from seedtest_assets.user_inactivity.assets import user_inactivity, user_inactivity_job
+from seedtest_assets.user_inactivity.schedules import user_inactivity_schedule
+
+defs = dg.Definitions(
+    assets=[attempts, features_topic_daily, user_inactivity],
+    asset_checks=[attempts_undatable_or_duplicate],
+    jobs=[attempts_quality_job, features_topic_daily_job, user_inactivity_job],
+    schedules=[
+        attempts_quality_schedule,
+        features_topic_daily_schedule,
+        user_inactivity_schedule,
+    ],
+    resources={"warehouse": warehouse_from_env()},
+)

@@ -1,0 +1,9 @@
+"""Daily per-student, per-topic learning features (no Dagster here)."""
+
+from seedtest_assets.features_topic_daily.compute import (
+    FEATURES_SCHEMA,
+    IMPROVEMENT_LOOKBACK_DAYS,
+    compute_features,
+)
+
+__all__ = ["FEATURES_SCHEMA", "IMPROVEMENT_LOOKBACK_DAYS", "compute_features"]

@@ -1,0 +1,131 @@
+"""``features_topic_daily`` asset and its checks (Dagster shell over the pipeline)."""
+
+from datetime import UTC, datetime
+
+import dagster as dg
+
+from seedtest_assets.attempts import REJECT_REASONS, ValidationLimits
+from seedtest_assets.attempts.assets import attempts
+from seedtest_assets.features_topic_daily.pipeline import (
+    FeaturesRun,
+    materialize_features,
+    source_row_count,
+    stored_feature_stats,
+    stored_rejected_rows,
+    stored_rejects,
+)
+from seedtest_assets.partitions import daily
+from seedtest_assets.resources import WarehouseResource
+
+CHECKS = {
+    "attempts_reconcile": "Every raw attempt of the days is either in the features or in "
+    "attempt_rejects: source rows = valid + rejected (counted in the warehouse).",
+    "no_rejected_attempts": "Warns when attempts were quarantined; metadata lists counts by "
+    "reason and sample ids (see attempt_rejects).",
+    "values_in_range": "accuracy in [0,1], correct <= attempts, attempts > 0, rt_median >= 0, "
+    "improvement in [-1,1].",
+}
+
+
+class FeaturesConfig(dg.Config):
+    """Validation and feature settings (launchpad-editable)."""
+
+    max_response_time_ms: int = 3_600_000
+    improvement_lookback_days: int = 7
+
+
+@dg.asset(
+    partitions_def=daily,
+    # A range of days is one vectorized run, not one run per day.
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    deps=[attempts],
+    group_name="features",
+    kinds={"polars", "sql"},
+    check_specs=[
+        dg.AssetCheckSpec(name, asset="features_topic_daily", description=desc)
+        for name, desc in CHECKS.items()
+    ],
+    description="Per student x topic x UTC day: attempts, correct, accuracy, median response "
+    "time (ms), hints, improvement vs the previous 7 days. Bad attempts go to attempt_rejects.",
+    metadata={"table": "features_topic_daily"},
+)
+def features_topic_daily(
+    context: dg.AssetExecutionContext, config: FeaturesConfig, warehouse: WarehouseResource
+) -> dg.MaterializeResult:
+    window = context.partition_time_window
+    start, end = window.start.date(), window.end.date()
+    now = datetime.now(UTC).replace(tzinfo=None)
+    run = materialize_features(
+        warehouse.engine,
+        start,
+        end,
+        now=now,
+        limits=ValidationLimits(max_response_time_ms=config.max_response_time_ms),
+        lookback_days=config.improvement_lookback_days,
+    )
+    context.log.info(
+        "features %s..%s: %d source rows, %d valid, %d rejected, %d feature rows",
+        start,
+        end,
+        run.source_rows,
+        run.valid_rows,
+        run.rejected_rows,
+        run.feature_rows,
+    )
+    return dg.MaterializeResult(
+        metadata={
+            "days": (end - start).days,
+            "source_rows": run.source_rows,
+            "valid_rows": run.valid_rows,
+            "rejected_rows": run.rejected_rows,
+            "feature_rows": run.feature_rows,
+            "rejects_by_reason": run.rejects_by_reason,
+            "seconds": {k: round(v, 3) for k, v in run.seconds.items()},
+            "warehouse": warehouse.display_url(),
+        },
+        check_results=feature_check_results(warehouse, run),
+    )
+
+
+def feature_check_results(
+    warehouse: WarehouseResource, run: FeaturesRun
+) -> list[dg.AssetCheckResult]:
+    """Evaluate the checks against what the warehouse now holds for the run's days."""
+    engine, start, end = warehouse.engine, run.start, run.end
+    stats = stored_feature_stats(engine, start, end)
+    source = source_row_count(engine, start, end)
+    rejected = stored_rejected_rows(engine, start, end)
+    sample = stored_rejects(engine, start, end, limit=10)
+    violations = {k: v for k, v in stats.items() if k not in ("rows", "attempts") and v}
+    return [
+        dg.AssetCheckResult(
+            check_name="attempts_reconcile",
+            passed=source == stats["attempts"] + rejected,
+            metadata={
+                "source_rows": source,
+                "valid_rows": stats["attempts"],
+                "rejected_rows": rejected,
+            },
+        ),
+        dg.AssetCheckResult(
+            check_name="no_rejected_attempts",
+            passed=rejected == 0,
+            severity=dg.AssetCheckSeverity.WARN,
+            metadata={
+                "rejected_rows": rejected,
+                "by_reason": run.rejects_by_reason,
+                "reasons": {k: REJECT_REASONS[k] for k in run.rejects_by_reason},
+                "sample_attempt_ids": [int(i) for i in sample["attempt_id"]],
+            },
+        ),
+        dg.AssetCheckResult(
+            check_name="values_in_range",
+            passed=not violations,
+            metadata={"rows": stats["rows"], "violations": violations},
+        ),
+    ]
+
+
+features_topic_daily_job = dg.define_asset_job(
+    "features_topic_daily_job", selection=[features_topic_daily], partitions_def=daily
+)

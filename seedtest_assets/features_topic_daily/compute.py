@@ -1,0 +1,108 @@
+"""``features_topic_daily``: per user x topic x day aggregates of valid attempts.
+
+Columns (one row per student, topic and UTC day with at least one valid attempt):
+
+- ``attempts``: valid attempts; ``correct``: of those, correct; ``accuracy`` = correct/attempts.
+- ``rt_median``: median response time in milliseconds (mean of the two middle values for an
+  even count, as PostgreSQL's ``percentile_cont(0.5)``).
+- ``hints``: hints used, summed.
+- ``improvement``: the day's accuracy minus the student's accuracy on the same topic over the
+  previous ``IMPROVEMENT_LOOKBACK_DAYS`` days (attempt-weighted: total correct / total attempts
+  over those days). In accuracy points, range [-1, 1]; null when the student made no attempt on
+  that topic in those days. Positive = doing better than their recent self on the topic.
+- ``last_attempt_at``: the latest valid attempt of that day (naive UTC), for inactivity.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+
+import polars as pl
+
+IMPROVEMENT_LOOKBACK_DAYS = 7
+
+FEATURES_SCHEMA: dict[str, pl.DataType] = {
+    "date": pl.Date(),
+    "user_id": pl.Int64(),
+    "topic_id": pl.Int64(),
+    "attempts": pl.Int64(),
+    "correct": pl.Int64(),
+    "accuracy": pl.Float64(),
+    "rt_median": pl.Float64(),
+    "hints": pl.Int64(),
+    "improvement": pl.Float64(),
+    "last_attempt_at": pl.Datetime("us"),
+    "computed_at": pl.Datetime("us"),
+}
+
+
+def compute_features(
+    valid: pl.DataFrame,
+    *,
+    start: date,
+    end: date,
+    computed_at: datetime,
+    lookback_days: int = IMPROVEMENT_LOOKBACK_DAYS,
+) -> pl.DataFrame:
+    """Aggregate valid attempts into daily features for the days ``[start, end)``.
+
+    Args:
+        valid: validated attempts with at least ``user_id, topic_id, is_correct,
+            response_time_ms, hints_used, attempted_at``; must cover
+            ``[start - lookback_days, end)`` so ``improvement`` sees the prior days.
+        start, end: the output days, end exclusive.
+        computed_at: stamped on every row (naive UTC).
+        lookback_days: window of prior days for ``improvement``.
+
+    Returns:
+        A frame with ``FEATURES_SCHEMA`` columns, sorted by (date, user_id, topic_id).
+    """
+    daily_all = (
+        valid.lazy()
+        .with_columns(date=pl.col("attempted_at").dt.date())
+        .group_by("user_id", "topic_id", "date")
+        .agg(
+            attempts=pl.len().cast(pl.Int64),
+            correct=pl.col("is_correct").cast(pl.Int64).sum(),
+            rt_median=pl.col("response_time_ms").cast(pl.Float64).median(),
+            hints=pl.col("hints_used").cast(pl.Int64).sum(),
+            last_attempt_at=pl.col("attempted_at").max(),
+        )
+        .with_columns(pl.col("user_id").cast(pl.Int64), pl.col("topic_id").cast(pl.Int64))
+    )
+    out = daily_all.filter((pl.col("date") >= start) & (pl.col("date") < end))
+
+    # Prior-window accuracy: join each output day with the same student-topic's earlier days
+    # (at most `lookback_days` partner rows each, so the join stays linear).
+    prior = (
+        out.select("user_id", "topic_id", "date")
+        .join(
+            daily_all.select(
+                "user_id",
+                "topic_id",
+                pl.col("date").alias("prior_date"),
+                pl.col("attempts").alias("p_attempts"),
+                pl.col("correct").alias("p_correct"),
+            ),
+            on=["user_id", "topic_id"],
+            how="inner",
+        )
+        .filter(
+            (pl.col("prior_date") < pl.col("date"))
+            & (pl.col("prior_date") >= pl.col("date") - timedelta(days=lookback_days))
+        )
+        .group_by("user_id", "topic_id", "date")
+        .agg(p_attempts=pl.col("p_attempts").sum(), p_correct=pl.col("p_correct").sum())
+    )
+    result = (
+        out.join(prior, on=["user_id", "topic_id", "date"], how="left")
+        .with_columns(accuracy=pl.col("correct") / pl.col("attempts"))
+        .with_columns(
+            improvement=pl.col("accuracy") - pl.col("p_correct") / pl.col("p_attempts"),
+            computed_at=pl.lit(computed_at, dtype=pl.Datetime("us")),
+        )
+        .select(list(FEATURES_SCHEMA))
+        .sort("date", "user_id", "topic_id")
+        .collect()
+    )
+    return result.cast(FEATURES_SCHEMA)

@@ -1,0 +1,188 @@
+"""Read -> validate -> compute -> write for a range of days (plain Python, no Dagster).
+
+The Dagster asset and the benchmark both call :func:`materialize_features`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+
+import polars as pl
+from sqlalchemy import Engine, and_, func, select
+
+from seedtest_assets.attempts import ValidationLimits, validate_attempts
+from seedtest_assets.attempts.read import day_bounds, read_attempts_window
+from seedtest_assets.features_topic_daily.compute import (
+    IMPROVEMENT_LOOKBACK_DAYS,
+    compute_features,
+)
+from seedtest_assets.warehouse import read_frame, replace_rows, transaction
+from seedtest_assets.warehouse import schema as s
+
+
+@dataclass
+class FeaturesRun:
+    """What one materialization of ``[start, end)`` read, rejected and wrote."""
+
+    start: date
+    end: date
+    source_rows: int  # raw attempts in [start, end)
+    valid_rows: int
+    rejected_rows: int
+    feature_rows: int
+    rejects_by_reason: dict[str, int] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+def materialize_features(
+    engine: Engine,
+    start: date,
+    end: date,
+    *,
+    now: datetime,
+    limits: ValidationLimits | None = None,
+    lookback_days: int = IMPROVEMENT_LOOKBACK_DAYS,
+) -> FeaturesRun:
+    """Compute and store ``features_topic_daily`` and ``attempt_rejects`` for days ``[start, end)``.
+
+    Both tables' rows for those days are replaced in one transaction, so a re-run replaces
+    and a failure leaves the previous state.
+
+    Args:
+        engine: the warehouse.
+        start, end: days (UTC), end exclusive.
+        now: validation time (naive UTC); later timestamps are rejected as future.
+        limits: validation thresholds.
+        lookback_days: prior days read for ``improvement``.
+    """
+    import time as _time
+
+    t0 = _time.perf_counter()
+    with engine.connect() as conn:
+        raw = read_attempts_window(conn, start - timedelta(days=lookback_days), end)
+    t_read = _time.perf_counter()
+
+    checked = validate_attempts(raw, now=now, limits=limits)
+    lo, _ = day_bounds(start, end)
+    in_range = pl.col("attempted_at") >= lo
+    source_rows = raw.filter(in_range).height
+    features = compute_features(
+        checked.valid, start=start, end=end, computed_at=now, lookback_days=lookback_days
+    )
+    # Only this range's rejects are recorded here; earlier days' rows were recorded by theirs.
+    rejects = (
+        checked.rejects.join(
+            raw.select(pl.col("id").alias("attempt_id"), "attempted_at").unique("attempt_id"),
+            on="attempt_id",
+            how="left",
+        )
+        .filter(in_range)
+        .with_columns(
+            partition_date=pl.col("attempted_at").dt.date(),
+            rejected_at=pl.lit(now, dtype=pl.Datetime("us")),
+        )
+    )
+    valid_in_range = checked.valid.filter(in_range).height
+    t_compute = _time.perf_counter()
+
+    with transaction(engine) as conn:
+        replace_rows(
+            conn,
+            s.features_topic_daily,
+            and_(s.features_topic_daily.c.date >= start, s.features_topic_daily.c.date < end),
+            features,
+        )
+        replace_rows(
+            conn,
+            s.attempt_rejects,
+            and_(
+                s.attempt_rejects.c.partition_date >= start,
+                s.attempt_rejects.c.partition_date < end,
+            ),
+            rejects.drop("attempted_at"),
+        )
+    t_write = _time.perf_counter()
+
+    by_reason = dict(rejects.group_by("reason").agg(pl.col("rows").sum()).iter_rows())
+    return FeaturesRun(
+        start=start,
+        end=end,
+        source_rows=source_rows,
+        valid_rows=valid_in_range,
+        rejected_rows=source_rows - valid_in_range,
+        feature_rows=features.height,
+        rejects_by_reason={k: int(v) for k, v in sorted(by_reason.items())},
+        seconds={
+            "read": t_read - t0,
+            "compute": t_compute - t_read,
+            "write": t_write - t_compute,
+        },
+    )
+
+
+def stored_feature_stats(engine: Engine, start: date, end: date) -> dict[str, float | int]:
+    """Aggregates over stored features for ``[start, end)``, for asset checks.
+
+    Returns counts of rows, summed attempts, and rows violating each range rule.
+    """
+    f = s.features_topic_daily
+    in_range = and_(f.c.date >= start, f.c.date < end)
+    stmt = select(
+        func.count().label("rows"),
+        func.coalesce(func.sum(f.c.attempts), 0).label("attempts"),
+        func.count().filter((f.c.accuracy < 0) | (f.c.accuracy > 1)).label("bad_accuracy"),
+        func.count().filter(f.c.correct > f.c.attempts).label("correct_gt_attempts"),
+        func.count().filter(f.c.attempts <= 0).label("nonpositive_attempts"),
+        func.count().filter(f.c.rt_median < 0).label("negative_rt"),
+        func.count()
+        .filter((f.c.improvement < -1) | (f.c.improvement > 1))
+        .label("bad_improvement"),
+    ).where(in_range)
+    with engine.connect() as conn:
+        row = conn.execute(stmt).mappings().one()
+    return {k: int(v) for k, v in row.items()}
+
+
+def stored_rejected_rows(engine: Engine, start: date, end: date) -> int:
+    """Input rows represented by stored rejects for ``[start, end)``.
+
+    Duplicate records carry the number of copies they removed; other reasons count each
+    attempt once however many reasons it had.
+    """
+    r = s.attempt_rejects
+    in_range = and_(r.c.partition_date >= start, r.c.partition_date < end)
+    is_dup = r.c.reason.in_(("duplicate_id", "duplicate_id_conflict"))
+    with engine.connect() as conn:
+        dup = conn.execute(
+            select(func.coalesce(func.sum(r.c.rows), 0)).where(in_range, is_dup)
+        ).scalar_one()
+        single = conn.execute(
+            select(func.count(func.distinct(r.c.attempt_id))).where(in_range, ~is_dup)
+        ).scalar_one()
+    return int(dup) + int(single)
+
+
+def source_row_count(engine: Engine, start: date, end: date) -> int:
+    """Raw attempts with ``attempted_at`` in ``[start, end)``."""
+    lo, hi = day_bounds(start, end)
+    a = s.attempts
+    with engine.connect() as conn:
+        return int(
+            conn.execute(
+                select(func.count()).where(a.c.attempted_at >= lo, a.c.attempted_at < hi)
+            ).scalar_one()
+        )
+
+
+def stored_rejects(engine: Engine, start: date, end: date, limit: int = 20) -> pl.DataFrame:
+    """Stored reject records for ``[start, end)`` (at most ``limit``), newest ids first."""
+    r = s.attempt_rejects
+    stmt = (
+        select(r.c.partition_date, r.c.attempt_id, r.c.reason, r.c.detail)
+        .where(r.c.partition_date >= start, r.c.partition_date < end)
+        .order_by(r.c.attempt_id.desc())
+        .limit(limit)
+    )
+    with engine.connect() as conn:
+        return read_frame(conn, stmt)

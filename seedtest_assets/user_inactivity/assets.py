@@ -1,0 +1,86 @@
+"""``user_inactivity`` asset and its checks (Dagster shell over the pipeline)."""
+
+from datetime import UTC, datetime
+
+import dagster as dg
+
+from seedtest_assets.features_topic_daily.assets import features_topic_daily
+from seedtest_assets.partitions import daily
+from seedtest_assets.resources import WarehouseResource
+from seedtest_assets.user_inactivity.compute import InactivityThresholds
+from seedtest_assets.user_inactivity.pipeline import (
+    materialize_inactivity,
+    stored_inactivity_stats,
+)
+
+
+class InactivityConfig(dg.Config):
+    """Status thresholds in days (the operator's policy; see docs/features.md)."""
+
+    at_risk_after_days: int = 7
+    inactive_after_days: int = 14
+
+
+@dg.asset(
+    partitions_def=daily,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    deps=[features_topic_daily],
+    group_name="features",
+    kinds={"polars", "sql"},
+    check_specs=[
+        dg.AssetCheckSpec(
+            "every_student_has_a_row",
+            asset="user_inactivity",
+            description="One row per registered student per day.",
+        ),
+        dg.AssetCheckSpec(
+            "status_consistent",
+            asset="user_inactivity",
+            description="never_active exactly when there is no last attempt.",
+        ),
+    ],
+    description="Per student and day: last valid attempt, days inactive, and a status "
+    "(active / at_risk / inactive / never_active) from configurable thresholds.",
+    metadata={"table": "user_inactivity"},
+)
+def user_inactivity(
+    context: dg.AssetExecutionContext, config: InactivityConfig, warehouse: WarehouseResource
+) -> dg.MaterializeResult:
+    window = context.partition_time_window
+    start, end = window.start.date(), window.end.date()
+    thresholds = InactivityThresholds(config.at_risk_after_days, config.inactive_after_days)
+    run = materialize_inactivity(
+        warehouse.engine,
+        start,
+        end,
+        now=datetime.now(UTC).replace(tzinfo=None),
+        thresholds=thresholds,
+    )
+    stats = stored_inactivity_stats(warehouse.engine, start, end)
+    return dg.MaterializeResult(
+        metadata={
+            "rows": run.rows,
+            "status_counts_last_day": run.status_counts,
+            "thresholds": {
+                "at_risk_after_days": thresholds.at_risk_after_days,
+                "inactive_after_days": thresholds.inactive_after_days,
+            },
+        },
+        check_results=[
+            dg.AssetCheckResult(
+                check_name="every_student_has_a_row",
+                passed=stats["rows"] == stats["expected"],
+                metadata={"rows": stats["rows"], "expected": stats["expected"]},
+            ),
+            dg.AssetCheckResult(
+                check_name="status_consistent",
+                passed=stats["bad_status"] == 0,
+                metadata={"bad_rows": stats["bad_status"]},
+            ),
+        ],
+    )
+
+
+user_inactivity_job = dg.define_asset_job(
+    "user_inactivity_job", selection=[user_inactivity], partitions_def=daily
+)

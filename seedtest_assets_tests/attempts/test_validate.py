@@ -1,0 +1,83 @@
+from datetime import datetime, timedelta
+
+import polars as pl
+import pytest
+
+from seedtest_assets.attempts import REJECT_REASONS, ValidationLimits, validate_attempts
+from seedtest_assets_tests.factories import DAY, at, attempts_frame, planted_day
+
+NOW = datetime(2026, 3, 10)
+
+
+def with_lookups(frame: pl.DataFrame, known_users=(1, 2, 3), item_topics=None) -> pl.DataFrame:
+    """Add the columns the read query's outer joins provide."""
+    item_topics = item_topics or {100: 1, 101: 1, 200: 2}
+    return frame.with_columns(
+        user_known=pl.col("user_id").is_in(list(known_users)),
+        item_topic_id=pl.col("item_id").replace_strict(
+            item_topics, default=None, return_dtype=pl.Int64
+        ),
+    )
+
+
+def test_every_planted_reason_is_caught_and_nothing_is_lost():
+    frame, expected = planted_day()
+    result = validate_attempts(with_lookups(frame), now=NOW)
+
+    by_reason = dict(result.rejects.group_by("reason").agg(pl.col("rows").sum()).iter_rows())
+    assert by_reason == expected
+    assert set(by_reason) <= set(REJECT_REASONS)
+    assert sorted(result.valid["id"].to_list()) == [1, 2, 3, 4, 5, 6]
+    assert result.valid.height + result.rejected_rows == frame.height
+
+
+def test_raw_json_keeps_the_rejected_row():
+    frame, _ = planted_day()
+    rejects = validate_attempts(with_lookups(frame), now=NOW).rejects
+    raw = rejects.filter(pl.col("reason") == "response_time_negative")["raw"].item()
+    assert '"response_time_ms":-1' in raw and '"id":13' in raw
+    conflict = rejects.filter(pl.col("reason") == "duplicate_id_conflict")["raw"].item()
+    assert conflict.startswith("[") and conflict.count('"id":17') == 2
+
+
+def test_future_timestamps_rejected_beyond_tolerance_only():
+    frame = attempts_frame(
+        [
+            {"id": 1, "user_id": 1, "attempted_at": NOW + timedelta(minutes=4)},
+            {"id": 2, "user_id": 1, "attempted_at": NOW + timedelta(minutes=6)},
+        ]
+    )
+    result = validate_attempts(with_lookups(frame), now=NOW)
+    assert result.valid["id"].to_list() == [1]
+    assert result.rejects.select("attempt_id", "reason").rows() == [(2, "future_timestamp")]
+
+
+def test_a_row_with_two_problems_gets_two_records_but_counts_once():
+    frame = attempts_frame(
+        [{"id": 7, "user_id": 999, "response_time_ms": -5, "attempted_at": at(DAY, 9)}]
+    )
+    result = validate_attempts(with_lookups(frame), now=NOW)
+    assert sorted(result.rejects["reason"]) == ["response_time_negative", "unknown_user"]
+    assert result.rejected_rows == 1 and result.valid.height == 0
+
+
+def test_kept_copy_of_identical_duplicate_that_is_also_bad():
+    row = {"id": 8, "user_id": 999, "attempted_at": at(DAY, 9)}
+    result = validate_attempts(with_lookups(attempts_frame([row, row, row])), now=NOW)
+    # two extra copies + the kept copy rejected as unknown_user = all three rows
+    assert result.rejected_rows == 3 and result.valid.height == 0
+
+
+@pytest.mark.parametrize("rt, ok", [(0, True), (3_600_000, True), (3_600_001, False)])
+def test_response_time_limit_is_inclusive(rt, ok):
+    frame = attempts_frame(
+        [{"id": 1, "user_id": 1, "response_time_ms": rt, "attempted_at": at(DAY, 9)}]
+    )
+    result = validate_attempts(with_lookups(frame), now=NOW, limits=ValidationLimits())
+    assert (result.valid.height == 1) is ok
+
+
+def test_empty_input():
+    frame = attempts_frame([])
+    result = validate_attempts(with_lookups(frame), now=NOW)
+    assert result.valid.height == 0 and result.rejects.height == 0 and result.rejected_rows == 0

@@ -1,0 +1,103 @@
+"""Shared fixtures: warehouses on SQLite (a temp file) and on a real PostgreSQL.
+
+PostgreSQL: ``TEST_POSTGRES_URL`` (default ``postgresql://postgres@127.0.0.1:5432/postgres``)
+is the admin connection; each test session creates its own database and drops it at the end.
+Without a reachable server the PostgreSQL tests skip locally, but fail under ``CI=true``:
+CI must never count a skipped PostgreSQL test as a pass.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from seedtest_assets.warehouse import make_engine, upgrade
+
+ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+def _admin_engine():
+    url = make_url(ADMIN_URL).set(drivername="postgresql+psycopg")
+    return create_engine(url, isolation_level="AUTOCOMMIT")
+
+
+def postgres_available() -> bool:
+    try:
+        with _admin_engine().connect() as conn:
+            conn.execute(text("select 1"))
+        return True
+    except Exception:
+        return False
+
+
+def _require_postgres() -> None:
+    if postgres_available():
+        return
+    if os.environ.get("CI"):
+        pytest.fail(f"PostgreSQL not reachable at {ADMIN_URL} (required under CI=true)")
+    pytest.skip(f"PostgreSQL not reachable at {ADMIN_URL}")
+
+
+def create_postgres_database(prefix: str = "seedtest_test") -> str:
+    """Create an empty database and return its psycopg URL."""
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    with _admin_engine().connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))  # name is ours, not user input
+    return (
+        make_url(ADMIN_URL)
+        .set(drivername="postgresql+psycopg", database=name)
+        .render_as_string(hide_password=False)
+    )
+
+
+def drop_postgres_database(url: str) -> None:
+    name = make_url(url).database
+    with _admin_engine().connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A migrated, empty PostgreSQL warehouse for the test session."""
+    _require_postgres()
+    url = create_postgres_database()
+    upgrade(url)
+    yield url
+    drop_postgres_database(url)
+
+
+@pytest.fixture
+def sqlite_url(tmp_path) -> str:
+    """A migrated, empty SQLite warehouse file."""
+    url = f"sqlite:///{tmp_path / 'warehouse.db'}"
+    upgrade(url)
+    return url
+
+
+def _truncate_all(url: str) -> None:
+    from seedtest_assets.warehouse.schema import metadata
+
+    engine = make_engine(url)
+    with engine.begin() as conn:
+        for table in reversed(metadata.sorted_tables):
+            conn.execute(table.delete())
+    engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def warehouse_url(request, tmp_path) -> Iterator[str]:
+    """A migrated, empty warehouse on each backend (PostgreSQL tables are emptied after)."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'warehouse.db'}"
+        upgrade(url)
+        yield url
+        return
+    url = request.getfixturevalue("postgres_url")
+    _truncate_all(url)
+    yield url
+    _truncate_all(url)

@@ -1,0 +1,157 @@
+"""Small hand-made warehouse contents with known good and bad attempts."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+
+import polars as pl
+
+from seedtest_assets.warehouse import insert_frame, make_engine, transaction
+from seedtest_assets.warehouse import schema as s
+
+DAY = date(2026, 3, 2)  # a Monday
+
+ATTEMPT_SCHEMA = {
+    "id": pl.Int64,
+    "user_id": pl.Int64,
+    "session_id": pl.Int64,
+    "item_id": pl.Int64,
+    "topic_id": pl.Int64,
+    "is_correct": pl.Boolean,
+    "response_time_ms": pl.Int64,
+    "hints_used": pl.Int64,
+    "attempted_at": pl.Datetime("us"),
+}
+
+
+def attempts_frame(rows: list[dict]) -> pl.DataFrame:
+    """Attempts from dicts; missing columns are filled with valid defaults."""
+    defaults = {
+        "session_id": 1,
+        "item_id": 100,
+        "topic_id": 1,
+        "is_correct": True,
+        "response_time_ms": 10_000,
+        "hints_used": 0,
+    }
+    full = [{**defaults, **r} for r in rows]
+    return pl.DataFrame(full, schema=ATTEMPT_SCHEMA)
+
+
+def seed_reference(url: str, n_users: int = 3) -> None:
+    """Topics 1-2, items 100-101 (topic 1) and 200 (topic 2), users 1..n created before DAY."""
+    engine = make_engine(url)
+    with transaction(engine) as conn:
+        insert_frame(conn, s.organizations, pl.DataFrame({"org_id": [1], "name": ["서울 학원"]}))
+        insert_frame(
+            conn,
+            s.topics,
+            pl.DataFrame(
+                {"topic_id": [1, 2], "name": ["대수", "기하"], "name_en": ["Algebra", "Geometry"]}
+            ),
+        )
+        insert_frame(
+            conn, s.items, pl.DataFrame({"item_id": [100, 101, 200], "topic_id": [1, 1, 2]})
+        )
+        insert_frame(
+            conn,
+            s.users,
+            pl.DataFrame(
+                {
+                    "user_id": list(range(1, n_users + 1)),
+                    "org_id": [1] * n_users,
+                    "display_name": [f"학생{i}" for i in range(1, n_users + 1)],
+                    "goal_theta": [1.0] * n_users,
+                    "goal_date": [DAY + timedelta(days=60)] * n_users,
+                    "created_at": [datetime(2026, 1, 1)] * n_users,
+                }
+            ),
+        )
+    engine.dispose()
+
+
+def insert_attempts(url: str, frame: pl.DataFrame) -> None:
+    engine = make_engine(url)
+    with transaction(engine) as conn:
+        insert_frame(conn, s.attempts, frame)
+    engine.dispose()
+
+
+def at(day: date, hour: int, minute: int = 0) -> datetime:
+    return datetime(day.year, day.month, day.day, hour, minute)
+
+
+def planted_day(day: date = DAY) -> tuple[pl.DataFrame, dict[str, int]]:
+    """One day of attempts: 6 good rows and one bad row per reason.
+
+    Returns the frame and the expected rejected *rows* per reason.
+    """
+    good = [
+        {
+            "id": 1,
+            "user_id": 1,
+            "attempted_at": at(day, 9),
+            "is_correct": True,
+            "response_time_ms": 4000,
+        },
+        {
+            "id": 2,
+            "user_id": 1,
+            "attempted_at": at(day, 9, 5),
+            "is_correct": False,
+            "response_time_ms": 8000,
+            "hints_used": 1,
+        },
+        {"id": 3, "user_id": 1, "item_id": 200, "topic_id": 2, "attempted_at": at(day, 9, 10)},
+        {
+            "id": 4,
+            "user_id": 2,
+            "attempted_at": at(day, 20),
+            "is_correct": True,
+            "response_time_ms": 1000,
+        },
+        {
+            "id": 5,
+            "user_id": 2,
+            "attempted_at": at(day, 20, 1),
+            "is_correct": True,
+            "response_time_ms": 3000,
+        },
+        {
+            "id": 6,
+            "user_id": 2,
+            "attempted_at": at(day, 20, 2),
+            "is_correct": False,
+            "response_time_ms": 5000,
+        },
+    ]
+    bad = [
+        {"id": 10, "user_id": 999, "attempted_at": at(day, 10)},  # unknown_user
+        {"id": 11, "user_id": 1, "item_id": 999, "attempted_at": at(day, 10)},  # unknown_item
+        {"id": 12, "user_id": 1, "topic_id": 2, "attempted_at": at(day, 10)},  # topic_mismatch
+        {"id": 13, "user_id": 1, "response_time_ms": -1, "attempted_at": at(day, 10)},
+        {"id": 14, "user_id": 1, "response_time_ms": 7_200_000, "attempted_at": at(day, 10)},
+        {"id": 15, "user_id": 1, "hints_used": -2, "attempted_at": at(day, 10)},
+        {"id": 16, "user_id": 1, "is_correct": None, "attempted_at": at(day, 10)},  # null_field
+        {
+            "id": 4,
+            "user_id": 2,
+            "attempted_at": at(day, 20),
+            "is_correct": True,
+            "response_time_ms": 1000,
+        },  # exact copy of 4
+        {"id": 17, "user_id": 3, "attempted_at": at(day, 11)},  # conflicting copies of 17
+        {"id": 17, "user_id": 3, "attempted_at": at(day, 12)},
+    ]
+    expected = {
+        "unknown_user": 1,
+        "unknown_item": 1,
+        "topic_mismatch": 1,
+        "response_time_negative": 1,
+        "response_time_absurd": 1,
+        "hints_negative": 1,
+        "null_field": 1,
+        "duplicate_id": 1,
+        "duplicate_id_conflict": 2,
+    }
+    return attempts_frame(good + bad), expected
