@@ -127,5 +127,5 @@ def feature_check_results(
 
 
 features_topic_daily_job = dg.define_asset_job(
-    "features_topic_daily_job", selection=[features_topic_daily], partitions_def=daily
+    "features_topic_daily_job", selection=[features_topic_daily]
 )

@@ -82,5 +82,5 @@ def user_inactivity(
 
 
 user_inactivity_job = dg.define_asset_job(
-    "user_inactivity_job", selection=[user_inactivity], partitions_def=daily
+    "user_inactivity_job", selection=[user_inactivity]
 )
