@@ -1,0 +1,219 @@
+"""The demo: synthetic data -> every asset materialized through Dagster -> a summary.
+
+Runs on the embedded defaults only (SQLite warehouse and Dagster instance under
+``SEEDTEST_HOME``, default ``./.seedtest``): it replaces the source tables it generates, so it
+never touches a warehouse named by ``DATABASE_URL``. Afterwards ``make ui`` shows the same runs.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from pathlib import Path
+
+import polars as pl
+from sqlalchemy import func, select
+
+from seedtest_assets import settings
+from seedtest_assets.warehouse import insert_frame, make_engine, transaction, upgrade
+from seedtest_assets.warehouse import schema as s
+
+REPO_DAGSTER_YAML = Path(__file__).resolve().parents[1] / "dagster.yaml"
+
+#: (job, partitioned?) in dependency order; later issues append their weekly jobs.
+DEMO_JOBS: tuple[tuple[str, str | None], ...] = (
+    ("attempts_quality_job", None),
+    ("features_topic_daily_job", "daily"),
+    ("user_inactivity_job", "daily"),
+)
+
+
+@dataclass
+class CheckTally:
+    passed: int = 0
+    failed: list[str] = field(default_factory=list)
+
+
+def prepare_dagster_home(home: Path) -> Path:
+    """``$SEEDTEST_HOME/dagster`` with the repository's ``dagster.yaml``; sets ``DAGSTER_HOME``."""
+    dagster_home = home / "dagster"
+    dagster_home.mkdir(parents=True, exist_ok=True)
+    if REPO_DAGSTER_YAML.exists():
+        shutil.copy(REPO_DAGSTER_YAML, dagster_home / "dagster.yaml")
+    else:  # installed without the repository: the essentials
+        (dagster_home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    os.environ["DAGSTER_HOME"] = str(dagster_home)
+    return dagster_home
+
+
+def plant_feed_errors(engine, start: date, weeks: int, seed: int) -> dict[str, int]:
+    """Append a handful of malformed attempts, as a real feed has, to show the quarantine.
+
+    Returns the planted rows per expected reject reason.
+    """
+    import numpy as np
+
+    rng = np.random.default_rng(seed + 1)
+    with engine.connect() as conn:
+        next_id = int(conn.execute(select(func.max(s.attempts.c.id))).scalar_one() or 0) + 1
+        template = (
+            conn.execute(select(s.attempts).order_by(s.attempts.c.id).limit(5)).mappings().all()
+        )
+    days = rng.integers(0, weeks * 7, size=len(template))
+    rows = []
+    for i, (base, day) in enumerate(zip(template, days, strict=True)):
+        ts = base["attempted_at"].replace(
+            year=start.year, month=start.month, day=start.day
+        ) + timedelta(days=int(day))
+        rows.append({**base, "id": next_id + i, "attempted_at": ts})
+    rows[0]["user_id"] = 99_999_999  # unknown_user
+    rows[1]["response_time_ms"] = -250  # response_time_negative
+    rows[2]["response_time_ms"] = 9_000_000  # response_time_absurd (2.5 h on one item)
+    rows[3]["is_correct"] = None  # null_field
+    rows.append(dict(rows[4]))  # an identical resend: duplicate_id
+    frame = pl.DataFrame(rows, schema={c.name: None for c in s.attempts.columns}, orient="row")
+    with transaction(engine) as conn:
+        insert_frame(conn, s.attempts, frame)
+    return {
+        "unknown_user": 1,
+        "response_time_negative": 1,
+        "response_time_absurd": 1,
+        "null_field": 1,
+        "duplicate_id": 1,
+    }
+
+
+def run_demo(users: int = 2000, weeks: int = 8, seed: int = 7) -> int:
+    """Generate, materialize everything through Dagster, print a summary; exit code 0 = green."""
+    os.environ.pop("DATABASE_URL", None)  # the demo only ever writes the embedded warehouse
+    home = settings.seedtest_home()
+    dagster_home = prepare_dagster_home(home)
+    url = settings.default_database_url()
+    t0 = time.perf_counter()
+    upgrade(url)
+
+    from seedtest_assets.synthetic import SyntheticConfig, generate, load
+
+    print(f"[1/3] generating {users:,} students x {weeks} weeks (seed {seed}) ...", flush=True)
+    pop = generate(SyntheticConfig(n_users=users, weeks=weeks, seed=seed))
+    engine = make_engine(url)
+    with transaction(engine) as conn:  # a fresh demo: outputs from earlier demos are cleared
+        for table in (s.features_topic_daily, s.attempt_rejects, s.user_inactivity):
+            conn.execute(table.delete())
+    load(engine, pop, replace=True)
+    planted = plant_feed_errors(engine, pop.start, weeks, seed)
+    t_gen = time.perf_counter()
+
+    import warnings
+
+    import dagster as dg
+
+    # backfill_policy is "beta" in Dagster 1.13; the warning is noise for a demo's reader.
+    warnings.filterwarnings("ignore", category=dg.BetaWarning)
+    warnings.filterwarnings("ignore", category=dg.PreviewWarning)
+    from seedtest_assets.definitions import defs
+
+    last_day = pop.end - timedelta(days=1)
+    range_tags = {
+        "dagster/asset_partition_range_start": pop.start.isoformat(),
+        "dagster/asset_partition_range_end": last_day.isoformat(),
+    }
+    print(
+        f"[2/3] materializing through Dagster: {pop.start} .. {last_day} "
+        f"({(pop.end - pop.start).days} daily partitions per asset) ...",
+        flush=True,
+    )
+    checks: dict[str, CheckTally] = {}
+    failed_runs: list[str] = []
+    with dg.DagsterInstance.get() as instance:
+        for job_name, partitioning in DEMO_JOBS:
+            job = defs.resolve_job_def(job_name)
+            result = job.execute_in_process(
+                instance=instance,
+                tags=range_tags if partitioning == "daily" else None,
+                raise_on_error=False,
+            )
+            if not result.success:
+                failed_runs.append(f"{job_name} (run {result.run_id})")
+            for ev in result.get_asset_check_evaluations():
+                name = f"{ev.asset_key.to_user_string()}.{ev.check_name}"
+                tally = checks.setdefault(name, CheckTally())
+                if ev.passed:
+                    tally.passed += 1
+                else:
+                    tally.failed.append(ev.severity.value)
+    t_mat = time.perf_counter()
+
+    print("[3/3] summary", flush=True)
+    print_summary(engine, pop, planted, checks, failed_runs, home, dagster_home)
+    print(
+        f"\ntime: generate+load {t_gen - t0:.1f} s, materialize {t_mat - t_gen:.1f} s, "
+        f"total {t_mat - t0:.1f} s"
+    )
+    engine.dispose()
+    # Planted bad rows make the WARN check fail by design; anything else failing is an error.
+    unexpected = [n for n, t in checks.items() if any(sev != "WARN" for sev in t.failed)]
+    return 1 if failed_runs or unexpected else 0
+
+
+def print_summary(engine, pop, planted, checks, failed_runs, home, dagster_home) -> None:
+    """Rows per table, quarantine, statuses, checks, and where everything is."""
+    tables = {
+        name: s.metadata.tables[name]
+        for name in (
+            "users",
+            "items",
+            "exam_sessions",
+            "attempts",
+            "features_topic_daily",
+            "attempt_rejects",
+            "user_inactivity",
+            "weekly_kpi",
+            "mirt_item_params",
+            "mirt_ability",
+            "report_artifacts",
+        )
+    }
+    with engine.connect() as conn:
+        counts = {
+            n: conn.execute(select(func.count()).select_from(t)).scalar_one()
+            for n, t in tables.items()
+        }
+        rejects = dict(
+            conn.execute(
+                select(s.attempt_rejects.c.reason, func.sum(s.attempt_rejects.c.rows)).group_by(
+                    s.attempt_rejects.c.reason
+                )
+            ).all()
+        )
+        last = conn.execute(select(func.max(s.user_inactivity.c.as_of_date))).scalar_one()
+        statuses = dict(
+            conn.execute(
+                select(s.user_inactivity.c.status, func.count())
+                .where(s.user_inactivity.c.as_of_date == last)
+                .group_by(s.user_inactivity.c.status)
+            ).all()
+        )
+    print(f"\nperiod {pop.start} .. {pop.end - timedelta(days=1)}; rows per table:")
+    for name, n in counts.items():
+        print(f"  {name:<22}{n:>10,}")
+    print("\nquarantined attempts (attempt_rejects), by reason (planted in the feed):")
+    for reason in sorted(set(rejects) | set(planted)):
+        print(f"  {reason:<24}{int(rejects.get(reason, 0)):>6}   planted {planted.get(reason, 0)}")
+    print(
+        f"\ninactivity on {last}: " + ", ".join(f"{k} {v:,}" for k, v in sorted(statuses.items()))
+    )
+    print("\nasset checks:")
+    for name, t in sorted(checks.items()):
+        state = "passed" if not t.failed else f"FAILED ({', '.join(sorted(set(t.failed)))})"
+        print(f"  {name:<52}{state}")
+    if any(t.failed for t in checks.values()):
+        print("  (WARN = the planted bad rows were caught and quarantined, as intended)")
+    if failed_runs:
+        print("\nFAILED runs: " + "; ".join(failed_runs))
+    print(f"\nwarehouse:       {home / 'warehouse.db'}")
+    print(f"dagster home:    {dagster_home}")
+    print("open the UI:     make ui   (then http://127.0.0.1:3000)")
