@@ -66,19 +66,23 @@ daily AS (
            max(attempted_at) AS last_attempt_at
     FROM valid
     GROUP BY user_id, topic_id, attempted_at::date
+),
+prior AS (
+    SELECT d.user_id, d.topic_id, d.date,
+           sum(q.attempts) AS attempts, sum(q.correct) AS correct
+    FROM daily d
+    JOIN daily q ON q.user_id = d.user_id AND q.topic_id = d.topic_id
+                AND q.date < d.date AND q.date >= d.date - 7
+    WHERE d.date >= :day_lo AND d.date < :day_hi
+    GROUP BY d.user_id, d.topic_id, d.date
 )
 INSERT INTO bench_features_sql
 SELECT d.date, d.user_id, d.topic_id, d.attempts, d.correct,
        d.correct::float8 / d.attempts AS accuracy, d.rt_median, d.hints,
-       d.correct::float8 / d.attempts - p.correct::float8 / NULLIF(p.attempts, 0) AS improvement,
+       d.correct::float8 / d.attempts - p.correct::float8 / p.attempts AS improvement,
        d.last_attempt_at, :now
 FROM daily d
-LEFT JOIN LATERAL (
-    SELECT sum(q.attempts) AS attempts, sum(q.correct) AS correct
-    FROM daily q
-    WHERE q.user_id = d.user_id AND q.topic_id = d.topic_id
-      AND q.date < d.date AND q.date >= d.date - 7
-) p ON true
+LEFT JOIN prior p USING (user_id, topic_id, date)
 WHERE d.date >= :day_lo AND d.date < :day_hi
 """
 
@@ -88,6 +92,7 @@ def run_baseline(engine, day: date, now: datetime) -> float:
     hi = datetime.combine(day + timedelta(days=1), datetime.min.time())
     t0 = time.perf_counter()
     with engine.begin() as conn:
+        conn.execute(text("SET LOCAL statement_timeout = '600s'"))  # never hang a benchmark
         conn.execute(text("DELETE FROM bench_features_sql WHERE date = :d"), {"d": day})
         conn.execute(
             text(BASELINE_SQL),

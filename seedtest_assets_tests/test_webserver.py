@@ -86,7 +86,7 @@ def test_webserver_serves_the_asset_graph(tmp_path):
     nodes = {"/".join(n["assetKey"]["path"]): n for n in data["assetNodes"]}
     assert {"attempts", "features_topic_daily", "user_inactivity"} <= set(nodes)
     deps = {k: {"/".join(d["path"]) for d in n["dependencyKeys"]} for k, n in nodes.items()}
-    assert deps["features_topic_daily"] == {"attempts"}
+    assert deps["features_topic_daily"] == {"attempts", "features_topic_daily"}
     assert deps["user_inactivity"] == {"features_topic_daily"}
     assert nodes["features_topic_daily"]["isPartitioned"]
     assert nodes["features_topic_daily"]["partitionDefinition"]["type"] == "TIME_WINDOW"

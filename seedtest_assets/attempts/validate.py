@@ -97,26 +97,31 @@ def validate_attempts(
         record per (attempt id, reason); ``valid.height + rejected_rows == raw.height``.
     """
     limits = limits or ValidationLimits()
-    df = raw.with_columns(_raw=_row_json(raw))
+    df = raw
 
     # Duplicates first: copies that agree keep one row; copies that disagree are all suspect.
-    counts = df.group_by("id").agg(
-        n=pl.len(), n_distinct=pl.col("_raw").n_unique(), raws=pl.col("_raw")
-    )
-    dup = counts.filter(pl.col("n") > 1)
-    dup_records = dup.select(
-        attempt_id=pl.col("id"),
-        reason=pl.when(pl.col("n_distinct") == 1)
-        .then(pl.lit("duplicate_id"))
-        .otherwise(pl.lit("duplicate_id_conflict")),
-        detail=pl.format("{} copies", pl.col("n")),
-        raw=pl.format("[{}]", pl.col("raws").list.join(",")),
-        rows=pl.when(pl.col("n_distinct") == 1).then(pl.col("n") - 1).otherwise(pl.col("n")),
-    )
-    conflict_ids = dup.filter(pl.col("n_distinct") > 1)["id"]
-    df = df.filter(~pl.col("id").is_in(conflict_ids.implode())).unique(
-        subset=["id"], keep="first", maintain_order=True
-    )
+    # Only rows whose id repeats are JSON-encoded (usually none), keeping the common path cheap.
+    dup_rows = df.filter(pl.col("id").is_duplicated())
+    dup_records = pl.DataFrame(schema=REJECTS_SCHEMA)
+    if dup_rows.height:
+        dup = (
+            dup_rows.with_columns(_raw=_row_json(dup_rows))
+            .group_by("id")
+            .agg(n=pl.len(), n_distinct=pl.col("_raw").n_unique(), raws=pl.col("_raw"))
+        )
+        dup_records = dup.select(
+            attempt_id=pl.col("id"),
+            reason=pl.when(pl.col("n_distinct") == 1)
+            .then(pl.lit("duplicate_id"))
+            .otherwise(pl.lit("duplicate_id_conflict")),
+            detail=pl.format("{} copies", pl.col("n")),
+            raw=pl.format("[{}]", pl.col("raws").list.join(",")),
+            rows=pl.when(pl.col("n_distinct") == 1).then(pl.col("n") - 1).otherwise(pl.col("n")),
+        ).cast(REJECTS_SCHEMA)
+        conflict_ids = dup.filter(pl.col("n_distinct") > 1)["id"]
+        df = df.filter(~pl.col("id").is_in(conflict_ids.implode())).unique(
+            subset=["id"], keep="first", maintain_order=True
+        )
 
     null_cols = [pl.when(pl.col(c).is_null()).then(pl.lit(c)) for c in REQUIRED]
     future = now + limits.future_tolerance
@@ -166,12 +171,16 @@ def validate_attempts(
     ]
     flags = df.with_columns(
         [rule.fill_null(False).alias(f"_bad_{name}") for name, rule, _ in rules]
-        + [detail.alias(f"_detail_{name}") for name, _, detail in rules]
     )
     bad_any = pl.any_horizontal([pl.col(f"_bad_{name}") for name, _, _ in rules])
-
+    # Details and JSON only for the (few) bad rows.
+    bad = flags.filter(bad_any)
+    bad = bad.with_columns(
+        [detail.alias(f"_detail_{name}") for name, _, detail in rules],
+        _raw=_row_json(bad),
+    )
     row_records = [
-        flags.filter(pl.col(f"_bad_{name}")).select(
+        bad.filter(pl.col(f"_bad_{name}")).select(
             attempt_id=pl.col("id"),
             reason=pl.lit(name),
             detail=pl.col(f"_detail_{name}").cast(pl.String),
@@ -185,5 +194,5 @@ def validate_attempts(
     )
     valid = flags.filter(~bad_any).select(ATTEMPT_COLUMNS)
     # Duplicate records count the copies they removed; each other bad row counts once.
-    rejected_rows = int(dup_records["rows"].sum()) + flags.filter(bad_any).height
+    rejected_rows = int(dup_records["rows"].sum()) + bad.height
     return ValidationResult(valid=valid, rejects=rejects, rejected_rows=rejected_rows)

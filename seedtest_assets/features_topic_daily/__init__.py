@@ -2,8 +2,9 @@
 
 from seedtest_assets.features_topic_daily.compute import (
     FEATURES_SCHEMA,
+    HISTORY_SCHEMA,
     IMPROVEMENT_LOOKBACK_DAYS,
     compute_features,
 )
 
-__all__ = ["FEATURES_SCHEMA", "IMPROVEMENT_LOOKBACK_DAYS", "compute_features"]
+__all__ = ["FEATURES_SCHEMA", "HISTORY_SCHEMA", "IMPROVEMENT_LOOKBACK_DAYS", "compute_features"]

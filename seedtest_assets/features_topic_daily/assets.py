@@ -6,6 +6,7 @@ import dagster as dg
 
 from seedtest_assets.attempts import REJECT_REASONS, ValidationLimits
 from seedtest_assets.attempts.assets import attempts
+from seedtest_assets.features_topic_daily.compute import IMPROVEMENT_LOOKBACK_DAYS
 from seedtest_assets.features_topic_daily.pipeline import (
     FeaturesRun,
     materialize_features,
@@ -31,14 +32,25 @@ class FeaturesConfig(dg.Config):
     """Validation and feature settings (launchpad-editable)."""
 
     max_response_time_ms: int = 3_600_000
-    improvement_lookback_days: int = 7
 
 
 @dg.asset(
     partitions_def=daily,
     # A range of days is one vectorized run, not one run per day.
     backfill_policy=dg.BackfillPolicy.single_run(),
-    deps=[attempts],
+    deps=[
+        attempts,
+        # `improvement` compares with the previous 7 days' stored features: the asset depends
+        # on its own earlier partitions, so lineage and backfill ordering know it.
+        dg.AssetDep(
+            "features_topic_daily",
+            partition_mapping=dg.TimeWindowPartitionMapping(
+                start_offset=-IMPROVEMENT_LOOKBACK_DAYS,
+                end_offset=-1,
+                allow_nonexistent_upstream_partitions=True,
+            ),
+        ),
+    ],
     group_name="features",
     kinds={"polars", "sql"},
     check_specs=[
@@ -61,7 +73,6 @@ def features_topic_daily(
         end,
         now=now,
         limits=ValidationLimits(max_response_time_ms=config.max_response_time_ms),
-        lookback_days=config.improvement_lookback_days,
     )
     context.log.info(
         "features %s..%s: %d source rows, %d valid, %d rejected, %d feature rows",

@@ -10,12 +10,14 @@ Columns (one row per student, topic and UTC day with at least one valid attempt)
   previous ``IMPROVEMENT_LOOKBACK_DAYS`` days (attempt-weighted: total correct / total attempts
   over those days). In accuracy points, range [-1, 1]; null when the student made no attempt on
   that topic in those days. Positive = doing better than their recent self on the topic.
+  The earlier days come from the stored features (the asset depends on its own previous 7
+  partitions), so a day reads only its own attempts.
 - ``last_attempt_at``: the latest valid attempt of that day (naive UTC), for inactivity.
 """
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 
 import polars as pl
 
@@ -36,29 +38,46 @@ FEATURES_SCHEMA: dict[str, pl.DataType] = {
 }
 
 
+#: Columns of the per-day history ``improvement`` compares against.
+HISTORY_SCHEMA: dict[str, pl.DataType] = {
+    "user_id": pl.Int64(),
+    "topic_id": pl.Int64(),
+    "date": pl.Date(),
+    "attempts": pl.Int64(),
+    "correct": pl.Int64(),
+}
+
+
 def compute_features(
     valid: pl.DataFrame,
     *,
     start: date,
     end: date,
     computed_at: datetime,
+    prior: pl.DataFrame | None = None,
     lookback_days: int = IMPROVEMENT_LOOKBACK_DAYS,
 ) -> pl.DataFrame:
     """Aggregate valid attempts into daily features for the days ``[start, end)``.
 
     Args:
         valid: validated attempts with at least ``user_id, topic_id, is_correct,
-            response_time_ms, hints_used, attempted_at``; must cover
-            ``[start - lookback_days, end)`` so ``improvement`` sees the prior days.
+            response_time_ms, hints_used, attempted_at``; rows outside ``[start, end)`` are
+            ignored.
         start, end: the output days, end exclusive.
         computed_at: stamped on every row (naive UTC).
+        prior: the stored features of the days before ``start`` (``HISTORY_SCHEMA`` columns,
+            at least ``lookback_days`` of them), so ``improvement`` needs no raw history.
+            Days inside the range use the rows computed here.
         lookback_days: window of prior days for ``improvement``.
 
     Returns:
         A frame with ``FEATURES_SCHEMA`` columns, sorted by (date, user_id, topic_id).
     """
-    daily_all = (
+    lo = datetime.combine(start, time())
+    hi = datetime.combine(end, time())
+    out = (
         valid.lazy()
+        .filter((pl.col("attempted_at") >= lo) & (pl.col("attempted_at") < hi))
         .with_columns(date=pl.col("attempted_at").dt.date())
         .group_by("user_id", "topic_id", "date")
         .agg(
@@ -70,23 +89,22 @@ def compute_features(
         )
         .with_columns(pl.col("user_id").cast(pl.Int64), pl.col("topic_id").cast(pl.Int64))
     )
-    out = daily_all.filter((pl.col("date") >= start) & (pl.col("date") < end))
-
-    # Prior-window accuracy: join each output day with the same student-topic's earlier days
-    # (at most `lookback_days` partner rows each, so the join stays linear).
-    prior = (
+    earlier = (
+        prior.lazy()
+        .select(list(HISTORY_SCHEMA))
+        .cast(HISTORY_SCHEMA)
+        .filter(pl.col("date") < start)
+        if prior is not None
+        else pl.LazyFrame(schema=HISTORY_SCHEMA)
+    )
+    history = pl.concat([earlier, out.select(list(HISTORY_SCHEMA))]).rename(
+        {"date": "prior_date", "attempts": "p_attempts", "correct": "p_correct"}
+    )
+    # Each output day joins the same student-topic's earlier days (at most `lookback_days`
+    # partner rows each, so the join stays linear).
+    prior_acc = (
         out.select("user_id", "topic_id", "date")
-        .join(
-            daily_all.select(
-                "user_id",
-                "topic_id",
-                pl.col("date").alias("prior_date"),
-                pl.col("attempts").alias("p_attempts"),
-                pl.col("correct").alias("p_correct"),
-            ),
-            on=["user_id", "topic_id"],
-            how="inner",
-        )
+        .join(history, on=["user_id", "topic_id"], how="inner")
         .filter(
             (pl.col("prior_date") < pl.col("date"))
             & (pl.col("prior_date") >= pl.col("date") - timedelta(days=lookback_days))
@@ -95,7 +113,7 @@ def compute_features(
         .agg(p_attempts=pl.col("p_attempts").sum(), p_correct=pl.col("p_correct").sum())
     )
     result = (
-        out.join(prior, on=["user_id", "topic_id", "date"], how="left")
+        out.join(prior_acc, on=["user_id", "topic_id", "date"], how="left")
         .with_columns(accuracy=pl.col("correct") / pl.col("attempts"))
         .with_columns(
             improvement=pl.col("accuracy") - pl.col("p_correct") / pl.col("p_attempts"),

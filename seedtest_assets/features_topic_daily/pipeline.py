@@ -47,52 +47,52 @@ def materialize_features(
     """Compute and store ``features_topic_daily`` and ``attempt_rejects`` for days ``[start, end)``.
 
     Both tables' rows for those days are replaced in one transaction, so a re-run replaces
-    and a failure leaves the previous state.
+    and a failure leaves the previous state. ``improvement`` reads the stored features of the
+    ``lookback_days`` days before ``start``.
 
     Args:
         engine: the warehouse.
         start, end: days (UTC), end exclusive.
         now: validation time (naive UTC); later timestamps are rejected as future.
         limits: validation thresholds.
-        lookback_days: prior days read for ``improvement``.
+        lookback_days: prior days of stored features read for ``improvement``.
     """
     import time as _time
 
+    f = s.features_topic_daily
     t0 = _time.perf_counter()
     with engine.connect() as conn:
-        raw = read_attempts_window(conn, start - timedelta(days=lookback_days), end)
+        raw = read_attempts_window(conn, start, end)
+        prior = read_frame(
+            conn,
+            select(f.c.user_id, f.c.topic_id, f.c.date, f.c.attempts, f.c.correct).where(
+                f.c.date >= start - timedelta(days=lookback_days), f.c.date < start
+            ),
+        )
     t_read = _time.perf_counter()
 
     checked = validate_attempts(raw, now=now, limits=limits)
-    lo, _ = day_bounds(start, end)
-    in_range = pl.col("attempted_at") >= lo
-    source_rows = raw.filter(in_range).height
     features = compute_features(
-        checked.valid, start=start, end=end, computed_at=now, lookback_days=lookback_days
+        checked.valid,
+        start=start,
+        end=end,
+        computed_at=now,
+        prior=prior,
+        lookback_days=lookback_days,
     )
-    # Only this range's rejects are recorded here; earlier days' rows were recorded by theirs.
-    rejects = (
-        checked.rejects.join(
-            raw.select(pl.col("id").alias("attempt_id"), "attempted_at").unique("attempt_id"),
-            on="attempt_id",
-            how="left",
-        )
-        .filter(in_range)
-        .with_columns(
-            partition_date=pl.col("attempted_at").dt.date(),
-            rejected_at=pl.lit(now, dtype=pl.Datetime("us")),
-        )
+    rejects = checked.rejects.join(
+        raw.select(pl.col("id").alias("attempt_id"), "attempted_at").unique("attempt_id"),
+        on="attempt_id",
+        how="left",
+    ).with_columns(
+        partition_date=pl.col("attempted_at").dt.date(),
+        rejected_at=pl.lit(now, dtype=pl.Datetime("us")),
     )
-    valid_in_range = checked.valid.filter(in_range).height
+    source_rows, valid_in_range = raw.height, checked.valid.height
     t_compute = _time.perf_counter()
 
     with transaction(engine) as conn:
-        replace_rows(
-            conn,
-            s.features_topic_daily,
-            and_(s.features_topic_daily.c.date >= start, s.features_topic_daily.c.date < end),
-            features,
-        )
+        replace_rows(conn, f, and_(f.c.date >= start, f.c.date < end), features)
         replace_rows(
             conn,
             s.attempt_rejects,

@@ -81,6 +81,4 @@ def user_inactivity(
     )
 
 
-user_inactivity_job = dg.define_asset_job(
-    "user_inactivity_job", selection=[user_inactivity]
-)
+user_inactivity_job = dg.define_asset_job("user_inactivity_job", selection=[user_inactivity])

@@ -124,4 +124,9 @@ def test_definitions_load_with_expected_graph():
     assert {"attempts", "features_topic_daily", "user_inactivity"} <= keys
     parents = graph.get(dg.AssetKey("user_inactivity")).parent_keys
     assert parents == {dg.AssetKey("features_topic_daily")}
-    assert graph.get(dg.AssetKey("features_topic_daily")).parent_keys == {dg.AssetKey("attempts")}
+    features = dg.AssetKey("features_topic_daily")
+    # attempts, and its own previous 7 days (improvement compares with them)
+    assert graph.get(features).parent_keys == {dg.AssetKey("attempts"), features}
+    mapping = graph.get_partition_mapping(features, features)
+    assert isinstance(mapping, dg.TimeWindowPartitionMapping)
+    assert (mapping.start_offset, mapping.end_offset) == (-7, -1)
