@@ -63,10 +63,16 @@ def materialize_features(
     t0 = _time.perf_counter()
     with engine.connect() as conn:
         raw = read_attempts_window(conn, start, end)
+        lo, hi = day_bounds(start, end)
+        a = s.attempts
+        # History only for students active in the range: the others get no feature rows.
+        active = select(a.c.user_id).where(a.c.attempted_at >= lo, a.c.attempted_at < hi)
         prior = read_frame(
             conn,
             select(f.c.user_id, f.c.topic_id, f.c.date, f.c.attempts, f.c.correct).where(
-                f.c.date >= start - timedelta(days=lookback_days), f.c.date < start
+                f.c.date >= start - timedelta(days=lookback_days),
+                f.c.date < start,
+                f.c.user_id.in_(active),
             ),
         )
     t_read = _time.perf_counter()

@@ -14,7 +14,18 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import polars as pl
-from sqlalchemy import Connection, Engine, Table, create_engine, event
+from sqlalchemy import (
+    BigInteger,
+    Connection,
+    Engine,
+    Integer,
+    Table,
+    cast,
+    create_engine,
+    event,
+    func,
+    select,
+)
 from sqlalchemy.sql import ColumnElement, Select
 
 from seedtest_assets import settings
@@ -106,26 +117,51 @@ def read_frame(conn: Connection, stmt: Select) -> pl.DataFrame:
     """
     schema = frame_schema(stmt)
     if is_postgres(conn):
-        compiled = stmt.compile(dialect=conn.dialect)
-        raw = conn.connection.driver_connection
-        buf = io.BytesIO()
-        with (
-            raw.cursor() as cur,
-            cur.copy(
-                f"COPY ({compiled.string}) TO STDOUT (FORMAT CSV, HEADER)", compiled.params
-            ) as copy,
-        ):
-            for block in copy:
-                buf.write(block)
-        buf.seek(0)
-        # Booleans arrive as t/f: read them as text and convert.
-        overrides = {k: (pl.String() if v == pl.Boolean() else v) for k, v in schema.items()}
-        df = pl.read_csv(buf, schema=overrides, try_parse_dates=False)
-        return df.with_columns(
-            [pl.col(k).eq("t").alias(k) for k, v in schema.items() if v == pl.Boolean()]
-        )
+        return _read_frame_copy(conn, stmt, schema)
     rows = conn.execute(stmt).all()
     return pl.DataFrame([tuple(r) for r in rows], schema=schema, orient="row")
+
+
+def _read_frame_copy(
+    conn: Connection, stmt: Select, schema: dict[str, pl.DataType]
+) -> pl.DataFrame:
+    """PostgreSQL: ``COPY (stmt) TO STDOUT`` as CSV, parsed by polars.
+
+    Timestamps travel as integer microseconds since the epoch and booleans as 0/1: both are
+    3x cheaper to format and parse than their text forms.
+    """
+    sub = stmt.subquery()
+    cols = []
+    for name, dtype in schema.items():
+        col = sub.c[name]
+        if dtype == pl.Datetime("us"):
+            col = cast(func.extract("epoch", col) * 1_000_000, BigInteger).label(name)
+        elif dtype == pl.Boolean():
+            col = cast(col, Integer).label(name)
+        cols.append(col)
+    compiled = select(*cols).compile(dialect=conn.dialect)
+    raw = conn.connection.driver_connection
+    buf = io.BytesIO()
+    with (
+        raw.cursor() as cur,
+        cur.copy(
+            f"COPY ({compiled.string}) TO STDOUT (FORMAT CSV, HEADER)", compiled.params
+        ) as copy,
+    ):
+        for block in copy:
+            buf.write(block)
+    buf.seek(0)
+    wire = {
+        k: pl.Int64() if v in (pl.Datetime("us"), pl.Boolean()) else v for k, v in schema.items()
+    }
+    df = pl.read_csv(buf, schema=wire, try_parse_dates=False)
+    return df.with_columns(
+        [
+            pl.col(k).cast(pl.Datetime("us")) if v == pl.Datetime("us") else pl.col(k).cast(v)
+            for k, v in schema.items()
+            if v in (pl.Datetime("us"), pl.Boolean())
+        ]
+    )
 
 
 # --------------------------------------------------------------------------- writes
@@ -151,20 +187,40 @@ def insert_frame(conn: Connection, table: Table, frame: pl.DataFrame) -> int:
         return 0
     frame = _frame_for_table(table, frame)
     if is_postgres(conn):
-        buf = io.BytesIO()
-        frame.write_csv(buf, include_header=False, datetime_format="%Y-%m-%d %H:%M:%S%.6f")
-        buf.seek(0)
-        cols = ", ".join(f'"{c}"' for c in frame.columns)  # names come from our own metadata
-        raw = conn.connection.driver_connection
-        with (
-            raw.cursor() as cur,
-            cur.copy(f'COPY "{table.name}" ({cols}) FROM STDIN (FORMAT CSV)') as copy,
-        ):
-            while chunk := buf.read(1 << 20):
-                copy.write(chunk)
+        _copy_in(conn, table, frame)
         return frame.height
     conn.execute(table.insert(), frame.to_dicts())
     return frame.height
+
+
+def _copy_in(conn: Connection, table: Table, frame: pl.DataFrame) -> None:
+    """``COPY table FROM STDIN``: binary for fixed-width columns, CSV when text is involved."""
+    from seedtest_assets.warehouse.pgbinary import (
+        COPY_HEADER,
+        COPY_TRAILER,
+        binary_layout,
+        binary_tuples,
+    )
+
+    prep = conn.dialect.identifier_preparer
+    cols = ", ".join(prep.quote(c) for c in frame.columns)  # names from our own metadata
+    target = f"{prep.format_table(table)} ({cols})"
+    raw = conn.connection.driver_connection
+    layout = binary_layout(table, frame)
+    with raw.cursor() as cur:
+        if layout is not None:
+            with cur.copy(f"COPY {target} FROM STDIN (FORMAT BINARY)") as copy:
+                copy.write(COPY_HEADER)
+                for block in binary_tuples(frame, layout):
+                    copy.write(block)
+                copy.write(COPY_TRAILER)
+            return
+        buf = io.BytesIO()
+        frame.write_csv(buf, include_header=False, datetime_format="%Y-%m-%d %H:%M:%S%.6f")
+        buf.seek(0)
+        with cur.copy(f"COPY {target} FROM STDIN (FORMAT CSV)") as copy:
+            while chunk := buf.read(1 << 20):
+                copy.write(chunk)
 
 
 def replace_rows(
