@@ -4,11 +4,8 @@ from __future__ import annotations
 
 from datetime import date, datetime, time
 
-import polars as pl
 from sqlalchemy import Select, and_, select
-from sqlalchemy.engine import Connection
 
-from seedtest_assets.warehouse import read_frame
 from seedtest_assets.warehouse import schema as s
 
 
@@ -46,8 +43,3 @@ def attempts_window_select(start: date, end: date) -> Select:
         )
         .where(and_(a.c.attempted_at >= lo, a.c.attempted_at < hi))
     )
-
-
-def read_attempts_window(conn: Connection, start: date, end: date) -> pl.DataFrame:
-    """Attempts in ``[start, end)`` as a frame (see :func:`attempts_window_select`)."""
-    return read_frame(conn, attempts_window_select(start, end))

@@ -5,6 +5,7 @@ The Dagster asset and the benchmark both call :func:`materialize_features`.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
@@ -12,7 +13,7 @@ import polars as pl
 from sqlalchemy import Engine, and_, func, select
 
 from seedtest_assets.attempts import ValidationLimits, validate_attempts
-from seedtest_assets.attempts.read import day_bounds, read_attempts_window
+from seedtest_assets.attempts.read import attempts_window_select, day_bounds
 from seedtest_assets.features_topic_daily.compute import (
     IMPROVEMENT_LOOKBACK_DAYS,
     compute_features,
@@ -60,21 +61,26 @@ def materialize_features(
     import time as _time
 
     f = s.features_topic_daily
+    lo, hi = day_bounds(start, end)
+    a = s.attempts
+    # History only for students active in the range: the others get no feature rows.
+    active = select(a.c.user_id).where(a.c.attempted_at >= lo, a.c.attempted_at < hi)
+    history = select(f.c.user_id, f.c.topic_id, f.c.date, f.c.attempts, f.c.correct).where(
+        f.c.date >= start - timedelta(days=lookback_days),
+        f.c.date < start,
+        f.c.user_id.in_(active),
+    )
+
+    def read(stmt):
+        with engine.connect() as conn:
+            return read_frame(conn, stmt)
+
     t0 = _time.perf_counter()
-    with engine.connect() as conn:
-        raw = read_attempts_window(conn, start, end)
-        lo, hi = day_bounds(start, end)
-        a = s.attempts
-        # History only for students active in the range: the others get no feature rows.
-        active = select(a.c.user_id).where(a.c.attempted_at >= lo, a.c.attempted_at < hi)
-        prior = read_frame(
-            conn,
-            select(f.c.user_id, f.c.topic_id, f.c.date, f.c.attempts, f.c.correct).where(
-                f.c.date >= start - timedelta(days=lookback_days),
-                f.c.date < start,
-                f.c.user_id.in_(active),
-            ),
-        )
+    # The two reads are independent: overlap them on two connections.
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        raw_future = pool.submit(read, attempts_window_select(start, end))
+        prior = pool.submit(read, history).result()
+        raw = raw_future.result()
     t_read = _time.perf_counter()
 
     checked = validate_attempts(raw, now=now, limits=limits)

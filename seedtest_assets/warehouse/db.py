@@ -20,7 +20,6 @@ from sqlalchemy import (
     Engine,
     Integer,
     Table,
-    cast,
     create_engine,
     event,
     func,
@@ -86,7 +85,7 @@ def upgrade(url: str | None = None, revision: str = "head") -> str:
 
 # --------------------------------------------------------------------------- reads
 def _polars_dtype_for(column) -> pl.DataType:
-    from sqlalchemy import JSON, BigInteger, Boolean, Date, DateTime, Float, Integer
+    from sqlalchemy import JSON, Boolean, Date, DateTime, Float
 
     t = column.type
     if isinstance(t, Boolean):
@@ -127,40 +126,23 @@ def _read_frame_copy(
 ) -> pl.DataFrame:
     """PostgreSQL: ``COPY (stmt) TO STDOUT`` as CSV, parsed by polars.
 
-    Timestamps travel as integer microseconds since the epoch and booleans as 0/1: both are
-    3x cheaper to format and parse than their text forms.
+    (Measured on 126k attempt rows: binary COPY out with NULL-safe fixed-width wrapping and
+    integer timestamps were both no faster: the server's query dominates, and polars parses
+    the CSV in ~35 ms.)
     """
-    sub = stmt.subquery()
-    cols = []
-    for name, dtype in schema.items():
-        col = sub.c[name]
-        if dtype == pl.Datetime("us"):
-            col = cast(func.extract("epoch", col) * 1_000_000, BigInteger).label(name)
-        elif dtype == pl.Boolean():
-            col = cast(col, Integer).label(name)
-        cols.append(col)
-    compiled = select(*cols).compile(dialect=conn.dialect)
+    compiled = stmt.compile(dialect=conn.dialect)
     raw = conn.connection.driver_connection
     buf = io.BytesIO()
-    with (
-        raw.cursor() as cur,
-        cur.copy(
-            f"COPY ({compiled.string}) TO STDOUT (FORMAT CSV, HEADER)", compiled.params
-        ) as copy,
-    ):
+    sql = f"COPY ({compiled.string}) TO STDOUT (FORMAT CSV, HEADER)"
+    with raw.cursor() as cur, cur.copy(sql, compiled.params) as copy:
         for block in copy:
             buf.write(block)
     buf.seek(0)
-    wire = {
-        k: pl.Int64() if v in (pl.Datetime("us"), pl.Boolean()) else v for k, v in schema.items()
-    }
-    df = pl.read_csv(buf, schema=wire, try_parse_dates=False)
+    # Booleans arrive as t/f: read them as text and convert.
+    overrides = {k: (pl.String() if v == pl.Boolean() else v) for k, v in schema.items()}
+    df = pl.read_csv(buf, schema=overrides, try_parse_dates=False)
     return df.with_columns(
-        [
-            pl.col(k).cast(pl.Datetime("us")) if v == pl.Datetime("us") else pl.col(k).cast(v)
-            for k, v in schema.items()
-            if v in (pl.Datetime("us"), pl.Boolean())
-        ]
+        [pl.col(k).eq("t").alias(k) for k, v in schema.items() if v == pl.Boolean()]
     )
 
 
@@ -243,7 +225,6 @@ def transaction(engine: Engine) -> Iterator[Connection]:
 
 def table_counts(conn: Connection, tables: Mapping[str, Table]) -> dict[str, int]:
     """Row counts per table name (for summaries and metadata)."""
-    from sqlalchemy import func, select
 
     return {
         name: conn.execute(select(func.count()).select_from(t)).scalar_one()
