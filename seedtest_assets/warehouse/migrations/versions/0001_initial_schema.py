@@ -82,11 +82,6 @@ def upgrade() -> None:
             "date", "user_id", "topic_id", name=op.f("pk_features_topic_daily")
         ),
     )
-    with op.batch_alter_table("features_topic_daily", schema=None) as batch_op:
-        batch_op.create_index(
-            "ix_features_topic_daily_user_id_date", ["user_id", "date"], unique=False
-        )
-
     op.create_table(
         "mirt_ability",
         sa.Column(
@@ -249,9 +244,6 @@ def downgrade() -> None:
         batch_op.drop_index("ix_mirt_ability_user_id_fitted_at")
 
     op.drop_table("mirt_ability")
-    with op.batch_alter_table("features_topic_daily", schema=None) as batch_op:
-        batch_op.drop_index("ix_features_topic_daily_user_id_date")
-
     op.drop_table("features_topic_daily")
     with op.batch_alter_table("exam_sessions", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_exam_sessions_user_id"))
