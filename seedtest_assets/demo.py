@@ -134,6 +134,8 @@ def run_demo(users: int = 2000, weeks: int = 8, seed: int = 7) -> int:
             result = job.execute_in_process(
                 instance=instance,
                 tags=range_tags if partitioning == "daily" else None,
+                # Step events stay in the instance (and the UI); the console gets warnings.
+                run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
                 raise_on_error=False,
             )
             if not result.success:
