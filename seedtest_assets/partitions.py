@@ -35,6 +35,12 @@ def user_partition_key(user_id: int) -> str:
     return str(int(user_id))
 
 
+def partition_days(context: dg.AssetExecutionContext) -> tuple[date, date]:
+    """The run's time partitions as UTC days ``[start, end)`` (one partition or a range)."""
+    window = context.partition_time_window
+    return window.start.date(), window.end.date()
+
+
 def week_start_of(day: date) -> date:
     """The Monday starting ``day``'s week."""
     return day - timedelta(days=day.weekday())

@@ -15,7 +15,7 @@ from seedtest_assets.features_topic_daily.pipeline import (
     stored_rejected_rows,
     stored_rejects,
 )
-from seedtest_assets.partitions import daily
+from seedtest_assets.partitions import daily, partition_days
 from seedtest_assets.resources import WarehouseResource
 
 CHECKS = {
@@ -64,8 +64,7 @@ class FeaturesConfig(dg.Config):
 def features_topic_daily(
     context: dg.AssetExecutionContext, config: FeaturesConfig, warehouse: WarehouseResource
 ) -> dg.MaterializeResult:
-    window = context.partition_time_window
-    start, end = window.start.date(), window.end.date()
+    start, end = partition_days(context)
     now = datetime.now(UTC).replace(tzinfo=None)
     run = materialize_features(
         warehouse.engine,

@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 import dagster as dg
 
 from seedtest_assets.features_topic_daily.assets import features_topic_daily
-from seedtest_assets.partitions import daily
+from seedtest_assets.partitions import daily, partition_days
 from seedtest_assets.resources import WarehouseResource
 from seedtest_assets.user_inactivity.compute import InactivityThresholds
 from seedtest_assets.user_inactivity.pipeline import (
@@ -46,8 +46,7 @@ class InactivityConfig(dg.Config):
 def user_inactivity(
     context: dg.AssetExecutionContext, config: InactivityConfig, warehouse: WarehouseResource
 ) -> dg.MaterializeResult:
-    window = context.partition_time_window
-    start, end = window.start.date(), window.end.date()
+    start, end = partition_days(context)
     thresholds = InactivityThresholds(config.at_risk_after_days, config.inactive_after_days)
     run = materialize_inactivity(
         warehouse.engine,

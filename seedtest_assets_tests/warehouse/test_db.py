@@ -8,6 +8,7 @@ from sqlalchemy import select
 from seedtest_assets.settings import normalize_database_url, redact_url
 from seedtest_assets.warehouse import insert_frame, make_engine, read_frame, transaction
 from seedtest_assets.warehouse import schema as s
+from seedtest_assets_tests.factories import ATTEMPT_SCHEMA
 
 
 def test_roundtrip_with_nulls_and_types(warehouse_url):
@@ -23,34 +24,7 @@ def test_roundtrip_with_nulls_and_types(warehouse_url):
             "hints_used": [0, 2],
             "attempted_at": [datetime(2026, 3, 2, 9, 0, 0, 123456), None],
         },
-        schema={
-            k: v
-            for k, v in zip(
-                [
-                    "id",
-                    "user_id",
-                    "session_id",
-                    "item_id",
-                    "topic_id",
-                    "is_correct",
-                    "response_time_ms",
-                    "hints_used",
-                    "attempted_at",
-                ],
-                [
-                    pl.Int64,
-                    pl.Int64,
-                    pl.Int64,
-                    pl.Int64,
-                    pl.Int64,
-                    pl.Boolean,
-                    pl.Int64,
-                    pl.Int64,
-                    pl.Datetime("us"),
-                ],
-                strict=True,
-            )
-        },
+        schema=ATTEMPT_SCHEMA,
     )
     engine = make_engine(warehouse_url)
     with transaction(engine) as conn:
