@@ -29,6 +29,7 @@ Everything runs on 127.0.0.1; subprocesses are stopped and the database dropped 
 """
 
 import argparse
+import contextlib
 import importlib.util
 import json
 import os
@@ -97,7 +98,9 @@ query AssetPartitionDetailQuery($assetKey: AssetKeyInput!, $partitionKey: String
         results {
           ... on MaterializationEvent {
             runId partition timestamp
-            metadataEntries { label ... on TextMetadataEntry { text } ... on FloatMetadataEntry { floatValue } }
+            metadataEntries {
+              label ... on TextMetadataEntry { text } ... on FloatMetadataEntry { floatValue }
+            }
           }
         }
       }
@@ -159,7 +162,7 @@ def record(section: str, what: str, value) -> None:
 
 def psql(sql: str, db: str = "postgres") -> str:
     return subprocess.run(
-        PG + ["-d", db, "-c", sql], check=True, capture_output=True, text=True
+        [*PG, "-d", db, "-c", sql], check=True, capture_output=True, text=True
     ).stdout
 
 
@@ -348,7 +351,8 @@ def describe_run(record) -> str:
     run = record.dagster_run
     tags = run.tags
     if "dagster/asset_partition_range_start" in tags:
-        part = f"{tags['dagster/asset_partition_range_start']}..{tags['dagster/asset_partition_range_end']}"
+        start, end = (tags[f"dagster/asset_partition_range_{k}"] for k in ("start", "end"))
+        part = f"{start}..{end}"
     else:
         part = tags.get("dagster/partition", "-")
     assets = sorted("/".join(k.path) for k in (run.asset_selection or []))
@@ -370,7 +374,8 @@ def wait_backfill(instance, backfill_id: str, timeout: float, sample_every: floa
             ok = sum(r.dagster_run.status.value == "SUCCESS" for r in recs)
             samples.append((round(elapsed), len(recs), ok))
             print(
-                f"    t={elapsed:5.0f}s backfill {bf.status.value}: runs {len(recs)}, succeeded {ok}",
+                f"    t={elapsed:5.0f}s backfill {bf.status.value}: "
+                f"runs {len(recs)}, succeeded {ok}",
                 flush=True,
             )
             next_sample += sample_every
@@ -583,7 +588,8 @@ def measure(args, instance, gql: Gql, home: Path, spike, db: str, daemon) -> Non
         s, dims, st = health(gql, student)
         record(
             "2",
-            f"student/mirt_ability health query, {len(st['materializedPartitions']):,} materialized ({attempt})",
+            f"student/mirt_ability health query, "
+            f"{len(st['materializedPartitions']):,} materialized ({attempt})",
             fmt_s(s),
         )
     record(
@@ -604,7 +610,8 @@ def measure(args, instance, gql: Gql, home: Path, spike, db: str, daemon) -> Non
     record("2", f"partition detail query for student {probe} ({len(events)} events)", fmt_s(s))
     record(
         "3",
-        f"  student {probe} latest: week_start={meta.get('week_start')} source={meta.get('source')} theta={meta.get('theta')}",
+        f"  student {probe} latest: week_start={meta.get('week_start')} "
+        f"source={meta.get('source')} theta={meta.get('theta')}",
         "",
     )
     data, s = gql(PARTITION_STALE_QUERY, {"assetKey": {"path": student}, "partitionKey": probe})
@@ -653,7 +660,8 @@ def measure(args, instance, gql: Gql, home: Path, spike, db: str, daemon) -> Non
     causes = "; ".join(f"{c['category']}: {c['reason']}" for c in node["staleCauses"][:2])
     record(
         "2",
-        f"stale query for student {probe} after upstream mirt_item_params re-materialized: {node['staleStatus']} {causes}",
+        f"stale query for student {probe} after upstream mirt_item_params re-materialized: "
+        f"{node['staleStatus']} {causes}",
         fmt_s(s),
     )
 
@@ -681,7 +689,8 @@ def measure(args, instance, gql: Gql, home: Path, spike, db: str, daemon) -> Non
     record(
         "4",
         "  status / time",
-        f"{status} / {fmt_s(secs)}{'' if done else f' (NOT FINISHED, capped at {args.backfill_timeout}s)'}",
+        f"{status} / {fmt_s(secs)}"
+        + ("" if done else f" (NOT FINISHED, capped at {args.backfill_timeout}s)"),
     )
     record(
         "4",
@@ -696,7 +705,7 @@ def measure(args, instance, gql: Gql, home: Path, spike, db: str, daemon) -> Non
     if not done:
         cancel_backfill(gql, instance, bid)
 
-    # 5. weekly x users multi-partitions -------------------------------------------------------------
+    # 5. weekly x users multi-partitions ---------------------------------------------------
     print("\n== 5. MultiPartitionsDefinition(weekly x users)", flush=True)
     from dagster import partition_loading_context
 
@@ -706,7 +715,8 @@ def measure(args, instance, gql: Gql, home: Path, spike, db: str, daemon) -> Non
     n_weeks = len(spike.weekly_52.get_partition_keys())
     record(
         "5",
-        f"partition keys ({n_weeks} weeks x {len(instance.get_dynamic_partitions('users')):,} users)",
+        f"partition keys ({n_weeks} weeks x "
+        f"{len(instance.get_dynamic_partitions('users')):,} users)",
         f"{count:,} (counted in {fmt_s(time.perf_counter() - t0)})",
     )
     multi_health(gql, args, "0 materialized", ("1st",))
@@ -716,7 +726,8 @@ def measure(args, instance, gql: Gql, home: Path, spike, db: str, daemon) -> Non
     )
     multi_health(gql, args, "1 week x all users materialized", ("1st", "2nd"))
 
-    # 4b (last: at 100k it cannot finish in the spike's budget and the daemon is stopped). backfill ALL user partitions of a per-user asset, single_run --------------------------
+    # 4b: last, because at 100k it cannot finish in the spike's budget (the daemon is stopped
+    # afterwards): backfill ALL user partitions of a per-user asset, single_run.
     print(f"\n== 4b. backfill all {n:,} user partitions, single_run", flush=True)
     t0 = time.monotonic()
     bid = launch_backfill(
@@ -751,7 +762,7 @@ def measure(args, instance, gql: Gql, home: Path, spike, db: str, daemon) -> Non
 def multi_health(gql: Gql, args, label: str, attempts) -> None:
     for attempt in attempts:
         try:
-            s, dims, st = health(gql, ["student", "weekly_ability"], timeout=args.multi_timeout)
+            s, _dims, st = health(gql, ["student", "weekly_ability"], timeout=args.multi_timeout)
             ranges = len(st.get("ranges", []))
             record(
                 "5",
@@ -895,10 +906,8 @@ def main() -> int:
         time.sleep(2)
         for pid, cmd in leftover_pids(str(home)):
             print(f"  ! leftover process {pid} ({cmd}); SIGTERM", flush=True)
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
         if instance is not None:
             instance.dispose()
         if args.keep:
@@ -915,7 +924,8 @@ def main() -> int:
     for section, what, value in ROWS:
         print(f"| {section} | {what} | {value} |")
     print(
-        f"\nusers={args.users:,} chunk={args.chunk:,} max_concurrent_runs={args.max_concurrent_runs}; total {total:.0f} s"
+        f"\nusers={args.users:,} chunk={args.chunk:,} "
+        f"max_concurrent_runs={args.max_concurrent_runs}; total {total:.0f} s"
     )
     return 0
 

@@ -45,7 +45,8 @@ STUDENT_TAG = (
     "spike/students"  # "all" | "none" | N: per-student materializations the weekly batch logs
 )
 LOGGING_TAG = "spike/logging"  # "public" (context.log_event) | "batched" (internal batch path)
-TARGET_TAG = "spike/target"  # "student": student/mirt_ability[user] | "multi": student/weekly_ability[week|user]
+# "student": student/mirt_ability[user] | "multi": student/weekly_ability[week|user]
+TARGET_TAG = "spike/target"
 SLEEP = float(os.environ.get("SPIKE_SLEEP", "0.2"))
 
 
@@ -81,7 +82,7 @@ def _student_materializations(user_ids, week_start: str, source: str, target: st
 def _log_student_materializations(
     context, user_ids, week_start: str, source: str, how: str = "public", target: str = "student"
 ) -> float:
-    """Log one student/mirt_ability (or student/weekly_ability) materialization per user from inside this run.
+    """Log one student/mirt_ability (or weekly_ability) materialization per user from this run.
 
     ``public``: ``context.log_event`` (one storage write per event).
     ``batched``: the internal path Dagster uses for a partition-range output
