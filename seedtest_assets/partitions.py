@@ -1,15 +1,23 @@
-"""The partition model (see docs/adr/0001-partitions.md for the measurements behind it).
+"""The partition model, as decided with measurements in docs/adr/0001-partitions.md.
 
 - ``daily``: one partition per UTC day, for ``features_topic_daily`` and ``user_inactivity``.
-  A range of days runs as one vectorized run (``BackfillPolicy.single_run``).
+  A range of days is one vectorized run (``DAILY_BACKFILL`` = ``BackfillPolicy.single_run``).
 - ``weekly``: Monday-to-Sunday UTC weeks keyed by the Monday, for ``weekly_kpi``,
   ``mirt_item_params``, ``mirt_ability`` and ``report_artifacts``: each week's batch covers the
-  whole population in one run.
+  whole population in one run, one run per week in a backfill (``WEEKLY_BACKFILL``; weeks build
+  on earlier weeks, e.g. calibration anchors on last week's items). Weekly assets read their
+  days through the default time-window mapping (a week = its 7 daily partitions).
 - ``users``: a dynamic partition per student (key = ``str(user_id)``), registered by the
-  attempts sensor, for the per-student assets under the ``student/`` key prefix: the place to
-  see one student's state and to re-score or re-render one student (or a handful) alone.
-  Weekly batches and the sensor's bursts record per-student materializations in bulk instead
-  of launching a run per student.
+  attempts sensor, for the per-student assets under the ``student/`` key prefix
+  (``student/mirt_ability``, ``student/report_artifacts``): where a person sees one student's
+  state and re-scores or re-renders one student. The weekly batch and the sensor's burst run
+  record per-student materializations in bulk inside their own run (1 run, not 1 per
+  student); backfills over ``users`` are for a handful of students only (Dagster launches one
+  run per non-contiguous key).
+
+Measured predictions (ADR): weekly batch = 1 run per week; a burst of 1,000 finished sessions =
+1 run per sensor tick; one student = 1 run; a backfill of 3 weeks with their daily upstream = 4
+runs.
 """
 
 from __future__ import annotations
@@ -28,6 +36,11 @@ daily = dg.DailyPartitionsDefinition(start_date=PARTITIONS_START, timezone="UTC"
 weekly = dg.WeeklyPartitionsDefinition(start_date=PARTITIONS_START, day_offset=1, timezone="UTC")
 
 users = dg.DynamicPartitionsDefinition(name="users")
+
+DAILY_BACKFILL = dg.BackfillPolicy.single_run()
+WEEKLY_BACKFILL = dg.BackfillPolicy.multi_run(max_partitions_per_run=1)
+#: One run per contiguous key range (Dagster's behaviour): fine for one student or a handful.
+USERS_BACKFILL = dg.BackfillPolicy.single_run()
 
 
 def user_partition_key(user_id: int) -> str:

@@ -15,7 +15,7 @@ from seedtest_assets.features_topic_daily.pipeline import (
     stored_rejected_rows,
     stored_rejects,
 )
-from seedtest_assets.partitions import daily, partition_days
+from seedtest_assets.partitions import DAILY_BACKFILL, daily, partition_days
 from seedtest_assets.resources import WarehouseResource
 
 CHECKS = {
@@ -37,7 +37,7 @@ class FeaturesConfig(dg.Config):
 @dg.asset(
     partitions_def=daily,
     # A range of days is one vectorized run, not one run per day.
-    backfill_policy=dg.BackfillPolicy.single_run(),
+    backfill_policy=DAILY_BACKFILL,
     deps=[
         attempts,
         # `improvement` compares with the previous 7 days' stored features: the asset depends

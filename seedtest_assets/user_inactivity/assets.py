@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 import dagster as dg
 
 from seedtest_assets.features_topic_daily.assets import features_topic_daily
-from seedtest_assets.partitions import daily, partition_days
+from seedtest_assets.partitions import DAILY_BACKFILL, daily, partition_days
 from seedtest_assets.resources import WarehouseResource
 from seedtest_assets.user_inactivity.compute import InactivityThresholds
 from seedtest_assets.user_inactivity.pipeline import (
@@ -23,7 +23,7 @@ class InactivityConfig(dg.Config):
 
 @dg.asset(
     partitions_def=daily,
-    backfill_policy=dg.BackfillPolicy.single_run(),
+    backfill_policy=DAILY_BACKFILL,
     deps=[features_topic_daily],
     group_name="features",
     kinds={"polars", "sql"},

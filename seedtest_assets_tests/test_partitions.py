@@ -1,0 +1,41 @@
+"""The partition definitions follow docs/adr/0001-partitions.md."""
+
+from datetime import date
+
+import dagster as dg
+
+from seedtest_assets import partitions
+from seedtest_assets.definitions import defs
+
+
+def test_weeks_start_on_monday_and_map_to_their_seven_days():
+    keys = partitions.weekly.get_partition_keys_in_range(
+        dg.PartitionKeyRange("2026-11-02", "2026-11-09")
+    )
+    assert keys == ["2026-11-02", "2026-11-09"]
+    assert all(date.fromisoformat(k).weekday() == 0 for k in keys)
+    days = (
+        dg.TimeWindowPartitionMapping()
+        .get_upstream_mapped_partitions_result_for_partitions(
+            partitions.weekly.empty_subset().with_partition_keys(["2026-11-09"]),
+            partitions.weekly,
+            partitions.daily,
+        )
+        .partitions_subset.get_partition_keys()
+    )
+    assert sorted(days) == [f"2026-11-{d:02d}" for d in range(9, 16)]
+    assert partitions.week_start_of(date(2026, 11, 22)) == date(2026, 11, 16)
+
+
+def test_users_are_dynamic_and_keys_are_decimal_ids():
+    assert isinstance(partitions.users, dg.DynamicPartitionsDefinition)
+    assert partitions.users.name == "users"
+    assert partitions.user_partition_key(42) == "42"
+
+
+def test_daily_assets_backfill_a_range_in_one_run():
+    graph = defs.resolve_asset_graph()
+    for key in ("features_topic_daily", "user_inactivity"):
+        node = graph.get(dg.AssetKey(key))
+        assert node.partitions_def == partitions.daily
+        assert node.backfill_policy == dg.BackfillPolicy.single_run()
