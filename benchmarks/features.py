@@ -182,7 +182,7 @@ def main() -> int:
     last = detail[-1]
     print(
         f"day {day}: {run.source_rows:,} attempts in the day "
-        f"(+7 prior days read for improvement), {rows:,} feature rows, "
+        f"(+ stored features of the 7 prior days), {rows:,} feature rows, "
         f"{run.rejected_rows} rejected; max |ours - in-db| = {maxdiff:.2e}"
     )
     print(
