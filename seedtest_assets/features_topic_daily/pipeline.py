@@ -5,6 +5,7 @@ The Dagster asset and the benchmark both call :func:`materialize_features`.
 
 from __future__ import annotations
 
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -58,8 +59,6 @@ def materialize_features(
         limits: validation thresholds.
         lookback_days: prior days of stored features read for ``improvement``.
     """
-    import time as _time
-
     f = s.features_topic_daily
     lo, hi = day_bounds(start, end)
     a = s.attempts
@@ -75,13 +74,13 @@ def materialize_features(
         with engine.connect() as conn:
             return read_frame(conn, stmt)
 
-    t0 = _time.perf_counter()
+    t0 = time.perf_counter()
     # The two reads are independent: overlap them on two connections.
     with ThreadPoolExecutor(max_workers=2) as pool:
         raw_future = pool.submit(read, attempts_window_select(start, end))
         prior = pool.submit(read, history).result()
         raw = raw_future.result()
-    t_read = _time.perf_counter()
+    t_read = time.perf_counter()
 
     checked = validate_attempts(raw, now=now, limits=limits)
     features = compute_features(
@@ -100,8 +99,8 @@ def materialize_features(
         partition_date=pl.col("attempted_at").dt.date(),
         rejected_at=pl.lit(now, dtype=pl.Datetime("us")),
     )
-    source_rows, valid_in_range = raw.height, checked.valid.height
-    t_compute = _time.perf_counter()
+    source_rows, valid_rows = raw.height, checked.valid.height
+    t_compute = time.perf_counter()
 
     with transaction(engine) as conn:
         replace_rows(conn, f, and_(f.c.date >= start, f.c.date < end), features)
@@ -114,15 +113,15 @@ def materialize_features(
             ),
             rejects.drop("attempted_at"),
         )
-    t_write = _time.perf_counter()
+    t_write = time.perf_counter()
 
     by_reason = dict(rejects.group_by("reason").agg(pl.col("rows").sum()).iter_rows())
     return FeaturesRun(
         start=start,
         end=end,
         source_rows=source_rows,
-        valid_rows=valid_in_range,
-        rejected_rows=source_rows - valid_in_range,
+        valid_rows=valid_rows,
+        rejected_rows=source_rows - valid_rows,
         feature_rows=features.height,
         rejects_by_reason={k: int(v) for k, v in sorted(by_reason.items())},
         seconds={

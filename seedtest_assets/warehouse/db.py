@@ -15,9 +15,12 @@ from pathlib import Path
 
 import polars as pl
 from sqlalchemy import (
-    BigInteger,
+    Boolean,
     Connection,
+    Date,
+    DateTime,
     Engine,
+    Float,
     Integer,
     Table,
     create_engine,
@@ -85,12 +88,11 @@ def upgrade(url: str | None = None, revision: str = "head") -> str:
 
 # --------------------------------------------------------------------------- reads
 def _polars_dtype_for(column) -> pl.DataType:
-    from sqlalchemy import JSON, Boolean, Date, DateTime, Float
-
+    """The polars dtype of a result column (JSON and text -> String)."""
     t = column.type
     if isinstance(t, Boolean):
         return pl.Boolean()
-    if isinstance(t, BigInteger | Integer):
+    if isinstance(t, Integer):  # BigInteger and SmallInteger are Integer subclasses
         return pl.Int64()
     if isinstance(t, Float):
         return pl.Float64()
@@ -98,8 +100,6 @@ def _polars_dtype_for(column) -> pl.DataType:
         return pl.Datetime("us")
     if isinstance(t, Date):
         return pl.Date()
-    if isinstance(t, JSON):
-        return pl.String()
     return pl.String()
 
 
@@ -224,8 +224,7 @@ def transaction(engine: Engine) -> Iterator[Connection]:
 
 
 def table_counts(conn: Connection, tables: Mapping[str, Table]) -> dict[str, int]:
-    """Row counts per table name (for summaries and metadata)."""
-
+    """Row counts per table name (for summaries and tests)."""
     return {
         name: conn.execute(select(func.count()).select_from(t)).scalar_one()
         for name, t in tables.items()
