@@ -58,39 +58,50 @@ def response_arrays(responses: pl.DataFrame) -> ResponseArrays:
 
 @dataclass
 class SparseResponses:
-    """Sparse counts, users x items (CSR) plus their item-major transposes (CSR too).
+    """Response counts as one sparse matrix, users x (2 n_items), CSR.
 
-    - ``right``: correct responses per (user, item); ``total``: all responses.
-    - ``right_t`` / ``total_t``: the same, items x users, for item-side sums (posterior
-      expected counts). Stored as CSR of the transpose because ``csr @ dense`` is the fastest
-      scipy sparse product and each matrix is multiplied every EM cycle.
+    Column ``2 i + y`` counts the user's responses to item ``i`` with outcome ``y`` (0 wrong,
+    1 correct). With a per-item table ``T`` (2 n_items, Q) whose row ``2 i + y`` is
+    ``log P(y | node)``, the per-user log-likelihood at every node is one sparse product
+    ``counts @ T``, and the posterior expected counts per item outcome are one transposed
+    product ``counts.T @ W`` (half the products of separate correct / total matrices).
+    The transposed product goes through the CSC view on purpose: it scatters into a small
+    (2 n_items, Q) result while streaming W in order; a CSR copy of the transpose gathers W
+    rows at random and measured 4x slower (0.45 s vs 0.12 s for 5M responses, 61 nodes).
     """
 
-    right: sp.csr_array
-    total: sp.csr_array
-    right_t: sp.csr_array
-    total_t: sp.csr_array
+    counts: sp.csr_array
+    n_items: int
 
-    @property
-    def wrong(self) -> sp.csr_array:
-        """Wrong responses per (user, item): total - right (built on demand)."""
-        return self.total - self.right
+    def loglik(self, table: np.ndarray) -> np.ndarray:
+        """Per-user log-likelihood: float64 (n_users, Q) from ``table`` (2 n_items, Q)."""
+        return self.counts @ table
+
+    def expected(self, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Expected (correct, total) responses per item and node: two float64 (n_items, Q),
+        from posterior weights float64 (n_users, Q)."""
+        both = self.counts.T @ weights
+        right = both[1::2]
+        return right, right + both[0::2]
+
+    def responses_per_user(self, per_item: np.ndarray) -> np.ndarray:
+        """Sum over each user's responses of ``per_item`` (n_items,): float64 (n_users,)."""
+        return self.counts @ np.repeat(per_item, 2)
+
+
+def interleave(log_q: np.ndarray, log_p: np.ndarray) -> np.ndarray:
+    """Table (2 n_items, Q): row 2 i = log(1 - P_i), row 2 i + 1 = log P_i."""
+    table = np.empty((2 * log_q.shape[0], log_q.shape[1]))
+    table[0::2] = log_q
+    table[1::2] = log_p
+    return table
 
 
 def sparse_counts(
     users: np.ndarray, items: np.ndarray, correct: np.ndarray, n_users: int, n_items: int
 ) -> SparseResponses:
     """Build :class:`SparseResponses` from codes (int arrays (n,)) and correctness (n,)."""
-    shape = (n_users, n_items)
-    total = sp.csr_array((np.ones(users.size), (users, items)), shape=shape)
-    right = sp.csr_array((correct, (users, items)), shape=shape)
-    # Keep the sparsity structure of `right` equal to `total` (explicit zeros are cheap and
-    # make `total - right` structural), then sum duplicates.
-    total.sum_duplicates()
-    right.sum_duplicates()
-    return SparseResponses(
-        right=right,
-        total=total,
-        right_t=sp.csr_array(right.T),
-        total_t=sp.csr_array(total.T),
-    )
+    cols = 2 * items + correct.astype(np.int64)
+    counts = sp.csr_array((np.ones(users.size), (users, cols)), shape=(n_users, 2 * n_items))
+    counts.sum_duplicates()
+    return SparseResponses(counts=counts, n_items=n_items)

@@ -61,7 +61,7 @@ import numpy as np
 import polars as pl
 from scipy.special import expit, logit
 
-from seedtest_assets.irt._data import response_arrays, sparse_counts
+from seedtest_assets.irt._data import SparseResponses, interleave, response_arrays, sparse_counts
 from seedtest_assets.irt._model import (
     DEFAULT_CALIBRATION_POINTS,
     ItemPriors,
@@ -198,8 +198,7 @@ def calibrate(
         ll, weights = _e_step(counts, a, d, c, nodes, log_prior_w)
         ll_trace.append(ll)
         lp_trace.append(ll + _log_prior(a, d, c, free, model_name, priors))
-        r1 = counts.right_t @ weights  # expected correct, (n_items, Q)
-        nn = counts.total_t @ weights  # expected responses, (n_items, Q)
+        r1, nn = counts.expected(weights)  # expected correct / responses, (n_items, Q)
         old = (a.copy(), d.copy(), c.copy(), mean, sd)
         a, d, c = _m_step(a, d, c, r1, nn, nodes, free, model_name, priors)
         if pop_free:
@@ -277,7 +276,7 @@ def _anchor_params(
 
 
 def _e_step(
-    counts,
+    counts: SparseResponses,
     a: np.ndarray,
     d: np.ndarray,
     c: np.ndarray,
@@ -287,9 +286,8 @@ def _e_step(
 ) -> tuple[float, np.ndarray | None]:
     """Marginal log-likelihood and posterior weights W: float64 (n_users, Q), rows sum to 1."""
     log_p, log_q = log_prob_tables(a, d, c, nodes)
-    # Per-user log-likelihood at every node: sparse (n_users x n_items) @ dense (n_items x Q).
-    post = counts.right @ (log_p - log_q)
-    post += counts.total @ log_q
+    # Per-user log-likelihood at every node: sparse (n_users x 2 n_items) @ dense (2 n_items x Q).
+    post = counts.loglik(interleave(log_q, log_p))
     post += log_prior_w[None, :]
     top = post.max(axis=1, keepdims=True)
     post -= top

@@ -30,10 +30,7 @@ def simulate_items(
     rng = np.random.default_rng(seed)
     a = np.clip(rng.lognormal(0.0, 0.3, n_items), 0.4, 2.5)
     b = rng.normal(0.0, 1.0, n_items)
-    if str(model).upper() == "3PL":
-        c = rng.uniform(0.1, 0.3, n_items)
-    else:
-        c = np.zeros(n_items)
+    c = rng.uniform(0.1, 0.3, n_items) if str(model).upper() == "3PL" else np.zeros(n_items)
     if str(model).upper() == "RASCH":
         a = np.ones(n_items)
     ids = item_id_start + ITEM_ID_STEP * np.arange(n_items, dtype=np.int64)
@@ -95,7 +92,5 @@ def simulate(
             "theta": rng.normal(theta_mean, theta_sd, n_users),
         }
     )
-    responses = simulate_responses(
-        items, thetas, responses_per_user, seed=int(rng.integers(2**31))
-    )
+    responses = simulate_responses(items, thetas, responses_per_user, seed=int(rng.integers(2**31)))
     return responses, items, thetas
