@@ -13,18 +13,33 @@ from seedtest_assets.features_topic_daily.assets import (
     features_topic_daily_job,
 )
 from seedtest_assets.features_topic_daily.schedules import features_topic_daily_schedule
+from seedtest_assets.mirt_ability.assets import (
+    mirt_ability,
+    mirt_weekly_job,
+    student_mirt_ability,
+)
+from seedtest_assets.mirt_item_params.assets import mirt_item_params
+from seedtest_assets.mirt_item_params.schedules import mirt_weekly_schedule
 from seedtest_assets.resources import warehouse_from_env
 from seedtest_assets.user_inactivity.assets import user_inactivity, user_inactivity_job
 from seedtest_assets.user_inactivity.schedules import user_inactivity_schedule
 
 defs = dg.Definitions(
-    assets=[attempts, features_topic_daily, user_inactivity],
+    assets=[
+        attempts,
+        features_topic_daily,
+        user_inactivity,
+        mirt_item_params,
+        mirt_ability,
+        student_mirt_ability,
+    ],
     asset_checks=[attempts_undatable_or_duplicate],
-    jobs=[attempts_quality_job, features_topic_daily_job, user_inactivity_job],
+    jobs=[attempts_quality_job, features_topic_daily_job, user_inactivity_job, mirt_weekly_job],
     schedules=[
         attempts_quality_schedule,
         features_topic_daily_schedule,
         user_inactivity_schedule,
+        mirt_weekly_schedule,
     ],
     resources={"warehouse": warehouse_from_env()},
 )

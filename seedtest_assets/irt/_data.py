@@ -51,9 +51,38 @@ def response_arrays(responses: pl.DataFrame) -> ResponseArrays:
     correct = frame["is_correct"].cast(pl.Float64).to_numpy()
     if np.any((correct != 0.0) & (correct != 1.0)):
         raise ValueError("is_correct must be boolean or 0/1")
-    user_ids, users = np.unique(user, return_inverse=True)
-    item_ids, items = np.unique(item, return_inverse=True)
-    return ResponseArrays(user_ids, item_ids, users.ravel(), items.ravel(), correct)
+    user_ids, users = encode(user)
+    item_ids, items = encode(item)
+    return ResponseArrays(user_ids, item_ids, users, items, correct)
+
+
+def encode(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted distinct values and each value's position among them: the result of
+    ``np.unique(values, return_inverse=True)`` (int64 (k,), int64 (n,)), without its sort of
+    all n values (0.4 s for 5M random item ids; this takes ~30 ms).
+
+    - Already sorted input (responses ordered by user): one pass, codes from a running count.
+    - Otherwise the distinct values come from polars (hash-based, multi-threaded) and codes
+      from a dense lookup array when the ids are compact (span <= 8x their count or 2^22),
+      else from a binary search.
+    """
+    n = values.size
+    if n == 0:
+        return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
+    step = values[1:] != values[:-1]
+    if bool(np.all(values[1:] >= values[:-1])):
+        codes = np.empty(n, dtype=np.int64)
+        codes[0] = 0
+        np.cumsum(step, out=codes[1:])
+        return values[np.flatnonzero(np.r_[True, step])], codes
+    distinct = pl.Series(values).unique().sort().to_numpy()
+    low = int(distinct[0])
+    span = int(distinct[-1]) - low + 1
+    if span <= max(8 * distinct.size, 1 << 22):
+        lookup = np.empty(span, dtype=np.int64)
+        lookup[distinct - low] = np.arange(distinct.size)
+        return distinct, lookup[values - low]
+    return distinct, np.searchsorted(distinct, values)
 
 
 @dataclass
@@ -102,6 +131,15 @@ def sparse_counts(
 ) -> SparseResponses:
     """Build :class:`SparseResponses` from codes (int arrays (n,)) and correctness (n,)."""
     cols = 2 * items + correct.astype(np.int64)
-    counts = sp.csr_array((np.ones(users.size), (users, cols)), shape=(n_users, 2 * n_items))
-    counts.sum_duplicates()
+    shape = (n_users, 2 * n_items)
+    if users.size and bool(np.all(users[1:] >= users[:-1])):
+        # Responses already grouped by user (the usual order): the CSR arrays directly, no
+        # COO -> CSR conversion (saves ~0.15 s for 5M responses). Within a row the columns may
+        # be unsorted or repeated (repeated attempts): sparse products sum them all the same.
+        indptr = np.zeros(n_users + 1, dtype=np.int64)
+        np.cumsum(np.bincount(users, minlength=n_users), out=indptr[1:])
+        counts = sp.csr_array((np.ones(users.size), cols, indptr), shape=shape)
+    else:
+        counts = sp.csr_array((np.ones(users.size), (users, cols)), shape=shape)
+        counts.sum_duplicates()
     return SparseResponses(counts=counts, n_items=n_items)

@@ -1,0 +1,130 @@
+"""``mirt_ability`` (weekly batch) and ``student/mirt_ability`` (one student), Dagster shell."""
+
+from datetime import UTC, date, datetime
+
+import dagster as dg
+import polars as pl
+
+from seedtest_assets.attempts.assets import attempts
+from seedtest_assets.mirt_ability.pipeline import (
+    DEFAULT_LOOKBACK_WEEKS,
+    score_students,
+    score_week,
+)
+from seedtest_assets.mirt_item_params.assets import mirt_item_params
+from seedtest_assets.partitions import USERS_BACKFILL, WEEKLY_BACKFILL, users, weekly
+from seedtest_assets.resources import WarehouseResource
+from seedtest_assets.student_events import record_student_materializations, student_metadata
+
+STUDENT_ABILITY = dg.AssetKey(["student", "mirt_ability"])
+
+
+class AbilityConfig(dg.Config):
+    """Scoring settings (launchpad-editable)."""
+
+    model: str = "2PL"
+    lookback_weeks: int = DEFAULT_LOOKBACK_WEEKS
+
+
+def _now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+@dg.asset(
+    partitions_def=weekly,
+    backfill_policy=WEEKLY_BACKFILL,
+    deps=[attempts, mirt_item_params],
+    group_name="irt",
+    kinds={"numpy", "sql"},
+    check_specs=[
+        dg.AssetCheckSpec(
+            "finite_estimates",
+            asset="mirt_ability",
+            description="Every theta finite, every SE finite and > 0.",
+        ),
+    ],
+    description="EAP ability (theta) and SE of every student active in the trailing window, "
+    "with the week's item parameters. Rows are versioned history (source = weekly).",
+    metadata={"table": "mirt_ability"},
+)
+def mirt_ability(
+    context: dg.AssetExecutionContext, config: AbilityConfig, warehouse: WarehouseResource
+) -> dg.MaterializeResult:
+    week_start = date.fromisoformat(context.partition_key)
+    run = score_week(
+        warehouse.engine,
+        week_start,
+        now=_now(),
+        model=config.model,
+        lookback_weeks=config.lookback_weeks,
+    )
+    rows = run.rows
+    # Per-student state in the UI, recorded in bulk. Only for the newest week: a backfill of
+    # an older week must not roll a student's "current" week back (ADR 0001).
+    latest = weekly.get_last_partition_key()
+    recorded = "skipped (not the latest week)"
+    if context.partition_key == latest:
+        recorded = record_student_materializations(
+            context, STUDENT_ABILITY, student_metadata(rows.iter_rows(named=True))
+        )
+    finite = rows.filter(
+        pl.col("theta").is_finite() & pl.col("se").is_finite() & (pl.col("se") > 0)
+    ).height
+    return dg.MaterializeResult(
+        metadata={
+            "version": run.version,
+            "students": rows.height,
+            "theta_mean": float(rows["theta"].mean()) if rows.height else 0.0,
+            "se_median": float(rows["se"].median()) if rows.height else 0.0,
+            "per_student_events": recorded,
+        },
+        check_results=[
+            dg.AssetCheckResult(
+                check_name="finite_estimates",
+                passed=finite == rows.height,
+                metadata={"students": rows.height, "not_finite": rows.height - finite},
+            )
+        ],
+    )
+
+
+@dg.asset(
+    key=STUDENT_ABILITY,
+    partitions_def=users,
+    backfill_policy=USERS_BACKFILL,
+    deps=[mirt_item_params],
+    group_name="irt",
+    kinds={"numpy", "sql"},
+    description="One student's current ability. Materialize a student (partition = user id) "
+    "to re-score them now with the latest item parameters; the weekly batch and the attempts "
+    "sensor record this asset per student in bulk.",
+)
+def student_mirt_ability(
+    context: dg.AssetExecutionContext, config: AbilityConfig, warehouse: WarehouseResource
+) -> dg.MaterializeResult:
+    user_ids = [int(k) for k in context.partition_keys]
+    run = score_students(
+        warehouse.engine,
+        user_ids,
+        now=_now(),
+        model=config.model,
+        lookback_days=7 * config.lookback_weeks,
+    )
+    scored = set(run.rows["user_id"].to_list())
+    noop = [u for u in user_ids if u not in scored]
+    if noop:
+        context.log.info("no scorable attempts for %s: nothing to update", noop)
+    meta = student_metadata(run.rows.iter_rows(named=True))
+    # A single student's materialization carries their numbers; a handful carry a summary.
+    one = meta.get(user_ids[0], {}) if len(user_ids) == 1 else {}
+    return dg.MaterializeResult(
+        metadata={
+            **one,
+            "scored": len(scored),
+            "noop": [str(u) for u in noop],
+            "version": run.version,
+        }
+    )
+
+
+mirt_weekly_job = dg.define_asset_job("mirt_weekly_job", selection=[mirt_item_params, mirt_ability])

@@ -1,0 +1,1 @@
+"""Weekly item calibration (no Dagster here): ``pipeline.calibrate_week``."""

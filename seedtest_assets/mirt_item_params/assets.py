@@ -1,0 +1,114 @@
+"""``mirt_item_params``: weekly IRT calibration (Dagster shell over the pipeline)."""
+
+from datetime import UTC, date, datetime
+
+import dagster as dg
+import polars as pl
+
+from seedtest_assets.attempts.assets import attempts
+from seedtest_assets.mirt_item_params.pipeline import DEFAULT_WINDOW_WEEKS, calibrate_week
+from seedtest_assets.partitions import WEEKLY_BACKFILL, weekly
+from seedtest_assets.resources import WarehouseResource
+
+#: Bounds outside which an unflagged item's parameters are not believable.
+PLAUSIBLE = {"a": (0.05, 4.0), "b": (-5.0, 5.0), "c": (0.0, 0.5)}
+
+
+class CalibrationConfig(dg.Config):
+    """Calibration settings (launchpad-editable)."""
+
+    model: str = "2PL"
+    window_weeks: int = DEFAULT_WINDOW_WEEKS
+    linking: str = "mean_sigma"  # mean_sigma | fixed | none (see mirt_item_params/pipeline.py)
+
+
+@dg.asset(
+    partitions_def=weekly,
+    backfill_policy=WEEKLY_BACKFILL,
+    deps=[
+        attempts,
+        # Scale linking reads last week's parameters: weeks build on each other.
+        dg.AssetDep(
+            "mirt_item_params",
+            partition_mapping=dg.TimeWindowPartitionMapping(
+                start_offset=-1, end_offset=-1, allow_nonexistent_upstream_partitions=True
+            ),
+        ),
+    ],
+    group_name="irt",
+    kinds={"numpy", "scipy", "sql"},
+    check_specs=[
+        dg.AssetCheckSpec(
+            "converged",
+            asset="mirt_item_params",
+            description="EM stopped because no parameter moved more than 1e-4 (not max cycles).",
+        ),
+        dg.AssetCheckSpec(
+            "plausible_parameters",
+            asset="mirt_item_params",
+            description=f"Unflagged items within {PLAUSIBLE} (a, b, c).",
+        ),
+    ],
+    description="Item parameters (a, b, c; slope-intercept d) by marginal maximum likelihood "
+    "(Bock-Aitkin EM) on a trailing window of valid attempts, linked to last week's scale.",
+    metadata={"table": "mirt_item_params"},
+)
+def mirt_item_params(
+    context: dg.AssetExecutionContext, config: CalibrationConfig, warehouse: WarehouseResource
+) -> dg.MaterializeResult:
+    week_start = date.fromisoformat(context.partition_key)
+    run = calibrate_week(
+        warehouse.engine,
+        week_start,
+        now=datetime.now(UTC).replace(tzinfo=None),
+        model=config.model,
+        window_weeks=config.window_weeks,
+        linking=config.linking,
+    )
+    cal, items = run.calibration, run.calibration.items
+    free = items.filter(~pl.col("flagged"))
+    bad = free.filter(
+        ~pl.all_horizontal([pl.col(k).is_between(lo, hi) for k, (lo, hi) in PLAUSIBLE.items()])
+    )
+    context.log.info(
+        "calibrated %s: %d items (%d anchored, %d flagged), LL %.1f, %d cycles, converged=%s",
+        run.version,
+        run.items,
+        run.anchored,
+        run.flagged,
+        cal.log_likelihood,
+        cal.iterations,
+        cal.converged,
+    )
+    return dg.MaterializeResult(
+        metadata={
+            "version": run.version,
+            "log_likelihood": float(cal.log_likelihood),
+            "iterations": int(cal.iterations),
+            "converged": bool(cal.converged),
+            "items": run.items,
+            "anchored_items": run.anchored,
+            "flagged_items": run.flagged,
+            "responses": run.responses,
+            "students": run.users,
+            "linking": config.linking,
+            "link_A": run.link.A,
+            "link_B": run.link.B,
+            "link_common_items": run.link.common,
+        },
+        check_results=[
+            dg.AssetCheckResult(
+                check_name="converged",
+                passed=bool(cal.converged),
+                metadata={"iterations": int(cal.iterations)},
+            ),
+            dg.AssetCheckResult(
+                check_name="plausible_parameters",
+                passed=bad.height == 0,
+                metadata={
+                    "implausible_items": bad["item_id"].head(20).to_list(),
+                    "count": bad.height,
+                },
+            ),
+        ],
+    )

@@ -1,0 +1,67 @@
+"""Linking a new calibration's theta scale to last week's (no Dagster).
+
+Mean/sigma linking on common items: with ``b`` of the items both calibrations estimated,
+``A = sd(b_prev) / sd(b_new)`` and ``B = mean(b_prev) - A * mean(b_new)`` map the new scale
+onto the previous one: ``theta' = A theta + B``, ``b' = A b + B``, ``a' = a / A``,
+``d' = -a' b'``; ``c`` is unchanged. (Kolen & Brennan, *Test Equating*, ch. 6.)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import polars as pl
+
+#: Fewer common items than this and the link is too noisy to apply.
+MIN_COMMON_ITEMS = 10
+
+
+@dataclass(frozen=True)
+class Link:
+    """``theta_previous = A * theta_new + B``, from ``common`` items."""
+
+    A: float
+    B: float
+    common: int
+
+    @property
+    def identity(self) -> bool:
+        return self.A == 1.0 and self.B == 0.0
+
+
+IDENTITY = Link(1.0, 0.0, 0)
+
+
+def mean_sigma_link(new: pl.DataFrame, previous: pl.DataFrame) -> Link:
+    """The mean/sigma link from ``new`` to ``previous`` item parameters.
+
+    Args:
+        new, previous: ``item_id``, ``b``, ``flagged``; flagged items are not used.
+
+    Returns:
+        The link; the identity when fewer than ``MIN_COMMON_ITEMS`` items are in common.
+    """
+    common = (
+        new.filter(~pl.col("flagged"))
+        .select("item_id", pl.col("b").alias("b_new"))
+        .join(
+            previous.filter(~pl.col("flagged")).select("item_id", pl.col("b").alias("b_prev")),
+            on="item_id",
+        )
+    )
+    if common.height < MIN_COMMON_ITEMS:
+        return Link(1.0, 0.0, common.height)
+    sd_new, sd_prev = common["b_new"].std(), common["b_prev"].std()
+    if not sd_new or not sd_prev:
+        return Link(1.0, 0.0, common.height)
+    A = float(sd_prev / sd_new)
+    B = float(common["b_prev"].mean() - A * common["b_new"].mean())
+    return Link(A, B, common.height)
+
+
+def apply_link(items: pl.DataFrame, link: Link) -> pl.DataFrame:
+    """``items`` (a, b, c, d) transformed onto the linked scale."""
+    return items.with_columns(
+        a=pl.col("a") / link.A,
+        b=pl.col("b") * link.A + link.B,
+    ).with_columns(d=-pl.col("a") * pl.col("b"))

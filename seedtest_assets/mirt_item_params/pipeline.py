@@ -1,0 +1,156 @@
+"""Weekly calibration: read a trailing window of valid attempts, calibrate, store (no Dagster).
+
+Scale linking across weeks (``linking``):
+
+- ``mean_sigma`` (default): every item is calibrated freely on the trailing window (so
+  estimates keep improving as responses accumulate), then the new scale is mapped onto last
+  week's by mean/sigma linking on the common unflagged items (:mod:`.linking`). Theta keeps
+  the scale of the first calibration (N(0,1) in that population) and weeks stay comparable.
+- ``fixed``: last week's unflagged items keep their parameters exactly (anchored) and only new
+  or flagged items are estimated. Stable, but items stay at the estimate of the week they
+  were first seen (measured on the demo: slope correlation with the truth 0.48 vs 0.92).
+- ``none``: a fresh N(0,1) scale each week (a deliberate re-baselining).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+import polars as pl
+from sqlalchemy import Engine, and_, select
+
+from seedtest_assets.attempts.read import read_valid_attempts
+from seedtest_assets.irt import Calibration, calibrate
+from seedtest_assets.mirt_item_params.linking import IDENTITY, Link, apply_link, mean_sigma_link
+from seedtest_assets.warehouse import read_frame, replace_rows, transaction
+from seedtest_assets.warehouse import schema as s
+
+DEFAULT_WINDOW_WEEKS = 12
+LINKINGS = ("mean_sigma", "fixed", "none")
+
+
+@dataclass
+class CalibrationRun:
+    """What one weekly calibration read, estimated and stored."""
+
+    week_start: date
+    model: str
+    version: str
+    responses: int
+    users: int
+    items: int
+    anchored: int
+    flagged: int
+    calibration: Calibration
+    link: Link
+
+
+def version_for(model: str, week_start: date) -> str:
+    """The version label stored with item parameters and the abilities scored with them."""
+    return f"{model}@{week_start.isoformat()}"
+
+
+def stored_item_params(engine: Engine, week_start: date, model: str) -> pl.DataFrame:
+    """Stored parameters of one week: item_id, a, b, c, d, flagged (empty if none)."""
+    t = s.mirt_item_params
+    with engine.connect() as conn:
+        rows = read_frame(
+            conn,
+            select(t.c.item_id, t.c.params, t.c.version).where(
+                t.c.week_start == week_start, t.c.model == model
+            ),
+        )
+    schema = {
+        "a": pl.Float64,
+        "b": pl.Float64,
+        "c": pl.Float64,
+        "d": pl.Float64,
+        "flagged": pl.Boolean,
+    }
+    if rows.height == 0:
+        return pl.DataFrame(schema={"item_id": pl.Int64, **schema, "version": pl.String})
+    params = pl.DataFrame(
+        [{k: p.get(k) for k in schema} for p in map(json.loads, rows["params"])], schema=schema
+    )
+    return pl.concat([rows.select("item_id"), params, rows.select("version")], how="horizontal")
+
+
+def calibrate_week(
+    engine: Engine,
+    week_start: date,
+    *,
+    now: datetime,
+    model: str = "2PL",
+    window_weeks: int = DEFAULT_WINDOW_WEEKS,
+    linking: str = "mean_sigma",
+) -> CalibrationRun:
+    """Calibrate on the ``window_weeks`` weeks ending with ``week_start``'s week; store the rows.
+
+    Replaces the week's rows for ``model`` in one transaction (a re-run replaces). Item rows
+    carry ``params`` = {a, b, c, d, n_responses, flagged, flag_reason, fixed}.
+
+    Raises:
+        ValueError: no valid attempts in the window (nothing to calibrate).
+    """
+    end = week_start + timedelta(days=7)
+    responses = read_valid_attempts(
+        engine, end - timedelta(weeks=window_weeks), end, now=now
+    ).select("user_id", "item_id", "is_correct")
+    if responses.height == 0:
+        raise ValueError(
+            f"no valid attempts between {end - timedelta(weeks=window_weeks)} and {end}: "
+            f"nothing to calibrate for week {week_start}"
+        )
+    if linking not in LINKINGS:
+        raise ValueError(f"linking must be one of {LINKINGS}, got {linking!r}")
+    previous = stored_item_params(engine, week_start - timedelta(days=7), model)
+    anchors = None
+    if linking == "fixed":
+        anchors = previous.filter(~pl.col("flagged")).select("item_id", "a", "d", "c")
+    cal = calibrate(responses, model=model, fixed_items=anchors)
+    version = version_for(cal.model, week_start)
+    link = mean_sigma_link(cal.items, previous) if linking == "mean_sigma" else IDENTITY
+    items = apply_link(cal.items, link)
+    params = [
+        json.dumps(
+            {
+                "a": r["a"],
+                "b": r["b"],
+                "c": r["c"],
+                "d": r["d"],
+                "n_responses": r["n_responses"],
+                "flagged": r["flagged"],
+                "flag_reason": r["flag_reason"],
+                "fixed": r.get("fixed", False),
+            }
+        )
+        for r in items.iter_rows(named=True)
+    ]
+    rows = pl.DataFrame(
+        {
+            "week_start": [week_start] * items.height,
+            "model": [cal.model] * items.height,
+            "item_id": items["item_id"].cast(pl.Int64),
+            "params": params,
+            "version": [version] * items.height,
+            "fitted_at": [now] * items.height,
+        },
+        schema_overrides={"fitted_at": pl.Datetime("us")},
+    )
+    t = s.mirt_item_params
+    with transaction(engine) as conn:
+        replace_rows(conn, t, and_(t.c.week_start == week_start, t.c.model == cal.model), rows)
+    return CalibrationRun(
+        week_start=week_start,
+        model=cal.model,
+        version=version,
+        responses=responses.height,
+        users=responses["user_id"].n_unique(),
+        items=items.height,
+        anchored=int(items["fixed"].sum()) if "fixed" in items.columns else 0,
+        flagged=int(items["flagged"].sum()),
+        calibration=cal,
+        link=link,
+    )
