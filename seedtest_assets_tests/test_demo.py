@@ -34,12 +34,18 @@ def test_demo_materializes_everything_and_summarizes(tmp_path):
     assert int(rows["attempts"].replace(",", "")) > 1000
     assert int(rows["features_topic_daily"].replace(",", "")) > 0
     assert (tmp_path / "warehouse.db").exists()
+    assert re.search(r"mirt_item_params\.converged\s+passed", out)
+    # Estimates are compared with the generator's truth and printed.
+    theta = re.search(r"theta \(students\)\s+n=\s*([\d,]+)\s+corr (\S+)\s+RMSE (\S+)", out)
+    assert theta, out[-2000:]
+    assert int(theta.group(1).replace(",", "")) > 100 and float(theta.group(2)) > 0.7
 
     # The runs are in the persistent instance, so the UI shows them afterwards.
     os.environ["DAGSTER_HOME"] = str(tmp_path / "dagster")
     try:
         with dg.DagsterInstance.get() as instance:
             runs = instance.get_runs()
-            assert len(runs) == 3 and all(r.is_success for r in runs)
+            # 3 daily-side runs + one weekly IRT run per week (2 weeks)
+            assert len(runs) == 5 and all(r.is_success for r in runs)
     finally:
         del os.environ["DAGSTER_HOME"]

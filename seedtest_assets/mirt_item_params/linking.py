@@ -14,6 +14,10 @@ import polars as pl
 
 #: Fewer common items than this and the link is too noisy to apply.
 MIN_COMMON_ITEMS = 10
+#: Items used for the link must be well determined in both weeks: sd(b) is not robust, and
+#: one flat item (a = 0.006, b = -178 on 35 responses, seen in a test) made A = 9.9.
+LINK_MIN_SLOPE = 0.3
+LINK_MAX_ABS_B = 4.0
 
 
 @dataclass(frozen=True)
@@ -36,18 +40,19 @@ def mean_sigma_link(new: pl.DataFrame, previous: pl.DataFrame) -> Link:
     """The mean/sigma link from ``new`` to ``previous`` item parameters.
 
     Args:
-        new, previous: ``item_id``, ``b``, ``flagged``; flagged items are not used.
+        new, previous: ``item_id``, ``a``, ``b``, ``flagged``; only unflagged items with
+            ``a >= LINK_MIN_SLOPE`` and ``|b| <= LINK_MAX_ABS_B`` in both are used.
 
     Returns:
         The link; the identity when fewer than ``MIN_COMMON_ITEMS`` items are in common.
     """
+    usable = (
+        ~pl.col("flagged") & (pl.col("a") >= LINK_MIN_SLOPE) & (pl.col("b").abs() <= LINK_MAX_ABS_B)
+    )
     common = (
-        new.filter(~pl.col("flagged"))
+        new.filter(usable)
         .select("item_id", pl.col("b").alias("b_new"))
-        .join(
-            previous.filter(~pl.col("flagged")).select("item_id", pl.col("b").alias("b_prev")),
-            on="item_id",
-        )
+        .join(previous.filter(usable).select("item_id", pl.col("b").alias("b_prev")), on="item_id")
     )
     if common.height < MIN_COMMON_ITEMS:
         return Link(1.0, 0.0, common.height)

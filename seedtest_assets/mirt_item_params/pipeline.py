@@ -28,6 +28,8 @@ from seedtest_assets.warehouse import read_frame, replace_rows, transaction
 from seedtest_assets.warehouse import schema as s
 
 DEFAULT_WINDOW_WEEKS = 12
+#: Slopes below this carry no information (b = -d/a explodes): flagged, not used.
+MIN_SLOPE = 0.05
 LINKINGS = ("mean_sigma", "fixed", "none")
 
 
@@ -43,8 +45,9 @@ class CalibrationRun:
     items: int
     anchored: int
     flagged: int
-    calibration: Calibration
+    calibration: Calibration  # the raw fit (its own scale), for fit statistics
     link: Link
+    params: pl.DataFrame  # what was stored: flagged and linked parameters
 
 
 def version_for(model: str, week_start: date) -> str:
@@ -75,6 +78,21 @@ def stored_item_params(engine: Engine, week_start: date, model: str) -> pl.DataF
         [{k: p.get(k) for k in schema} for p in map(json.loads, rows["params"])], schema=schema
     )
     return pl.concat([rows.select("item_id"), params, rows.select("version")], how="horizontal")
+
+
+def flag_flat_items(items: pl.DataFrame) -> pl.DataFrame:
+    """Flag unfixed items whose slope is below ``MIN_SLOPE`` (reason ``near_zero_slope``)."""
+    flat = (pl.col("a") < MIN_SLOPE) & ~pl.col("fixed").fill_null(False)
+    return items.with_columns(
+        flagged=pl.col("flagged") | flat,
+        flag_reason=pl.when(flat)
+        .then(
+            pl.concat_str(
+                [pl.col("flag_reason"), pl.lit("near_zero_slope")], separator=";", ignore_nulls=True
+            )
+        )
+        .otherwise(pl.col("flag_reason")),
+    )
 
 
 def calibrate_week(
@@ -111,8 +129,9 @@ def calibrate_week(
         anchors = previous.filter(~pl.col("flagged")).select("item_id", "a", "d", "c")
     cal = calibrate(responses, model=model, fixed_items=anchors)
     version = version_for(cal.model, week_start)
+    # The link ignores flat items itself; flag them on the final (linked) scale.
     link = mean_sigma_link(cal.items, previous) if linking == "mean_sigma" else IDENTITY
-    items = apply_link(cal.items, link)
+    items = flag_flat_items(apply_link(cal.items, link))
     params = [
         json.dumps(
             {
@@ -153,4 +172,5 @@ def calibrate_week(
         flagged=int(items["flagged"].sum()),
         calibration=cal,
         link=link,
+        params=items,
     )
