@@ -27,7 +27,7 @@ def test_db_upgrade_creates_the_embedded_warehouse(tmp_path):
     env.pop("DATABASE_URL", None)
     proc = run_cli("db", "upgrade", env={**env, "DATABASE_URL": ""})
     assert proc.returncode == 0, proc.stderr
-    assert "at revision 0001" in proc.stdout
+    assert "at revision 0002" in proc.stdout
     assert (tmp_path / "warehouse.db").exists()
 
 

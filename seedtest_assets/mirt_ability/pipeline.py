@@ -3,7 +3,8 @@
 ``mirt_ability`` is append-only history: each scoring adds rows with ``source`` ``weekly``
 (the batch for a week), ``on_demand`` (one student re-scored by a person) or ``online``
 (after a session, issue 5). Re-running a week's batch replaces that week's ``weekly`` rows.
-The current ability of a student is their row with the latest ``fitted_at``.
+The current ability of a student is their row with the latest ``fitted_at``: the view
+``mirt_ability_latest`` (migration 0002) holds exactly those rows.
 """
 
 from __future__ import annotations

@@ -28,7 +28,7 @@ def binary_layout(table: Table, frame: pl.DataFrame) -> list[tuple[str, str]] | 
     layout: list[tuple[str, str]] = []
     for col in table.columns:
         if col.name not in frame.columns:
-            if not (col.nullable or col.server_default is not None):
+            if not (col.nullable or col.server_default is not None or col.autoincrement is True):
                 raise ValueError(f"{table.name}: frame lacks column {col.name!r}")
             continue
         t = col.type
