@@ -30,8 +30,10 @@ ui: install
 	DAGSTER_HOME=$(SEEDTEST_HOME)/dagster $(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
 
 bench: install
-	$(BIN)/python benchmarks/features.py
+	$(BIN)/python -m pip install --quiet -e ".[test,bench]"
 	$(BIN)/python benchmarks/generate.py
+	$(BIN)/python benchmarks/features.py
+	$(BIN)/python benchmarks/irt.py
 
 lint: install
 	$(BIN)/ruff check seedtest_assets seedtest_assets_tests benchmarks

@@ -21,7 +21,8 @@ EM (the data never becomes a dense person x item matrix)
         per-user log-likelihood at every node: ``L = R1 @ (log P - log(1-P)) + N @ log(1-P)``
         (sparse (n_users x n_items) @ dense (n_items x Q)), posterior weights per user, and the
         expected counts per item and node ``r = R1^T @ W``, ``n = N^T @ W`` through the
-        item-major transposes.
+        item-major transposes; in blocks of users on two threads, so W (n_users x Q) is never
+        held whole.
     M-step
         Fisher scoring on (a, d) (and logit c for 3PL) for all items at once (batched 2x2 or
         3x3 solves), at most ``NEWTON_STEPS`` steps per cycle, steps scaled down to at most
@@ -195,16 +196,15 @@ def calibrate(
     cycles = 0
     for cycle in range(1, max_cycles + 1):
         cycles = cycle
-        ll, weights = _e_step(counts, a, d, c, nodes, log_prior_w)
+        # expected correct / responses (n_items, Q) and posterior mass per node (Q,)
+        ll, r1, nn, mass = _e_step(counts, a, d, c, nodes, log_prior_w)
         ll_trace.append(ll)
         lp_trace.append(ll + _log_prior(a, d, c, free, model_name, priors))
-        r1, nn = counts.expected(weights)  # expected correct / responses, (n_items, Q)
         old = (a.copy(), d.copy(), c.copy(), mean, sd)
         a, d, c = _m_step(a, d, c, r1, nn, nodes, free, model_name, priors)
         if pop_free:
             # Population moments from the posterior weights: the exact M-step for a normal
             # latent distribution (up to its discretization on the grid).
-            mass = weights.sum(axis=0)
             mean = float(mass @ nodes / n_users)
             sd = float(np.sqrt(mass @ (nodes - mean) ** 2 / n_users))
             log_prior_w = log_normal_weights(nodes, mean, sd)
@@ -215,11 +215,11 @@ def calibrate(
             abs(mean - old[3]),
             abs(sd - old[4]),
         )
-        del weights, r1, nn
+        del r1, nn
         if change < tol:
             converged = True
             break
-    ll, _ = _e_step(counts, a, d, c, nodes, log_prior_w, weights=False)
+    ll, *_ = _e_step(counts, a, d, c, nodes, log_prior_w, expected=False)
     lp = ll + _log_prior(a, d, c, free, model_name, priors)
     ll_trace.append(ll)
     lp_trace.append(lp)
@@ -282,22 +282,17 @@ def _e_step(
     c: np.ndarray,
     nodes: np.ndarray,
     log_prior_w: np.ndarray,
-    weights: bool = True,
-) -> tuple[float, np.ndarray | None]:
-    """Marginal log-likelihood and posterior weights W: float64 (n_users, Q), rows sum to 1."""
+    expected: bool = True,
+) -> tuple[float, np.ndarray | None, np.ndarray | None, np.ndarray | None]:
+    """Marginal log-likelihood (nats) and, if ``expected``, the expected correct and total
+    responses per item and node (two float64 (n_items, Q)) and the posterior mass per node
+    (float64 (Q,), sums to n_users). Blocked over users (:meth:`SparseResponses.posterior`)."""
     log_p, log_q = log_prob_tables(a, d, c, nodes)
-    # Per-user log-likelihood at every node: sparse (n_users x 2 n_items) @ dense (2 n_items x Q).
-    post = counts.loglik(interleave(log_q, log_p))
-    post += log_prior_w[None, :]
-    top = post.max(axis=1, keepdims=True)
-    post -= top
-    np.exp(post, out=post)
-    total = post.sum(axis=1, keepdims=True)
-    ll = float(np.sum(np.log(total)) + np.sum(top))
-    if not weights:
-        return ll, None
-    post /= total
-    return ll, post
+    ll, both, mass = counts.posterior(interleave(log_q, log_p), log_prior_w, expected)
+    if both is None:
+        return ll, None, None, None
+    right = both[1::2]
+    return ll, right, right + both[0::2], mass
 
 
 def _log_prior(

@@ -35,17 +35,17 @@ Speed
 from __future__ import annotations
 
 import math
-import os
-from concurrent.futures import ThreadPoolExecutor
 from typing import NamedTuple
 
 import numpy as np
 import polars as pl
-import scipy.sparse as sp
 from scipy.special import expit, log_expit
 
+from seedtest_assets.irt import _data
 from seedtest_assets.irt._data import (
+    SparseResponses,
     interleave,
+    map_blocks,
     response_arrays,
     sparse_counts,
 )
@@ -62,10 +62,6 @@ METHODS = ("EAP", "MAP", "ML")
 #: ML estimates beyond this |theta| are reported as +-inf (the likelihood has no finite max).
 ML_LIMIT = 20.0
 NEWTON_ITERATIONS = 60
-#: Batch EAP works on blocks of users whose (users x nodes) log-likelihood has about this
-#: many cells (8 MB), on up to ``EAP_THREADS`` threads.
-EAP_BLOCK_CELLS = 1 << 20
-EAP_THREADS = min(2, os.cpu_count() or 1)
 
 ABILITY_SCHEMA: dict[str, pl.DataType] = {
     "user_id": pl.Int64(),
@@ -145,7 +141,7 @@ class ItemBank:
     def score_one(self, item_ids, correct, method: str = "EAP") -> Ability:
         """Score one user's responses: item_ids int (n,), correct bool or 0/1 (n,).
 
-        The online path (a session just finished): ~30 us for 50 responses (EAP, 2 cores). Unknown
+        The online path (a session just finished): ~30 us for 50 responses (EAP). Unknown
         items are ignored; a history too long for the base grid is scored on a finer one.
         """
         ids = np.asarray(item_ids, dtype=np.int64)
@@ -239,7 +235,7 @@ def score(
             else:
                 nodes = grid(points)
                 table = bank._table(nodes)
-            sub = counts.counts if rows.size == n_users else counts.counts[rows]
+            sub = counts if rows.size == n_users else SparseResponses(counts.counts[rows], 0)
             theta[rows], se[rows] = _eap_sparse(sub, table, nodes)
         if method != "EAP":
             theta, se = _newton(users, item_pos, y, n_users, theta, bank, method)
@@ -267,37 +263,25 @@ def _no_data(method: str, n_ignored: int) -> Ability:
 
 
 def _eap_sparse(
-    counts: sp.csr_array, table: np.ndarray, nodes: np.ndarray
+    counts: SparseResponses, table: np.ndarray, nodes: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """EAP theta and posterior SD (float64 (n_users,)) from response counts (n_users x
-    2 n_items, CSR) and a log-probability table (2 n_items, Q).
+    2 n_items) and a log-probability table (2 n_items, Q).
 
-    Row blocks of ``EAP_BLOCK_CELLS / Q`` users: the (block, Q) log-likelihood stays in cache
-    and memory stays bounded on fine grids; blocks run on up to two threads (sparse products
-    and numpy ufuncs release the GIL). Same arithmetic per row as one big block.
+    Row blocks of ``BLOCK_CELLS / Q`` users (see :func:`~seedtest_assets.irt._data.map_blocks`):
+    the (block, Q) log-likelihood stays in cache and memory stays bounded on fine grids. Same
+    arithmetic per row as one big block.
     """
-    n_users = counts.shape[0]
-    block = max(1, EAP_BLOCK_CELLS // nodes.size)
+    n_users = counts.counts.shape[0]
+    step = max(1, _data.BLOCK_CELLS // nodes.size)
     log_prior = -0.5 * nodes**2
     theta, se = np.empty(n_users), np.empty(n_users)
-    indptr, indices, data = counts.indptr, counts.indices, counts.data
 
     def run(start: int) -> None:
-        stop = min(start + block, n_users)
-        lo, hi = indptr[start], indptr[stop]
-        part = sp.csr_array(
-            (data[lo:hi], indices[lo:hi], indptr[start : stop + 1] - lo),
-            shape=(stop - start, counts.shape[1]),
-        )
-        theta[start:stop], se[start:stop] = _eap(part @ table, nodes, log_prior)
+        stop = min(start + step, n_users)
+        theta[start:stop], se[start:stop] = _eap(counts.rows(start, stop) @ table, nodes, log_prior)
 
-    starts = range(0, n_users, block)
-    if len(starts) == 1 or EAP_THREADS == 1:
-        for start in starts:
-            run(start)
-    else:
-        with ThreadPoolExecutor(EAP_THREADS) as pool:
-            list(pool.map(run, starts))
+    map_blocks(run, range(0, n_users, step))
     return theta, se
 
 

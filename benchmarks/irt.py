@@ -1,0 +1,405 @@
+"""Benchmark: the IRT engine (``seedtest_assets.irt``) against Python peers, no database.
+
+Simulated 2PL data (``simulate``: sparse, each user answers ``--per-user`` of ``--items``
+items) is calibrated by our sparse Bock-Aitkin EM and by PyPI ``mirt`` (Rust core, dense
+person x item input), and a 250k-response subset also by ``girth`` (``twopl_mml``). Then
+scoring: EAP for one student (``ItemBank.score_one``) and rescoring every student (``score``).
+
+Comparable settings: 61 quadrature points on [-6, 6] (girth: its own grid, see below),
+tolerance 1e-4 on parameter changes, at most 500 cycles. ``mirt`` and ``girth`` fit without
+item priors (maximum likelihood), so ours is run both with its default weak priors (the
+production setting, timed and reported first) and without priors. The log-likelihoods are
+compared on one scale: our marginal log-likelihood function evaluated at each package's
+estimates (mirt's own figure is printed as well). "Equal" means within 1e-5 nats per
+response.
+
+Run:  .venv/bin/python benchmarks/irt.py [--users 100000 --items 2000 --per-user 50
+      --seed 0 --skip-peers]
+A peer package that is missing or fails is reported with the reason; the script goes on.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing as mp
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import numpy as np
+import polars as pl
+from common import machine, peak_rss_mb
+
+from seedtest_assets.irt import ItemBank, calibrate, score, simulate
+from seedtest_assets.irt._data import response_arrays, sparse_counts
+from seedtest_assets.irt._model import DEFAULT_CALIBRATION_POINTS, grid, log_normal_weights
+from seedtest_assets.irt.calibrate import _e_step
+
+GIRTH_RESPONSES = 250_000
+GOAL_CALIBRATE_S = 10.0
+GOAL_MIRT_RATIO = 5.0
+GOAL_SCORE_ONE_US = 50.0
+GOAL_RESCORE_S = 1.0
+#: Log-likelihoods count as equal within this many nats per response.
+EQUAL_LL_PER_RESPONSE = 1e-5
+
+
+def _rss_mb(field: str) -> float | None:
+    """VmRSS / VmHWM of this process from /proc, MiB (None where unavailable)."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        return None
+    return None
+
+
+def measured(func: Callable[[], Any]) -> tuple[Any, float, float | None]:
+    """Run ``func``; return (result, wall seconds, peak RSS increase in MiB).
+
+    The peak is the kernel's high-water mark, reset just before the call by writing 5 to
+    /proc/self/clear_refs (Linux >= 4.0), minus the resident size at that moment. None when
+    the reset is not allowed.
+    """
+    base: float | None = None
+    try:
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")
+        base = _rss_mb("VmRSS")
+    except OSError:
+        base = None
+    start = time.perf_counter()
+    result = func()
+    seconds = time.perf_counter() - start
+    hwm = _rss_mb("VmHWM")
+    peak = None if base is None or hwm is None else max(hwm - base, 0.0)
+    return result, seconds, peak
+
+
+def our_loglik(responses: pl.DataFrame, items: pl.DataFrame) -> float:
+    """Our marginal log-likelihood (nats; 61-point grid, N(0, 1)) at given item parameters
+    (frame item_id, a, d, optional c; items missing from the frame raise)."""
+    data = response_arrays(responses)
+    table = pl.DataFrame({"item_id": data.item_ids}).join(items, on="item_id", how="left")
+    if table["a"].null_count():
+        raise ValueError("item parameters missing for some items")
+    a = table["a"].to_numpy()
+    d = table["d"].to_numpy()
+    c = table["c"].to_numpy() if "c" in table.columns else np.zeros(a.size)
+    counts = sparse_counts(
+        data.users, data.items, data.correct, data.user_ids.size, data.item_ids.size
+    )
+    nodes = grid(DEFAULT_CALIBRATION_POINTS)
+    ll, *_ = _e_step(counts, a, d, c, nodes, log_normal_weights(nodes), expected=False)
+    return ll
+
+
+def recovery(estimated: pl.DataFrame, truth: pl.DataFrame) -> dict[str, float]:
+    """RMSE and correlation of a and b against the true items (joined on item_id)."""
+    both = estimated.join(truth, on="item_id", suffix="_true")
+    out: dict[str, float] = {}
+    for p in ("a", "b"):
+        x, y = both[p].to_numpy(), both[f"{p}_true"].to_numpy()
+        out[f"rmse_{p}"] = float(np.sqrt(np.mean((x - y) ** 2)))
+        out[f"corr_{p}"] = float(np.corrcoef(x, y)[0, 1])
+        out[f"mae_{p}"] = float(np.median(np.abs(x - y)))
+    return out
+
+
+def dense_matrix(responses: pl.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(X, user_ids, item_ids): X float32 (n_users, n_items) with 1/0 and NaN for missing,
+    rows and columns in sorted id order (as our encoding)."""
+    data = response_arrays(responses)
+    x = np.full((data.user_ids.size, data.item_ids.size), np.nan, dtype=np.float32)
+    x[data.users, data.items] = data.correct
+    return x, data.user_ids, data.item_ids
+
+
+def run_ours(responses: pl.DataFrame, truth: pl.DataFrame, label: str, **kw: Any) -> dict:
+    cal, seconds, peak = measured(lambda: calibrate(responses, model="2PL", **kw))
+    rec = recovery(cal.items, truth)
+    peak_txt = "n/a" if peak is None else f"{peak:.0f} MiB"
+    print(
+        f"  ours ({label}): {seconds:.2f} s, peak memory +{peak_txt}, {cal.iterations} "
+        f"iterations, converged={cal.converged}, log-likelihood {cal.log_likelihood:.2f}"
+    )
+    print(
+        f"    a: RMSE {rec['rmse_a']:.4f}, corr {rec['corr_a']:.4f}, median |error| "
+        f"{rec['mae_a']:.4f};  b: RMSE {rec['rmse_b']:.4f}, corr {rec['corr_b']:.4f}, "
+        f"median |error| {rec['mae_b']:.4f}"
+    )
+    return {"cal": cal, "seconds": seconds, "peak": peak, **rec}
+
+
+def run_mirt(responses: pl.DataFrame, truth: pl.DataFrame) -> dict | None:
+    try:
+        import mirt
+    except Exception as exc:
+        print(f"  mirt: not available ({type(exc).__name__}: {exc}); skipped")
+        return None
+    version = getattr(mirt, "__version__", "?")
+    try:
+        x, _, item_ids = dense_matrix(responses)
+
+        def fit(x: np.ndarray) -> Any:
+            return mirt.fit_mirt(
+                x,
+                model="2PL",
+                estimation="EM",
+                n_quadpts=DEFAULT_CALIBRATION_POINTS,
+                max_iter=500,
+                tol=1e-4,
+                compute_standard_errors=False,
+            )
+
+        res, seconds, peak = measured(lambda: fit(x))
+        a = np.asarray(res.model.discrimination, dtype=np.float64).ravel()
+        b = np.asarray(res.model.difficulty, dtype=np.float64).ravel()
+        est = pl.DataFrame({"item_id": item_ids, "a": a, "b": b, "d": -a * b})
+    except Exception as exc:
+        print(f"  mirt {version}: failed ({type(exc).__name__}: {exc}); skipped")
+        return None
+    rec = recovery(est, truth)
+    ll_ours_scale = our_loglik(responses, est)
+    peak_txt = "n/a" if peak is None else f"{peak:.0f} MiB"
+    print(
+        f"  mirt {version} (EM, 61 points, tol 1e-4, no priors, no SEs): {seconds:.2f} s, "
+        f"peak memory +{peak_txt}, {res.n_iterations} iterations, converged={res.converged}"
+    )
+    print(
+        f"    log-likelihood: mirt's own {float(res.log_likelihood):.2f}; "
+        f"ours at mirt's estimates {ll_ours_scale:.2f}"
+    )
+    print(
+        f"    a: RMSE {rec['rmse_a']:.4f}, corr {rec['corr_a']:.4f}, median |error| "
+        f"{rec['mae_a']:.4f};  b: RMSE {rec['rmse_b']:.4f}, corr {rec['corr_b']:.4f}, "
+        f"median |error| {rec['mae_b']:.4f}"
+    )
+    return {
+        "seconds": seconds,
+        "peak": peak,
+        "ll_own": float(res.log_likelihood),
+        "ll": ll_ours_scale,
+        "version": version,
+        **rec,
+    }
+
+
+def _girth_fit(fit: Callable, data: np.ndarray, opts: dict) -> tuple[np.ndarray, ...]:
+    start = time.perf_counter()
+    res = fit(data, opts)
+    seconds = time.perf_counter() - start
+    a = np.asarray(res["Discrimination"], dtype=np.float64).ravel()
+    return a, np.asarray(res["Difficulty"], dtype=np.float64).ravel(), seconds
+
+
+def in_child(func: Callable[[], Any], timeout: float) -> Any:
+    """``func()`` in a forked child process; its result, or None if it runs past ``timeout``
+    seconds (the child is then terminated). Exceptions in the child are re-raised here."""
+    ctx = mp.get_context("fork")
+    recv, send = ctx.Pipe(duplex=False)
+
+    def child() -> None:
+        try:
+            send.send(("ok", func()))
+        except Exception as exc:
+            send.send(("error", f"{type(exc).__name__}: {exc}"))
+
+    proc = ctx.Process(target=child, daemon=True)
+    proc.start()
+    if not recv.poll(timeout):
+        proc.terminate()
+        proc.join()
+        return None
+    status, value = recv.recv()
+    proc.join()
+    if status == "error":
+        raise RuntimeError(value)
+    return value
+
+
+def run_girth(responses: pl.DataFrame, truth: pl.DataFrame, timeout: float) -> dict | None:
+    try:
+        import girth
+        from girth import tag_missing_data, twopl_mml
+    except Exception as exc:
+        print(f"  girth: not available ({type(exc).__name__}: {exc}); skipped")
+        return None
+    version = getattr(girth, "__version__", None) or _dist_version("girth")
+    try:
+        x, _, item_ids = dense_matrix(responses)
+        data = np.where(np.isnan(x), -1, x).astype(int).T  # items x participants
+        data = tag_missing_data(data, [0, 1])
+        # girth's own stopping rule (max slope change < 1e-3) and cycle limit (25)
+        opts = {"quadrature_n": DEFAULT_CALIBRATION_POINTS}
+        out = in_child(lambda: _girth_fit(twopl_mml, data, opts), timeout)
+        if out is None:
+            print(f"  girth {version}: did not finish within {timeout:.0f} s; stopped")
+            return {"seconds": None, "version": version, "timeout": timeout}
+        a, b, seconds = out
+        est = pl.DataFrame({"item_id": item_ids, "a": a, "b": b, "d": -a * b})
+    except Exception as exc:
+        print(f"  girth {version}: failed ({type(exc).__name__}: {exc}); skipped")
+        return None
+    rec = recovery(est, truth)
+    ll = our_loglik(responses, est)
+    print(
+        f"  girth {version} (twopl_mml, 61 points on its default range): {seconds:.2f} s, "
+        f"log-likelihood (ours at girth's estimates) {ll:.2f}; a RMSE {rec['rmse_a']:.4f}, "
+        f"b RMSE {rec['rmse_b']:.4f}, median |error| a {rec['mae_a']:.4f}, b {rec['mae_b']:.4f}"
+    )
+    return {"seconds": seconds, "ll": ll, "version": version, **rec}
+
+
+def _dist_version(name: str) -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(name)
+    except PackageNotFoundError:
+        return "?"
+
+
+def bench_scoring(responses: pl.DataFrame, items: pl.DataFrame, repeat: int) -> dict:
+    bank = ItemBank(items)
+    first = responses["user_id"][0]
+    one = responses.filter(pl.col("user_id") == first)
+    ids, correct = one["item_id"].to_numpy(), one["is_correct"].to_numpy()
+    for _ in range(200):  # warm-up
+        bank.score_one(ids, correct)
+    calls = []
+    for _ in range(5000):
+        start = time.perf_counter()
+        bank.score_one(ids, correct)
+        calls.append(time.perf_counter() - start)
+    one_us = statistics.median(calls) * 1e6
+    print(f"  score_one (EAP, {ids.size} responses): median {one_us:.1f} us over 5000 calls")
+    runs = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        out = score(responses, bank, method="EAP")
+        runs.append(time.perf_counter() - start)
+    rescore = statistics.median(runs)
+    print(
+        f"  score (EAP, all {out.height:,} users, {responses.height:,} responses): median "
+        f"{rescore:.3f} s of {repeat} (min {min(runs):.3f}, max {max(runs):.3f})"
+    )
+    return {"one_us": one_us, "rescore": rescore}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--users", type=int, default=100_000)
+    parser.add_argument("--items", type=int, default=2_000)
+    parser.add_argument("--per-user", type=int, default=50)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--skip-peers", action="store_true", help="skip mirt and girth")
+    parser.add_argument("--repeat", type=int, default=5, help="rescoring runs (median)")
+    parser.add_argument(
+        "--girth-timeout", type=float, default=300.0, help="seconds before girth is stopped"
+    )
+    args = parser.parse_args()
+
+    print(f"machine: {machine()}")
+    start = time.perf_counter()
+    responses, truth, _ = simulate(args.users, args.items, args.per_user, seed=args.seed)
+    n = responses.height
+    print(
+        f"data: simulated 2PL, {args.users:,} users x {args.per_user} responses = {n:,} "
+        f"responses, {args.items:,} items, seed {args.seed} ({time.perf_counter() - start:.1f} s)"
+    )
+
+    print("calibration (2PL, full data):")
+    ours = run_ours(responses, truth, "default priors")
+    ours_ml = run_ours(responses, truth, "no priors", priors=None)
+    mirt_res = None if args.skip_peers else run_mirt(responses, truth)
+    ll_ml = ours_ml["cal"].log_likelihood
+    if mirt_res is not None:
+        diff = ll_ml - mirt_res["ll"]
+        ratio = mirt_res["seconds"] / ours["seconds"]
+        ratio_ml = mirt_res["seconds"] / ours_ml["seconds"]
+        print(
+            f"  log-likelihood (one scale, ours): ours no priors {ll_ml:.2f}, mirt "
+            f"{mirt_res['ll']:.2f}, difference {diff:+.2f} ({diff / n:+.2e} per response); "
+            f"ours default priors {ours['cal'].log_likelihood:.2f}"
+        )
+        print(f"  mirt / ours: {ratio:.1f}x (default priors), {ratio_ml:.1f}x (no priors)")
+        mirt_res.update(diff=diff, ratio=ratio, ratio_ml=ratio_ml)
+
+    girth_res = None
+    if not args.skip_peers:
+        users_sub = max(1, GIRTH_RESPONSES // args.per_user)
+        keep = responses["user_id"].unique().sort()[:users_sub]
+        subset = responses.filter(pl.col("user_id").is_in(keep.implode()))
+        print(f"calibration (2PL, subset: {users_sub:,} users, {subset.height:,} responses):")
+        sub_ours = run_ours(subset, truth, "default priors")
+        sub_ml = run_ours(subset, truth, "no priors", priors=None)
+        girth_res = run_girth(subset, truth, args.girth_timeout)
+        if girth_res is not None and girth_res["seconds"] is not None:
+            girth_res["ratio"] = girth_res["seconds"] / sub_ours["seconds"]
+            girth_res["ours"] = sub_ours["seconds"]
+            diff = sub_ml["cal"].log_likelihood - girth_res["ll"]
+            print(
+                f"  girth / ours: {girth_res['ratio']:.1f}x; log-likelihood ours (no priors) "
+                f"minus girth {diff:+.2f}"
+            )
+
+    print("scoring (true item parameters):")
+    sc = bench_scoring(responses, truth, args.repeat)
+    print(
+        f"peak RSS of this process since the last high-water reset (before the last measured "
+        f"fit): {peak_rss_mb():.0f} MiB"
+    )
+
+    def row(goal: str, value: str, met: bool | str | None) -> None:
+        status = (
+            met if isinstance(met, str) else "-" if met is None else "met" if met else "NOT met"
+        )
+        print(f"| {goal:<44} | {value:<34} | {status:<7} |")
+
+    print("\nsummary")
+    row("goal", "measured", "status")
+    print(f"|{'-' * 46}|{'-' * 36}|{'-' * 9}|")
+    row(
+        f"calibrate {n:,} responses <= {GOAL_CALIBRATE_S:.0f} s",
+        f"{ours['seconds']:.2f} s",
+        ours["seconds"] <= GOAL_CALIBRATE_S,
+    )
+    if mirt_res is not None:
+        equal = abs(mirt_res["diff"]) / n <= EQUAL_LL_PER_RESPONSE
+        row(
+            f">= {GOAL_MIRT_RATIO:.0f}x faster than mirt, equal log-lik",
+            f"{mirt_res['ratio']:.1f}x, dLL {mirt_res['diff']:+.2f}",
+            mirt_res["ratio"] >= GOAL_MIRT_RATIO and equal,
+        )
+    else:
+        row(f">= {GOAL_MIRT_RATIO:.0f}x faster than mirt, equal log-lik", "not run", None)
+    if girth_res is not None and girth_res["seconds"] is None:
+        row("girth, 250k responses (no goal)", f"> {girth_res['timeout']:.0f} s (stopped)", None)
+    elif girth_res is not None:
+        row(
+            "girth, 250k responses (no goal)",
+            f"{girth_res['seconds']:.1f} s vs {girth_res['ours']:.2f} s",
+            None,
+        )
+    row(
+        f"score_one 50 responses <= {GOAL_SCORE_ONE_US:.0f} us",
+        f"{sc['one_us']:.1f} us",
+        sc["one_us"] <= GOAL_SCORE_ONE_US,
+    )
+    row(
+        f"rescore {args.users:,} users <= {GOAL_RESCORE_S:.0f} s",
+        f"{sc['rescore']:.3f} s",
+        sc["rescore"] <= GOAL_RESCORE_S,
+    )
+
+
+if __name__ == "__main__":
+    main()
