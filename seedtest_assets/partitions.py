@@ -23,7 +23,7 @@ runs.
 from __future__ import annotations
 
 import os
-from datetime import date, timedelta
+from datetime import date
 
 import dagster as dg
 
@@ -52,8 +52,3 @@ def partition_days(context: dg.AssetExecutionContext) -> tuple[date, date]:
     """The run's time partitions as UTC days ``[start, end)`` (one partition or a range)."""
     window = context.partition_time_window
     return window.start.date(), window.end.date()
-
-
-def week_start_of(day: date) -> date:
-    """The Monday starting ``day``'s week."""
-    return day - timedelta(days=day.weekday())

@@ -11,6 +11,7 @@ Every setting has an embedded default so a laptop needs nothing set:
 from __future__ import annotations
 
 import os
+from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy.engine import make_url
@@ -46,6 +47,11 @@ def database_url() -> str:
     """The warehouse URL: ``DATABASE_URL`` if set, else the embedded SQLite file."""
     url = os.environ.get("DATABASE_URL", "").strip()
     return normalize_database_url(url) if url else default_database_url()
+
+
+def utc_now() -> datetime:
+    """Now as a naive UTC datetime: the warehouse's timestamp convention."""
+    return datetime.now(UTC).replace(tzinfo=None)
 
 
 def redact_url(url: str) -> str:

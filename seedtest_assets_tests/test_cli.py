@@ -23,9 +23,7 @@ def run_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
 
 
 def test_db_upgrade_creates_the_embedded_warehouse(tmp_path):
-    env = {"SEEDTEST_HOME": str(tmp_path)}
-    env.pop("DATABASE_URL", None)
-    proc = run_cli("db", "upgrade", env={**env, "DATABASE_URL": ""})
+    proc = run_cli("db", "upgrade", env={"SEEDTEST_HOME": str(tmp_path), "DATABASE_URL": ""})
     assert proc.returncode == 0, proc.stderr
     assert "at revision 0002" in proc.stdout
     assert (tmp_path / "warehouse.db").exists()

@@ -24,7 +24,6 @@ def test_weeks_start_on_monday_and_map_to_their_seven_days():
         .partitions_subset.get_partition_keys()
     )
     assert sorted(days) == [f"2026-11-{d:02d}" for d in range(9, 16)]
-    assert partitions.week_start_of(date(2026, 11, 22)) == date(2026, 11, 16)
 
 
 def test_users_are_dynamic_and_keys_are_decimal_ids():

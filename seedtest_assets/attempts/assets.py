@@ -1,11 +1,12 @@
 """The ``attempts`` source asset and its whole-table quality check (Dagster shell)."""
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import dagster as dg
 from sqlalchemy import func, select
 
 from seedtest_assets.resources import WarehouseResource
+from seedtest_assets.settings import utc_now
 from seedtest_assets.warehouse import schema as s
 
 attempts = dg.AssetSpec(
@@ -29,7 +30,7 @@ attempts = dg.AssetSpec(
 )
 def attempts_undatable_or_duplicate(warehouse: WarehouseResource) -> dg.AssetCheckResult:
     a = s.attempts
-    now = datetime.now(UTC).replace(tzinfo=None)
+    now = utc_now()
     dup_ids = select(a.c.id).group_by(a.c.id).having(func.count() > 1).subquery()
     with warehouse.engine.connect() as conn:
         null_ts = conn.execute(select(func.count()).where(a.c.attempted_at.is_(None))).scalar_one()

@@ -1,7 +1,5 @@
 """``features_topic_daily`` asset and its checks (Dagster shell over the pipeline)."""
 
-from datetime import UTC, datetime
-
 import dagster as dg
 
 from seedtest_assets.attempts import REJECT_REASONS, ValidationLimits
@@ -17,6 +15,7 @@ from seedtest_assets.features_topic_daily.pipeline import (
 )
 from seedtest_assets.partitions import DAILY_BACKFILL, daily, partition_days
 from seedtest_assets.resources import WarehouseResource
+from seedtest_assets.settings import utc_now
 
 CHECKS = {
     "attempts_reconcile": "Every raw attempt of the days is either in the features or in "
@@ -65,7 +64,7 @@ def features_topic_daily(
     context: dg.AssetExecutionContext, config: FeaturesConfig, warehouse: WarehouseResource
 ) -> dg.MaterializeResult:
     start, end = partition_days(context)
-    now = datetime.now(UTC).replace(tzinfo=None)
+    now = utc_now()
     run = materialize_features(
         warehouse.engine,
         start,

@@ -1,6 +1,6 @@
 """``mirt_ability`` (weekly batch) and ``student/mirt_ability`` (one student), Dagster shell."""
 
-from datetime import UTC, date, datetime
+from datetime import date
 
 import dagster as dg
 import polars as pl
@@ -14,6 +14,7 @@ from seedtest_assets.mirt_ability.pipeline import (
 from seedtest_assets.mirt_item_params.assets import mirt_item_params
 from seedtest_assets.partitions import USERS_BACKFILL, WEEKLY_BACKFILL, users, weekly
 from seedtest_assets.resources import WarehouseResource
+from seedtest_assets.settings import utc_now
 from seedtest_assets.student_events import record_student_materializations, student_metadata
 
 STUDENT_ABILITY = dg.AssetKey(["student", "mirt_ability"])
@@ -24,10 +25,6 @@ class AbilityConfig(dg.Config):
 
     model: str = "2PL"
     lookback_weeks: int = DEFAULT_LOOKBACK_WEEKS
-
-
-def _now() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
 
 
 @dg.asset(
@@ -54,7 +51,7 @@ def mirt_ability(
     run = score_week(
         warehouse.engine,
         week_start,
-        now=_now(),
+        now=utc_now(),
         model=config.model,
         lookback_weeks=config.lookback_weeks,
     )
@@ -106,7 +103,7 @@ def student_mirt_ability(
     run = score_students(
         warehouse.engine,
         user_ids,
-        now=_now(),
+        now=utc_now(),
         model=config.model,
         lookback_days=7 * config.lookback_weeks,
     )

@@ -1,6 +1,6 @@
 """``mirt_item_params``: weekly IRT calibration (Dagster shell over the pipeline)."""
 
-from datetime import UTC, date, datetime
+from datetime import date
 
 import dagster as dg
 import polars as pl
@@ -9,6 +9,7 @@ from seedtest_assets.attempts.assets import attempts
 from seedtest_assets.mirt_item_params.pipeline import DEFAULT_WINDOW_WEEKS, calibrate_week
 from seedtest_assets.partitions import WEEKLY_BACKFILL, weekly
 from seedtest_assets.resources import WarehouseResource
+from seedtest_assets.settings import utc_now
 
 #: Bounds outside which an unflagged item's parameters are not believable. Checked on what
 #: EM estimates (slope a, intercept d, guessing c), not on b = -d/a, which is legitimately
@@ -62,7 +63,7 @@ def mirt_item_params(
     run = calibrate_week(
         warehouse.engine,
         week_start,
-        now=datetime.now(UTC).replace(tzinfo=None),
+        now=utc_now(),
         model=config.model,
         window_weeks=config.window_weeks,
         linking=config.linking,

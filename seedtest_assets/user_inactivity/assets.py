@@ -1,12 +1,11 @@
 """``user_inactivity`` asset and its checks (Dagster shell over the pipeline)."""
 
-from datetime import UTC, datetime
-
 import dagster as dg
 
 from seedtest_assets.features_topic_daily.assets import features_topic_daily
 from seedtest_assets.partitions import DAILY_BACKFILL, daily, partition_days
 from seedtest_assets.resources import WarehouseResource
+from seedtest_assets.settings import utc_now
 from seedtest_assets.user_inactivity.compute import InactivityThresholds
 from seedtest_assets.user_inactivity.pipeline import (
     materialize_inactivity,
@@ -52,7 +51,7 @@ def user_inactivity(
         warehouse.engine,
         start,
         end,
-        now=datetime.now(UTC).replace(tzinfo=None),
+        now=utc_now(),
         thresholds=thresholds,
     )
     stats = stored_inactivity_stats(warehouse.engine, start, end)

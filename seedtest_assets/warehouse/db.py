@@ -149,14 +149,15 @@ def _read_frame_copy(
 # --------------------------------------------------------------------------- writes
 def _frame_for_table(table: Table, frame: pl.DataFrame) -> pl.DataFrame:
     """``frame`` restricted to ``table``'s columns, in table order (missing -> error)."""
-    missing = [c.name for c in table.columns if c.name not in frame.columns and not _has_default(c)]
+    missing = [c.name for c in table.columns if c.name not in frame.columns and not may_omit(c)]
     if missing:
         raise ValueError(f"{table.name}: frame lacks columns {missing}")
     cols = [c.name for c in table.columns if c.name in frame.columns]
     return frame.select(cols)
 
 
-def _has_default(column) -> bool:
+def may_omit(column) -> bool:
+    """True when an insert may leave ``column`` out (nullable, defaulted or auto-increment)."""
     return column.autoincrement is True or column.server_default is not None or column.nullable
 
 

@@ -12,6 +12,8 @@ import numpy as np
 import polars as pl
 from sqlalchemy import BigInteger, Boolean, Date, DateTime, Float, Integer, SmallInteger, Table
 
+from seedtest_assets.warehouse.db import may_omit
+
 COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + (0).to_bytes(4, "big") + (0).to_bytes(4, "big")
 COPY_TRAILER = (-1).to_bytes(2, "big", signed=True)
 _PG_EPOCH_US = 946_684_800 * 1_000_000  # 2000-01-01 in microseconds since 1970-01-01
@@ -28,7 +30,7 @@ def binary_layout(table: Table, frame: pl.DataFrame) -> list[tuple[str, str]] | 
     layout: list[tuple[str, str]] = []
     for col in table.columns:
         if col.name not in frame.columns:
-            if not (col.nullable or col.server_default is not None or col.autoincrement is True):
+            if not may_omit(col):
                 raise ValueError(f"{table.name}: frame lacks column {col.name!r}")
             continue
         t = col.type
