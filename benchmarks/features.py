@@ -64,7 +64,8 @@ daily AS (
            sum(is_correct::int) AS correct,
            percentile_cont(0.5) WITHIN GROUP (ORDER BY response_time_ms) AS rt_median,
            sum(hints_used) AS hints,
-           max(attempted_at) AS last_attempt_at
+           max(attempted_at) AS last_attempt_at,
+           sum(response_time_ms) AS study_ms
     FROM valid
     GROUP BY user_id, topic_id, attempted_at::date
 ),
@@ -80,7 +81,7 @@ INSERT INTO bench_features_sql
 SELECT d.date, d.user_id, d.topic_id, d.attempts, d.correct,
        d.correct::float8 / d.attempts AS accuracy, d.rt_median, d.hints,
        d.correct::float8 / d.attempts - p.correct::float8 / p.attempts AS improvement,
-       d.last_attempt_at, :now
+       d.last_attempt_at, :now, d.study_ms
 FROM daily d
 LEFT JOIN prior p USING (user_id, topic_id, date)
 WHERE d.date >= :day_lo AND d.date < :day_hi
@@ -119,6 +120,7 @@ def compare(engine, day: date) -> tuple[int, float]:
         "rt_median",
         "hints",
         "improvement",
+        "study_ms",
     ]
     with engine.connect() as conn:
         ours = read_frame(

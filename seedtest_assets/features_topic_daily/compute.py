@@ -13,6 +13,7 @@ Columns (one row per student, topic and UTC day with at least one valid attempt)
   The earlier days come from the stored features (the asset depends on its own previous 7
   partitions), so a day reads only its own attempts.
 - ``last_attempt_at``: the latest valid attempt of that day (naive UTC), for inactivity.
+- ``study_ms``: summed response times (milliseconds): the study time behind ``E_t``.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ FEATURES_SCHEMA: dict[str, pl.DataType] = {
     "improvement": pl.Float64(),
     "last_attempt_at": pl.Datetime("us"),
     "computed_at": pl.Datetime("us"),
+    "study_ms": pl.Int64(),
 }
 
 
@@ -86,6 +88,7 @@ def compute_features(
             rt_median=pl.col("response_time_ms").cast(pl.Float64).median(),
             hints=pl.col("hints_used").cast(pl.Int64).sum(),
             last_attempt_at=pl.col("attempted_at").max(),
+            study_ms=pl.col("response_time_ms").cast(pl.Int64).sum(),
         )
         .with_columns(pl.col("user_id").cast(pl.Int64), pl.col("topic_id").cast(pl.Int64))
     )

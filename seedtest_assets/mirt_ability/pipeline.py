@@ -17,7 +17,8 @@ import polars as pl
 from sqlalchemy import Engine, and_, func, select
 
 from seedtest_assets.attempts.read import read_valid_attempts
-from seedtest_assets.irt import score
+from seedtest_assets.irt import ItemBank, score
+from seedtest_assets.irt.growth import score_growth
 from seedtest_assets.mirt_item_params.pipeline import stored_item_params
 from seedtest_assets.warehouse import insert_frame, replace_rows, transaction
 from seedtest_assets.warehouse import schema as s
@@ -54,6 +55,7 @@ def _score(
     now: datetime,
     source: str,
     user_ids: Sequence[int] | None = None,
+    growth: bool = False,
 ) -> ScoringRun:
     items = stored_item_params(engine, week_start, model)
     if items.height == 0:
@@ -62,7 +64,14 @@ def _score(
     version = items["version"][0]
     if responses.height == 0:
         return ScoringRun(week_start, version, pl.DataFrame(schema=ROWS_SCHEMA))
-    abilities = score(responses.select("user_id", "item_id", "is_correct"), items, method="EAP")
+    bank = ItemBank(items)
+    abilities = score(responses.select("user_id", "item_id", "is_correct"), bank, method="EAP")
+    if growth:
+        abilities = abilities.join(_growth(responses, bank, end), on="user_id", how="left")
+    else:
+        abilities = abilities.with_columns(
+            pl.lit(None, pl.Float64).alias(c) for c in GROWTH_COLUMNS
+        )
     rows = abilities.filter(pl.col("n_responses") > 0).select(
         pl.col("user_id").cast(pl.Int64),
         pl.lit(week_start).alias("week_start"),
@@ -73,8 +82,34 @@ def _score(
         pl.lit(source).alias("source"),
         pl.col("n_responses").cast(pl.Int64),
         pl.lit(now, dtype=pl.Datetime("us")).alias("fitted_at"),
+        *GROWTH_COLUMNS,
     )
     return ScoringRun(week_start, version, rows.cast(ROWS_SCHEMA))
+
+
+#: The growth model's columns (weekly rows only; NULL on online / on-demand rows).
+GROWTH_COLUMNS = ("theta_end", "theta_end_se", "growth", "growth_se", "growth_cov")
+
+
+def _growth(responses: pl.DataFrame, bank: ItemBank, end: date) -> pl.DataFrame:
+    """Linear growth through each student's responses, referenced to ``end`` (the end of the
+    scored week): theta_end (logits), growth (logits/week), SEs and covariance."""
+    ref = datetime.combine(end, datetime.min.time())
+    timed = responses.select(
+        "user_id",
+        "item_id",
+        "is_correct",
+        t=(pl.col("attempted_at") - ref).dt.total_microseconds() / (7 * 86_400 * 1e6),
+    )
+    est = score_growth(timed, bank).estimates
+    return est.select(
+        "user_id",
+        theta_end="theta",
+        theta_end_se="theta_se",
+        growth="growth",
+        growth_se="growth_se",
+        growth_cov="cov",
+    )
 
 
 ROWS_SCHEMA: dict[str, pl.DataType] = {
@@ -87,6 +122,7 @@ ROWS_SCHEMA: dict[str, pl.DataType] = {
     "source": pl.String(),
     "n_responses": pl.Int64(),
     "fitted_at": pl.Datetime("us"),
+    **dict.fromkeys(GROWTH_COLUMNS, pl.Float64()),
 }
 
 
@@ -99,13 +135,22 @@ def score_week(
     lookback_weeks: int = DEFAULT_LOOKBACK_WEEKS,
 ) -> ScoringRun:
     """EAP theta and SE of every student with valid attempts in the ``lookback_weeks`` weeks
-    ending with ``week_start``'s week, using that week's stored item parameters.
+    ending with ``week_start``'s week, using that week's stored item parameters, and the
+    linear-growth estimates (``theta_end``, ``growth``, ...; :mod:`seedtest_assets.irt.growth`)
+    through the same responses, referenced to the end of the week.
 
     Replaces the week's ``weekly`` rows in one transaction.
     """
     end = week_start + timedelta(days=7)
     run = _score(
-        engine, week_start, model, end - timedelta(weeks=lookback_weeks), end, now, "weekly"
+        engine,
+        week_start,
+        model,
+        end - timedelta(weeks=lookback_weeks),
+        end,
+        now,
+        "weekly",
+        growth=True,
     )
     t = s.mirt_ability
     with transaction(engine) as conn:

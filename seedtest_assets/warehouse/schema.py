@@ -121,6 +121,8 @@ features_topic_daily = Table(
     Column("improvement", Float, nullable=True),  # see docs/features.md
     Column("last_attempt_at", DateTime, nullable=False),
     Column("computed_at", DateTime, nullable=False),
+    # Summed response times, ms (migration 0003; NULL on rows computed before it).
+    Column("study_ms", BigInteger, nullable=True),
     # No (user_id, date) index: a student's week is 7 seeks on the primary key, and every
     # extra index makes the daily replace slower (measured: 0.13 s of 0.16 s per 19k rows).
 )
@@ -183,6 +185,12 @@ mirt_ability = Table(
     Column("source", String(16), nullable=False),  # weekly | online | on_demand
     Column("n_responses", Integer, nullable=False),
     Column("fitted_at", DateTime, nullable=False),
+    # Weekly rows only (migration 0003): linear growth through the window, see irt/growth.py.
+    Column("theta_end", Float, nullable=True),  # ability at the end of week_start's week
+    Column("theta_end_se", Float, nullable=True),
+    Column("growth", Float, nullable=True),  # logits per week
+    Column("growth_se", Float, nullable=True),
+    Column("growth_cov", Float, nullable=True),  # posterior cov(theta_end, growth)
     Index("ix_mirt_ability_user_id_fitted_at", "user_id", "fitted_at"),
     Index("ix_mirt_ability_week_start_source", "week_start", "source"),
 )
