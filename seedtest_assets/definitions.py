@@ -23,6 +23,8 @@ from seedtest_assets.mirt_item_params.schedules import mirt_weekly_schedule
 from seedtest_assets.resources import warehouse_from_env
 from seedtest_assets.user_inactivity.assets import user_inactivity, user_inactivity_job
 from seedtest_assets.user_inactivity.schedules import user_inactivity_schedule
+from seedtest_assets.weekly_kpi.assets import weekly_kpi, weekly_kpi_job
+from seedtest_assets.weekly_kpi.schedules import weekly_kpi_schedule
 
 defs = dg.Definitions(
     assets=[
@@ -32,14 +34,22 @@ defs = dg.Definitions(
         mirt_item_params,
         mirt_ability,
         student_mirt_ability,
+        weekly_kpi,
     ],
     asset_checks=[attempts_undatable_or_duplicate],
-    jobs=[attempts_quality_job, features_topic_daily_job, user_inactivity_job, mirt_weekly_job],
+    jobs=[
+        attempts_quality_job,
+        features_topic_daily_job,
+        user_inactivity_job,
+        mirt_weekly_job,
+        weekly_kpi_job,
+    ],
     schedules=[
         attempts_quality_schedule,
         features_topic_daily_schedule,
         user_inactivity_schedule,
         mirt_weekly_schedule,
+        weekly_kpi_schedule,
     ],
     resources={"warehouse": warehouse_from_env()},
 )

@@ -107,7 +107,14 @@ def run_demo(users: int = 2000, weeks: int = 8, seed: int = 7) -> int:
     pop = generate(SyntheticConfig(n_users=users, weeks=weeks, seed=seed))
     engine = make_engine(url)
     with transaction(engine) as conn:  # a fresh demo: outputs from earlier demos are cleared
-        for table in (s.features_topic_daily, s.attempt_rejects, s.user_inactivity):
+        for table in (
+            s.features_topic_daily,
+            s.attempt_rejects,
+            s.user_inactivity,
+            s.weekly_kpi,
+            s.mirt_item_params,
+            s.mirt_ability,
+        ):
             conn.execute(table.delete())
     load(engine, pop, replace=True)
     planted = plant_feed_errors(engine, pop.start, weeks, seed)
@@ -163,6 +170,7 @@ def run_demo(users: int = 2000, weeks: int = 8, seed: int = 7) -> int:
     print("[3/3] summary", flush=True)
     print_summary(engine, pop, planted, checks, failed_runs, home, dagster_home)
     print_truth_comparison(engine, weeks_of(pop)[-1])
+    print_kpis(engine, weeks_of(pop), pop.end)
     print(
         f"\ntime: generate+load {t_gen - t0:.1f} s, materialize {t_mat - t_gen:.1f} s, "
         f"total {t_mat - t0:.1f} s"
@@ -225,6 +233,41 @@ def print_truth_comparison(engine, week: date) -> None:
     print(f"\nIRT estimates vs the generator's truth (week {week}):")
     for name, st in truth_comparison(engine, week).items():
         print(f"  {name:<18} n={int(st['n']):>6,}  corr {st['corr']:.3f}  RMSE {st['rmse']:.3f}")
+
+
+def print_kpis(engine, weeks: list[date], period_end: date) -> None:
+    """The last week's KPIs (distribution and three students in plain words) and how all
+    weeks' KPIs agree with the generator's truth (docs/kpis.md)."""
+    from seedtest_assets.warehouse import read_frame
+    from seedtest_assets.weekly_kpi.pipeline import stored_kpis
+    from seedtest_assets.weekly_kpi.truth import validate_against_truth
+
+    frames = [stored_kpis(engine, w).with_columns(week_start=pl.lit(w)) for w in weeks]
+    kpis = pl.concat([f for f in frames if f.height], how="diagonal_relaxed")
+    last = kpis.filter(pl.col("week_start") == weeks[-1])
+    print(f"\nweekly KPIs, week {weeks[-1]} ({last.height:,} students active in the last 4 weeks):")
+    for col, unit in (("I_t", "logits/week"), ("E_t", "logits/study hour"), ("P", ""), ("S", "")):
+        q = last[col].drop_nulls()
+        if q.len():
+            print(
+                f"  {col:<4} median {q.median():7.3f}  10%-90% {q.quantile(0.1):7.3f} .. "
+                f"{q.quantile(0.9):7.3f} {unit}  (n={q.len():,})"
+            )
+    sample = last.filter(pl.col("P").is_not_null() & pl.col("active_this_week")).head(3)
+    for r in sample.iter_rows(named=True):
+        print(
+            f"  student {r['user_id']}: theta {r['theta']:+.2f} ± {r['se']:.2f}, "
+            f"{r['I_t']:+.3f}/week; {r['study_minutes']:.0f} min on {r['active_days']} days; "
+            f"{r['P']:.0%} chance of reaching {r['goal_theta']:+.2f} by {r['goal_date']}; "
+            f"{r['S']:.0%} risk of not coming back within 2 weeks"
+        )
+    with engine.connect() as conn:
+        truth_users = read_frame(conn, select(s.truth_users))
+        truth_theta = read_frame(conn, select(s.truth_theta_weekly))
+    report = validate_against_truth(kpis, truth_users, truth_theta, period_end=period_end)
+    print(f"\nKPIs vs the generator's truth (weeks {weeks[0]} .. {weeks[-1]}):")
+    for line in report.lines():
+        print(f"  {line}")
 
 
 def print_summary(engine, pop, planted, checks, failed_runs, home, dagster_home) -> None:

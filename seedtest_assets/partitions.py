@@ -6,7 +6,10 @@
   ``mirt_item_params``, ``mirt_ability`` and ``report_artifacts``: each week's batch covers the
   whole population in one run, one run per week in a backfill (``WEEKLY_BACKFILL``; weeks build
   on earlier weeks, e.g. calibration anchors on last week's items). Weekly assets read their
-  days through the default time-window mapping (a week = its 7 daily partitions).
+  days through the default time-window mapping (a week = its 7 daily partitions). The week in
+  progress is a partition too (``end_offset=1``): ``weekly_kpi`` refreshes it every day. The
+  Monday schedules target the week that just ended (:func:`last_complete_week`), so the
+  calibration and the reports only ever run on complete weeks unless someone asks.
 - ``users``: a dynamic partition per student (key = ``str(user_id)``), registered by the
   attempts sensor, for the per-student assets under the ``student/`` key prefix
   (``student/mirt_ability``, ``student/report_artifacts``): where a person sees one student's
@@ -23,7 +26,7 @@ runs.
 from __future__ import annotations
 
 import os
-from datetime import date
+from datetime import date, datetime, timedelta
 
 import dagster as dg
 
@@ -33,7 +36,11 @@ PARTITIONS_START = os.environ.get("SEEDTEST_PARTITIONS_START", "2025-01-06")
 daily = dg.DailyPartitionsDefinition(start_date=PARTITIONS_START, timezone="UTC")
 
 # day_offset=1: weeks start on Monday, as the original's --week YYYY-MM-DD (a Monday).
-weekly = dg.WeeklyPartitionsDefinition(start_date=PARTITIONS_START, day_offset=1, timezone="UTC")
+# end_offset=1: the week in progress exists as a partition (the daily KPI refresh). All weekly
+# assets share this one definition so a backfill groups them into one run per week (ADR 0001).
+weekly = dg.WeeklyPartitionsDefinition(
+    start_date=PARTITIONS_START, day_offset=1, timezone="UTC", end_offset=1
+)
 
 users = dg.DynamicPartitionsDefinition(name="users")
 
@@ -46,6 +53,16 @@ USERS_BACKFILL = dg.BackfillPolicy.single_run()
 def user_partition_key(user_id: int) -> str:
     """The ``users`` partition key of a student."""
     return str(int(user_id))
+
+
+def week_key(day: date) -> str:
+    """The ``weekly`` partition key (the Monday, ISO) of the week containing ``day``."""
+    return (day - timedelta(days=day.weekday())).isoformat()
+
+
+def last_complete_week(now: datetime) -> str:
+    """The ``weekly`` key of the last week that has fully ended at ``now`` (UTC)."""
+    return week_key(now.date() - timedelta(days=7))
 
 
 def partition_days(context: dg.AssetExecutionContext) -> tuple[date, date]:

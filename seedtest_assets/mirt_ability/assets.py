@@ -12,7 +12,13 @@ from seedtest_assets.mirt_ability.pipeline import (
     score_week,
 )
 from seedtest_assets.mirt_item_params.assets import mirt_item_params
-from seedtest_assets.partitions import USERS_BACKFILL, WEEKLY_BACKFILL, users, weekly
+from seedtest_assets.partitions import (
+    USERS_BACKFILL,
+    WEEKLY_BACKFILL,
+    last_complete_week,
+    users,
+    weekly,
+)
 from seedtest_assets.resources import WarehouseResource
 from seedtest_assets.settings import utc_now
 from seedtest_assets.student_events import record_student_materializations, student_metadata
@@ -56,11 +62,11 @@ def mirt_ability(
         lookback_weeks=config.lookback_weeks,
     )
     rows = run.rows
-    # Per-student state in the UI, recorded in bulk. Only for the newest week: a backfill of
-    # an older week must not roll a student's "current" week back (ADR 0001).
-    latest = weekly.get_last_partition_key()
+    # Per-student state in the UI, recorded in bulk. Only for the newest complete week (or the
+    # week in progress): a backfill of an older week must not roll a student's "current" week
+    # back (ADR 0001).
     recorded = "skipped (not the latest week)"
-    if context.partition_key == latest:
+    if context.partition_key >= last_complete_week(utc_now()):
         recorded = record_student_materializations(
             context, STUDENT_ABILITY, student_metadata(rows.iter_rows(named=True))
         )
@@ -124,4 +130,10 @@ def student_mirt_ability(
     )
 
 
-mirt_weekly_job = dg.define_asset_job("mirt_weekly_job", selection=[mirt_item_params, mirt_ability])
+#: The Monday batch: calibration, abilities, and the week's final KPIs (weekly_kpi depends on
+#: this module, so it is selected by key).
+mirt_weekly_job = dg.define_asset_job(
+    "mirt_weekly_job",
+    selection=dg.AssetSelection.assets(mirt_item_params, mirt_ability)
+    | dg.AssetSelection.assets("weekly_kpi"),
+)

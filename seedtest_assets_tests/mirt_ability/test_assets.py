@@ -10,14 +10,15 @@ from sqlalchemy import func, select
 from seedtest_assets.mirt_ability.assets import STUDENT_ABILITY, mirt_ability, student_mirt_ability
 from seedtest_assets.mirt_ability.pipeline import score_students
 from seedtest_assets.mirt_item_params.assets import mirt_item_params
-from seedtest_assets.partitions import users, weekly
+from seedtest_assets.partitions import last_complete_week, users
 from seedtest_assets.resources import WarehouseResource
+from seedtest_assets.settings import utc_now
 from seedtest_assets.synthetic import SyntheticConfig, generate, load
 from seedtest_assets.warehouse import make_engine, read_frame
 from seedtest_assets.warehouse import schema as s
 
 # The population ends with the latest weekly partition, so the batch records per-student events.
-LATEST = date.fromisoformat(weekly.get_last_partition_key())
+LATEST = date.fromisoformat(last_complete_week(utc_now()))
 START = LATEST - timedelta(weeks=2)
 WEEKS = [START + timedelta(weeks=i) for i in range(3)]
 

@@ -1,0 +1,186 @@
+"""``weekly_kpi``: I_t, E_t, P and S per student and week (Dagster shell over the pipeline)."""
+
+import math
+from datetime import date
+
+import dagster as dg
+import polars as pl
+
+from seedtest_assets.features_topic_daily.assets import features_topic_daily
+from seedtest_assets.mirt_ability.assets import mirt_ability
+from seedtest_assets.partitions import WEEKLY_BACKFILL, weekly
+from seedtest_assets.resources import WarehouseResource
+from seedtest_assets.settings import utc_now
+from seedtest_assets.weekly_kpi.compute import KPI_SCHEMA, KpiSettings
+from seedtest_assets.weekly_kpi.pipeline import (
+    KpiRun,
+    materialize_weekly_kpi,
+    missing_active_students,
+)
+
+#: Weeks of daily features before the week that the default settings read (7: 56 days of
+#: history = the churn model's oldest training date plus its 4-week window). Declared as the
+#: dependency; larger ``training_weeks``/``recent_weeks`` read further back than declared.
+HISTORY_WEEKS = -(-KpiSettings().history_days() // 7) - 1
+
+#: Allowed ranges of the KPI fields (inclusive); null is allowed where docs/kpis.md says so.
+RANGES = {
+    "P": (0.0, 1.0),
+    "S": (0.0, 1.0),
+    "accuracy": (0.0, 1.0),
+    "active_days": (0, 7),
+    "active_days_4w": (1, 28),
+    "days_since_last": (0, 27),
+    "study_minutes": (0.0, 7 * 24 * 60),
+    "se": (1e-9, 10.0),
+    "I_t_se": (1e-9, 10.0),
+}
+
+CHECKS = {
+    "active_students_covered": "Every student with features in the week (so far) has a "
+    "weekly_kpi row: counted in the warehouse.",
+    "values_in_range": "P and S in [0, 1], accuracy in [0, 1], active days 0-7, SEs > 0, "
+    "study minutes within the week.",
+    "finite_values": "No NaN or infinite number in any KPI field (null only where documented).",
+}
+
+
+class KpiConfig(dg.Config):
+    """KPI windows and thresholds (launchpad-editable; see docs/kpis.md)."""
+
+    recent_weeks: int = 4
+    horizon_days: int = 14
+    training_weeks: int = 3
+    min_study_hours: float = 0.25
+
+
+@dg.asset(
+    partitions_def=weekly,
+    backfill_policy=WEEKLY_BACKFILL,
+    deps=[
+        # The week's days and the 7 weeks before (activity history for S): a time-window
+        # mapping, so lineage and backfills know which days a week reads.
+        dg.AssetDep(
+            features_topic_daily,
+            partition_mapping=dg.TimeWindowPartitionMapping(
+                start_offset=-HISTORY_WEEKS,
+                end_offset=0,
+                allow_nonexistent_upstream_partitions=True,
+            ),
+        ),
+        # This week's abilities (or last week's while this one is in progress) and the week
+        # before (theta_prev).
+        dg.AssetDep(
+            mirt_ability,
+            partition_mapping=dg.TimeWindowPartitionMapping(
+                start_offset=-1, end_offset=0, allow_nonexistent_upstream_partitions=True
+            ),
+        ),
+    ],
+    group_name="kpi",
+    kinds={"polars", "sql"},
+    check_specs=[
+        dg.AssetCheckSpec(name, asset="weekly_kpi", description=desc)
+        for name, desc in CHECKS.items()
+    ],
+    description="Per student and week: I_t improvement (logits/week), E_t efficiency (logits "
+    "per study hour), P probability of reaching the goal, S churn risk (no visit in the next "
+    "2 weeks), with the numbers behind them (theta, se, study minutes, active days...). "
+    "Defined in docs/kpis.md.",
+    metadata={"table": "weekly_kpi", "docs": "docs/kpis.md"},
+)
+def weekly_kpi(
+    context: dg.AssetExecutionContext, config: KpiConfig, warehouse: WarehouseResource
+) -> dg.MaterializeResult:
+    settings = KpiSettings(
+        recent_weeks=config.recent_weeks,
+        horizon_days=config.horizon_days,
+        training_weeks=config.training_weeks,
+        min_study_hours=config.min_study_hours,
+    )
+    week_start = date.fromisoformat(context.partition_key)
+    run = materialize_weekly_kpi(warehouse.engine, week_start, now=utc_now(), settings=settings)
+    k, model = run.kpis, run.churn_model
+    context.log.info(
+        "weekly_kpi %s (as of %s): %d students, abilities of week %s, churn model %s",
+        week_start,
+        run.as_of,
+        k.height,
+        run.ability_week,
+        model.source,
+    )
+    return dg.MaterializeResult(
+        metadata={
+            "as_of": run.as_of.isoformat(),
+            "students": k.height,
+            "active_this_week": int(k["active_this_week"].sum()),
+            "ability_week": str(run.ability_week),
+            "with_goal": int(k["P"].is_not_null().sum()),
+            "mean_P": _mean(k, "P"),
+            "mean_S": _mean(k, "S"),
+            "median_I_t": _median(k, "I_t"),
+            "churn_model": model.source,
+            "churn_model_examples": model.n_train,
+            "churn_model_base_rate": _round(model.base_rate),
+            "churn_model_log_loss": _round(model.log_loss),
+            "seconds": {key: round(v, 3) for key, v in run.seconds.items()},
+        },
+        check_results=kpi_check_results(warehouse, run),
+    )
+
+
+def kpi_check_results(warehouse: WarehouseResource, run: KpiRun) -> list[dg.AssetCheckResult]:
+    """The three checks: coverage counted in the warehouse, ranges and finiteness on the rows
+    that were written."""
+    missing, sample = missing_active_students(warehouse.engine, run.week_start, run.as_of)
+    k = run.kpis
+    out_of_range = {
+        col: int(
+            k.filter(
+                pl.col(col).is_not_null()
+                & ~pl.col(col).is_between(lo, hi)
+                & pl.col(col).is_finite()
+                if KPI_SCHEMA[col].is_float()
+                else pl.col(col).is_not_null() & ~pl.col(col).is_between(lo, hi)
+            ).height
+        )
+        for col, (lo, hi) in RANGES.items()
+    }
+    floats = [c for c, t in KPI_SCHEMA.items() if t.is_float()]
+    not_finite = {
+        col: n
+        for col in floats
+        if (n := int(k.filter(pl.col(col).is_not_null() & ~pl.col(col).is_finite()).height))
+    }
+    return [
+        dg.AssetCheckResult(
+            check_name="active_students_covered",
+            passed=missing == 0,
+            metadata={"missing": missing, "sample_user_ids": [str(u) for u in sample]},
+        ),
+        dg.AssetCheckResult(
+            check_name="values_in_range",
+            passed=not any(out_of_range.values()),
+            metadata={"out_of_range": out_of_range, "rows": k.height},
+        ),
+        dg.AssetCheckResult(
+            check_name="finite_values",
+            passed=not not_finite,
+            metadata={"not_finite": not_finite, "rows": k.height},
+        ),
+    ]
+
+
+def _round(value: float) -> float | None:
+    return None if value is None or math.isnan(value) else round(float(value), 4)
+
+
+def _mean(frame: pl.DataFrame, col: str) -> float | None:
+    return _round(frame[col].mean()) if frame[col].drop_nulls().len() else None
+
+
+def _median(frame: pl.DataFrame, col: str) -> float | None:
+    return _round(frame[col].median()) if frame[col].drop_nulls().len() else None
+
+
+weekly_kpi_job = dg.define_asset_job("weekly_kpi_job", selection=[weekly_kpi])
