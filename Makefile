@@ -34,6 +34,7 @@ bench: install
 	$(BIN)/python benchmarks/generate.py
 	$(BIN)/python benchmarks/features.py
 	$(BIN)/python benchmarks/irt.py
+	$(BIN)/python benchmarks/kpi.py
 
 lint: install
 	$(BIN)/ruff check seedtest_assets seedtest_assets_tests benchmarks

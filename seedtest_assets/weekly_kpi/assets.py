@@ -51,7 +51,7 @@ class KpiConfig(dg.Config):
     recent_weeks: int = 4
     horizon_days: int = 14
     training_weeks: int = 3
-    min_study_hours: float = 0.25
+    min_study_hours: float = 0.05
 
 
 @dg.asset(

@@ -104,7 +104,7 @@ class KpiSettings:
     recent_weeks: int = 4
     horizon_days: int = 14
     training_weeks: int = 3
-    min_study_hours: float = 0.25
+    min_study_hours: float = 0.05
     #: Below this many training rows of either class the cold-start model is used.
     min_training_class: int = 50
 

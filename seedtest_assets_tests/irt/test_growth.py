@@ -121,9 +121,11 @@ def test_shrinkage_beats_no_pooling_for_data_poor_students(growing_population):
     responses, items, _, growth = growing_population
     few = responses.filter(pl.int_range(pl.len()).over("user_id") < 20)
     pooled = score_growth(few, items).estimates["growth"].to_numpy()
-    flat = score_growth(
-        few, items, prior=GrowthPrior(growth_sd=10.0), empirical_bayes=False
-    ).estimates["growth"].to_numpy()
+    flat = (
+        score_growth(few, items, prior=GrowthPrior(growth_sd=10.0), empirical_bayes=False)
+        .estimates["growth"]
+        .to_numpy()
+    )
     assert np.mean((pooled - growth) ** 2) < 0.5 * np.mean((flat - growth) ** 2)
 
 
