@@ -20,7 +20,13 @@ from seedtest_assets.mirt_ability.assets import (
 )
 from seedtest_assets.mirt_item_params.assets import mirt_item_params
 from seedtest_assets.mirt_item_params.schedules import mirt_weekly_schedule
-from seedtest_assets.resources import warehouse_from_env
+from seedtest_assets.report_artifacts.assets import (
+    report_artifacts,
+    report_artifacts_job,
+    student_report_artifacts,
+)
+from seedtest_assets.report_artifacts.schedules import report_artifacts_schedule
+from seedtest_assets.resources import report_store_from_env, warehouse_from_env
 from seedtest_assets.user_inactivity.assets import user_inactivity, user_inactivity_job
 from seedtest_assets.user_inactivity.schedules import user_inactivity_schedule
 from seedtest_assets.weekly_kpi.assets import weekly_kpi, weekly_kpi_job
@@ -35,6 +41,8 @@ defs = dg.Definitions(
         mirt_ability,
         student_mirt_ability,
         weekly_kpi,
+        report_artifacts,
+        student_report_artifacts,
     ],
     asset_checks=[attempts_undatable_or_duplicate],
     jobs=[
@@ -43,6 +51,7 @@ defs = dg.Definitions(
         user_inactivity_job,
         mirt_weekly_job,
         weekly_kpi_job,
+        report_artifacts_job,
     ],
     schedules=[
         attempts_quality_schedule,
@@ -50,6 +59,7 @@ defs = dg.Definitions(
         user_inactivity_schedule,
         mirt_weekly_schedule,
         weekly_kpi_schedule,
+        report_artifacts_schedule,
     ],
-    resources={"warehouse": warehouse_from_env()},
+    resources={"warehouse": warehouse_from_env(), "report_store": report_store_from_env()},
 )

@@ -29,6 +29,7 @@ DEMO_JOBS: tuple[tuple[str, str | None], ...] = (
     ("features_topic_daily_job", "daily"),
     ("user_inactivity_job", "daily"),
     ("mirt_weekly_job", "weekly"),  # one run per week, in order (calibration anchors on w-1)
+    ("report_artifacts_job", "last_week"),  # the reports of the demo's last week
 )
 
 
@@ -114,6 +115,7 @@ def run_demo(users: int = 2000, weeks: int = 8, seed: int = 7) -> int:
             s.weekly_kpi,
             s.mirt_item_params,
             s.mirt_ability,
+            s.report_artifacts,
         ):
             conn.execute(table.delete())
     load(engine, pop, replace=True)
@@ -146,6 +148,8 @@ def run_demo(users: int = 2000, weeks: int = 8, seed: int = 7) -> int:
             job = defs.resolve_job_def(job_name)
             if partitioning == "weekly":
                 runs = [{"dagster/partition": w.isoformat()} for w in weeks_of(pop)]
+            elif partitioning == "last_week":
+                runs = [{"dagster/partition": weeks_of(pop)[-1].isoformat()}]
             else:
                 runs = [range_tags if partitioning == "daily" else {}]
             for tags in runs:
@@ -171,6 +175,7 @@ def run_demo(users: int = 2000, weeks: int = 8, seed: int = 7) -> int:
     print_summary(engine, pop, planted, checks, failed_runs, home, dagster_home)
     print_truth_comparison(engine, weeks_of(pop)[-1])
     print_kpis(engine, weeks_of(pop), pop.end)
+    print_reports(engine, weeks_of(pop)[-1], home)
     print(
         f"\ntime: generate+load {t_gen - t0:.1f} s, materialize {t_mat - t_gen:.1f} s, "
         f"total {t_mat - t0:.1f} s"
@@ -276,6 +281,23 @@ def print_kpis(engine, weeks: list[date], period_end: date) -> None:
     print(f"\nKPIs vs the generator's truth (weeks {mature[0]} .. {weeks[-1]}):")
     for line in report.lines():
         print(f"  {line}")
+
+
+def print_reports(engine, week: date, home: Path) -> None:
+    """What report_artifacts recorded for the week, and where to open two of them."""
+    from seedtest_assets.report_artifacts.pipeline import stored_artifacts
+
+    rows = stored_artifacts(engine, week)
+    print(f"\nweekly reports, week {week}: {rows['user_id'].n_unique():,} students")
+    for fmt in ("html", "pdf"):
+        part = rows.filter(pl.col("format") == fmt)
+        if part.height:
+            mib = part["file_size_bytes"].sum() / 2**20
+            kib = part["file_size_bytes"].median() / 1024
+            print(f"  {fmt:<5}{part.height:>6,} files, {mib:6.1f} MiB (median {kib:.0f} KiB)")
+    for url in rows["url"].head(2).to_list():
+        print(f"  e.g. {url}")
+    print(f"  folder: {home / 'reports' / week.isoformat()}")
 
 
 def print_summary(engine, pop, planted, checks, failed_runs, home, dagster_home) -> None:

@@ -1,8 +1,8 @@
-"""Dagster resources: the warehouse (and, in later issues, the report store).
+"""Dagster resources: the warehouse and the report store.
 
 Configured from the environment with embedded defaults: with nothing set, the warehouse is the
-SQLite file under ``SEEDTEST_HOME``. Secrets stay in ``EnvVar`` references, so the UI shows the
-variable's name, never its value.
+SQLite file under ``SEEDTEST_HOME`` and reports go to ``SEEDTEST_HOME/reports``. Secrets stay
+in ``EnvVar`` references, so the UI shows the variable's name, never its value.
 """
 
 import os
@@ -58,3 +58,71 @@ def warehouse_from_env() -> WarehouseResource:
     if os.environ.get("DATABASE_URL"):
         return WarehouseResource(database_url=dg.EnvVar("DATABASE_URL"))
     return WarehouseResource()
+
+
+class ReportStoreResource(dg.ConfigurableResource):
+    """Where weekly reports go: a local folder by default, S3 when ``bucket`` is set.
+
+    Attributes:
+        bucket: S3 bucket (``S3_BUCKET``); empty -> the local folder.
+        region: the bucket's region (``AWS_REGION``, default ap-northeast-2).
+        endpoint_url: an S3-compatible endpoint (``S3_ENDPOINT_URL``: moto, MinIO); empty -> AWS.
+        prefix: key prefix; keys are ``{prefix}/{week_start}/{user_id}.{html|pdf}``.
+        local_dir: root of the local store; empty -> ``$SEEDTEST_HOME`` (so files land in
+            ``$SEEDTEST_HOME/reports/...``).
+        url_expiry_seconds: lifetime of the presigned URLs recorded for S3 objects
+            (``REPORT_URL_EXPIRY_SECONDS``, default and maximum 7 days).
+        max_attempts: attempts per S3 request (botocore standard retry mode, with backoff).
+
+    AWS credentials are never configuration: boto3 reads them from its usual chain
+    (environment, profile, instance or pod role).
+    """
+
+    bucket: str = ""
+    region: str = "ap-northeast-2"
+    endpoint_url: str = ""
+    prefix: str = "reports"
+    local_dir: str = ""
+    url_expiry_seconds: int = 7 * 24 * 3600
+    max_attempts: int = 5
+
+    def store_settings(self):
+        """The picklable settings the render workers open the store from."""
+        from seedtest_assets.report_artifacts.store import StoreSettings
+
+        return StoreSettings(
+            bucket=self.bucket.strip(),
+            local_dir=self.local_dir or str(settings.seedtest_home()),
+            region=self.region or "ap-northeast-2",
+            endpoint_url=self.endpoint_url.strip(),
+            prefix=self.prefix,
+            url_expiry_seconds=self.url_expiry_seconds,
+            max_attempts=self.max_attempts,
+        )
+
+    def describe(self) -> str:
+        """Where reports go, for logs and metadata (no credentials involved)."""
+        st = self.store_settings()
+        if st.kind == "s3":
+            where = f" via {st.endpoint_url}" if st.endpoint_url else ""
+            return f"s3://{st.bucket}/{st.prefix}/ ({st.region}{where})"
+        return f"{st.local_dir}/{st.prefix}/"
+
+
+def report_store_from_env() -> ReportStoreResource:
+    """The report store from the environment: S3 when ``S3_BUCKET`` is set, else local.
+
+    ``S3_BUCKET``, ``AWS_REGION``, ``S3_ENDPOINT_URL`` and ``REPORT_URL_EXPIRY_SECONDS`` are
+    read through ``EnvVar`` when set (the UI shows the names); unset ones keep the defaults.
+    """
+    kwargs: dict = {}
+    for env, field in (
+        ("S3_BUCKET", "bucket"),
+        ("AWS_REGION", "region"),
+        ("S3_ENDPOINT_URL", "endpoint_url"),
+    ):
+        if os.environ.get(env):
+            kwargs[field] = dg.EnvVar(env)
+    if os.environ.get("REPORT_URL_EXPIRY_SECONDS"):
+        kwargs["url_expiry_seconds"] = dg.EnvVar.int("REPORT_URL_EXPIRY_SECONDS")
+    return ReportStoreResource(**kwargs)

@@ -40,12 +40,21 @@ def test_demo_materializes_everything_and_summarizes(tmp_path):
     assert theta, out[-2000:]
     assert int(theta.group(1).replace(",", "")) > 100 and float(theta.group(2)) > 0.7
 
+    # KPIs are computed, checked and summarized; reports are rendered and recorded.
+    assert re.search(r"weekly_kpi\.active_students_covered\s+passed", out)
+    assert re.search(r"S churn risk: ROC AUC (\d\.\d{3}|nan)", out)  # nan: 2 weeks too few
+    reports = re.search(r"weekly reports, week (\S+): ([\d,]+) students", out)
+    assert reports and int(reports.group(2).replace(",", "")) > 0, out[-2000:]
+    assert re.search(r"pdf\s+[\d,]+ files", out) and re.search(r"html\s+[\d,]+ files", out)
+    pdfs = list((tmp_path / "reports" / reports.group(1)).glob("*.pdf"))
+    assert pdfs and pdfs[0].read_bytes().startswith(b"%PDF")
+
     # The runs are in the persistent instance, so the UI shows them afterwards.
     os.environ["DAGSTER_HOME"] = str(tmp_path / "dagster")
     try:
         with dg.DagsterInstance.get() as instance:
             runs = instance.get_runs()
-            # 3 daily-side runs + one weekly IRT run per week (2 weeks)
-            assert len(runs) == 5 and all(r.is_success for r in runs)
+            # 3 daily-side runs + one weekly IRT+KPI run per week (2 weeks) + 1 report run
+            assert len(runs) == 6 and all(r.is_success for r in runs)
     finally:
         del os.environ["DAGSTER_HOME"]

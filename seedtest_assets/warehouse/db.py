@@ -130,7 +130,9 @@ def _read_frame_copy(
     integer timestamps were both no faster: the server's query dominates, and polars parses
     the CSV in ~35 ms.)
     """
-    compiled = stmt.compile(dialect=conn.dialect)
+    # render_postcompile: an expanding IN list (``col.in_(ids)``) becomes one bound parameter
+    # per value; without it the text keeps a ``__[POSTCOMPILE_...]`` placeholder COPY rejects.
+    compiled = stmt.compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
     raw = conn.connection.driver_connection
     buf = io.BytesIO()
     sql = f"COPY ({compiled.string}) TO STDOUT (FORMAT CSV, HEADER)"

@@ -1,0 +1,248 @@
+"""``report_artifacts`` (weekly batch) and ``student/report_artifacts`` (one student), Dagster.
+
+The work is in :mod:`seedtest_assets.report_artifacts.pipeline`; this module maps config and
+resources onto it, records per-student materializations in bulk (ADR 0001) and turns failed
+students into a clear run failure after the successes are recorded.
+"""
+
+import json
+from datetime import date
+
+import dagster as dg
+from pydantic import Field
+
+from seedtest_assets.attempts.assets import attempts
+from seedtest_assets.mirt_ability.assets import STUDENT_ABILITY, mirt_ability
+from seedtest_assets.partitions import (
+    USERS_BACKFILL,
+    WEEKLY_BACKFILL,
+    last_complete_week,
+    users,
+    weekly,
+)
+from seedtest_assets.report_artifacts.pipeline import BatchResult, Selection, run_batch
+from seedtest_assets.report_artifacts.render import FORMATS
+from seedtest_assets.resources import ReportStoreResource, WarehouseResource
+from seedtest_assets.settings import utc_now
+from seedtest_assets.student_events import record_student_materializations
+
+STUDENT_REPORTS = dg.AssetKey(["student", "report_artifacts"])
+#: Failed students listed in metadata and the failure message (all are in the run's logs).
+MAX_LISTED_FAILURES = 50
+
+
+class ReportConfig(dg.Config):
+    """Which students of the week get a report, and how (launchpad-editable)."""
+
+    org_ids: list[int] = Field(default=[], description="Only these organisations (empty: all).")
+    user_ids: list[int] = Field(default=[], description="Only these students (empty: all).")
+    max_users: int | None = Field(
+        default=None,
+        description="At most this many students, lowest ids first. Empty: env MAX_USERS, "
+        "else 1000.",
+    )
+    active_only: bool = Field(
+        default=True, description="Only students with at least one answer in the week."
+    )
+    dry_run: bool = Field(
+        default=False, description="Render everything, upload nothing, record nothing."
+    )
+    lang: str = Field(default="ko", description="Labels: ko | en.")
+    formats: list[str] = Field(default=list(FORMATS), description="Any of html, pdf.")
+    workers: int = Field(default=0, description="Render processes (0: one per core).")
+    renderer: str = Field(
+        default="",
+        description="auto | quarto | pandoc (empty: env SEEDTEST_REPORT_RENDERER, else auto).",
+    )
+
+
+class StudentReportConfig(dg.Config):
+    """Re-render one student (or a handful): the week and format options."""
+
+    week_start: str = Field(
+        default="", description="The report week's Monday (empty: the last complete week)."
+    )
+    lang: str = Field(default="ko", description="Labels: ko | en.")
+    formats: list[str] = Field(default=list(FORMATS), description="Any of html, pdf.")
+    dry_run: bool = Field(default=False, description="Render only; upload and record nothing.")
+    renderer: str = Field(default="", description="auto | quarto | pandoc (empty: env/auto).")
+
+
+def _batch_metadata(result: BatchResult, store: str) -> dict[str, object]:
+    failed = result.failed_users
+    secs = result.seconds
+    rendered = len(result.succeeded_users)
+    return {
+        "week_start": result.week_start.isoformat(),
+        "students_selected": result.selected,
+        "students_eligible": result.eligible,
+        "students_cut_by_max_users": result.eligible - result.selected,
+        "students_succeeded": rendered,
+        "students_failed": len(failed),
+        "failed_user_ids": dg.MetadataValue.json([str(u) for u in failed[:MAX_LISTED_FAILURES]]),
+        "rows_recorded": result.recorded,
+        "bytes_written": result.bytes_written,
+        "dry_run": result.dry_run,
+        "renderer": result.route,
+        "store": "none (dry run)" if result.dry_run else store,
+        "seconds_total": round(secs.get("total", 0.0), 3),
+        "seconds_render_and_store": round(secs.get("render_and_store", 0.0), 3),
+        "seconds_per_student": round(secs.get("total", 0.0) / max(1, result.selected), 4),
+    }
+
+
+def _per_student(result: BatchResult) -> dict[int, dict[str, object]]:
+    """Metadata of each fully stored student (keys, sizes, checksums; URLs are bearer
+    tokens and stay out of the event log)."""
+    failed = set(result.failed_users)
+    out: dict[int, dict[str, object]] = {}
+    for a in result.artifacts:
+        if not a.ok or a.user_id in failed:
+            continue
+        m = out.setdefault(
+            a.user_id,
+            {
+                "week_start": result.week_start.isoformat(),
+                **({"theta": a.theta} if a.theta is not None else {}),
+            },
+        )
+        m[f"{a.fmt}_key"] = a.key
+        m[f"{a.fmt}_bytes"] = a.size
+        m[f"{a.fmt}_sha256"] = a.sha256
+    return out
+
+
+def _fail_if_any(context: dg.AssetExecutionContext, result: BatchResult, meta: dict) -> None:
+    """After successes are recorded: fail the run, listing the failed students."""
+    if not result.failures:
+        return
+    for uid, fmt, err in result.failures:
+        context.log.error("report of student %s (%s) failed: %s", uid, fmt, err)
+    listed = ", ".join(str(u) for u in result.failed_users[:MAX_LISTED_FAILURES])
+    raise dg.Failure(
+        description=f"{len(result.failed_users)} of {result.selected} students' reports failed "
+        f"(recorded: {result.recorded} files of the others). Failed: {listed}. Re-run the "
+        "partition to retry; stored reports are replaced, not duplicated.",
+        metadata={
+            **meta,
+            "errors": dg.MetadataValue.json(
+                [
+                    {"user_id": str(u), "format": f, "error": e[:500]}
+                    for u, f, e in result.failures[:MAX_LISTED_FAILURES]
+                ]
+            ),
+        },
+    )
+
+
+@dg.asset(
+    partitions_def=weekly,
+    backfill_policy=WEEKLY_BACKFILL,
+    deps=[dg.AssetKey("weekly_kpi"), mirt_ability, attempts],
+    group_name="reports",
+    kinds={"typst", "s3", "sql"},
+    output_required=False,  # a dry run yields nothing: no materialization
+    description="Weekly report of every selected student (HTML + PDF from "
+    "quarto/weekly_report.qmd), stored locally or in S3, one report_artifacts row per stored "
+    "file. Fails, after recording the others, if any student's report failed.",
+    metadata={"table": "report_artifacts", "template": "quarto/weekly_report.qmd"},
+)
+def report_artifacts(
+    context: dg.AssetExecutionContext,
+    config: ReportConfig,
+    warehouse: WarehouseResource,
+    report_store: ReportStoreResource,
+):
+    week = date.fromisoformat(context.partition_key)
+    selection = Selection(
+        org_ids=tuple(config.org_ids),
+        user_ids=tuple(config.user_ids),
+        max_users=config.max_users,
+        active_only=config.active_only,
+    )
+    store = None if config.dry_run else report_store.store_settings()
+    now = utc_now()
+    result = run_batch(
+        warehouse.engine,
+        week,
+        selection,
+        store=store,
+        now=now,
+        lang=config.lang,
+        formats=config.formats,
+        route=config.renderer or None,
+        workers=config.workers or None,
+    )
+    meta = _batch_metadata(result, report_store.describe())
+    if result.eligible > result.selected:
+        context.log.warning(
+            "max_users cut the week to %s of %s eligible students",
+            result.selected,
+            result.eligible,
+        )
+    if config.dry_run:
+        context.log.info(
+            "dry run (nothing uploaded or recorded): %s",
+            json.dumps({k: v for k, v in meta.items() if not isinstance(v, dg.MetadataValue)}),
+        )
+        _fail_if_any(context, result, meta)
+        return  # nothing yielded: a dry run materializes nothing
+    # Per-student state in the UI (ADR 0001), for the newest weeks only: a backfill of an old
+    # week must not roll a student's "current" report back.
+    recorded = "skipped (not the latest week)"
+    if context.partition_key >= last_complete_week(now):
+        recorded = record_student_materializations(context, STUDENT_REPORTS, _per_student(result))
+    meta["per_student_events"] = recorded
+    _fail_if_any(context, result, meta)
+    yield dg.MaterializeResult(metadata=meta)
+
+
+@dg.asset(
+    key=STUDENT_REPORTS,
+    partitions_def=users,
+    backfill_policy=USERS_BACKFILL,
+    deps=[STUDENT_ABILITY],
+    group_name="reports",
+    kinds={"typst", "s3", "sql"},
+    output_required=False,  # a dry run yields nothing: no materialization
+    description="One student's weekly report. Materialize a student (partition = user id) to "
+    "re-render their report for a week (config week_start; default the last complete week); "
+    "the weekly batch records this asset per student in bulk.",
+)
+def student_report_artifacts(
+    context: dg.AssetExecutionContext,
+    config: StudentReportConfig,
+    warehouse: WarehouseResource,
+    report_store: ReportStoreResource,
+):
+    user_ids = tuple(int(k) for k in context.partition_keys)
+    now = utc_now()
+    week = date.fromisoformat(config.week_start or last_complete_week(now))
+    result = run_batch(
+        warehouse.engine,
+        week,
+        Selection(user_ids=user_ids, max_users=len(user_ids), active_only=False),
+        store=None if config.dry_run else report_store.store_settings(),
+        now=now,
+        lang=config.lang,
+        formats=config.formats,
+        route=config.renderer or None,
+    )
+    meta = _batch_metadata(result, report_store.describe())
+    missing = sorted(
+        set(user_ids) - {int(u) for u in result.succeeded_users} - set(result.failed_users)
+    )
+    if missing:
+        raise dg.Failure(description=f"no such student(s) in users: {missing}", metadata=meta)
+    _fail_if_any(context, result, meta)
+    if config.dry_run:
+        context.log.info("dry run: rendered %s student(s), nothing stored", result.selected)
+        return  # nothing yielded: a dry run materializes nothing
+    per_student = _per_student(result)
+    # One student's materialization carries their files; a handful carry the batch summary.
+    one = per_student.get(user_ids[0], {}) if len(user_ids) == 1 else {}
+    yield dg.MaterializeResult(metadata={**meta, **one})
+
+
+#: The weekly batch alone (weekly partitions, inferred from the asset).
+report_artifacts_job = dg.define_asset_job("report_artifacts_job", selection=[report_artifacts])

@@ -1,0 +1,175 @@
+"""The Dagster shell: materializing report_artifacts and student/report_artifacts on SQLite."""
+
+from datetime import UTC, date, datetime
+
+import dagster as dg
+import pytest
+from sqlalchemy import func, select
+
+from seedtest_assets.partitions import last_complete_week, users
+from seedtest_assets.report_artifacts.assets import (
+    STUDENT_REPORTS,
+    report_artifacts,
+    student_report_artifacts,
+)
+from seedtest_assets.report_artifacts.schedules import report_artifacts_schedule
+from seedtest_assets.resources import ReportStoreResource, WarehouseResource
+from seedtest_assets.settings import utc_now
+from seedtest_assets.warehouse import make_engine
+from seedtest_assets.warehouse import schema as s
+from seedtest_assets_tests.report_artifacts.helpers import seed_week
+
+# The latest complete week, so the batch also records per-student events (ADR 0001).
+LATEST = last_complete_week(utc_now())
+
+
+@pytest.fixture
+def url(sqlite_url) -> str:
+    seed_week(sqlite_url, n_users=6, week=date.fromisoformat(LATEST))
+    return sqlite_url
+
+
+def resources(url: str, home) -> dict:
+    return {
+        "warehouse": WarehouseResource(database_url=url),
+        "report_store": ReportStoreResource(local_dir=str(home)),
+    }
+
+
+def count_rows(url: str) -> int:
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        n = conn.execute(select(func.count()).select_from(s.report_artifacts)).scalar_one()
+    engine.dispose()
+    return n
+
+
+def run_config(asset: str, **config) -> dict:
+    return {"ops": {asset: {"config": config}}}
+
+
+def test_weekly_batch_materializes_records_and_logs_per_student_events(url, tmp_path):
+    home = tmp_path / "home"
+    with dg.instance_for_test() as instance:
+        result = dg.materialize(
+            [report_artifacts],
+            resources=resources(url, home),
+            instance=instance,
+            partition_key=LATEST,
+        )
+        assert result.success
+        meta = result.asset_materializations_for_node("report_artifacts")[0].metadata
+        assert meta["students_selected"].value == 6 and meta["students_failed"].value == 0
+        assert meta["rows_recorded"].value == 12 and meta["renderer"].value == "pandoc"
+        assert meta["per_student_events"].value == "batched"
+        assert instance.get_materialized_partitions(STUDENT_REPORTS) == {
+            "1",
+            "2",
+            "3",
+            "4",
+            "5",
+            "100",
+        }
+        ev = instance.get_latest_materialization_event(STUDENT_REPORTS)
+        m = ev.asset_materialization.metadata
+        assert m["week_start"].value == LATEST and m["pdf_key"].value.endswith(".pdf")
+        assert "url" not in " ".join(m)  # presigned URLs are bearer tokens: not in the log
+    assert count_rows(url) == 12
+    assert len(list((home / "reports" / LATEST).iterdir())) == 12
+
+
+def test_selection_through_config_and_dry_run_writes_nothing(url, tmp_path):
+    home = tmp_path / "home"
+    with dg.instance_for_test() as instance:
+        result = dg.materialize(
+            [report_artifacts],
+            resources=resources(url, home),
+            instance=instance,
+            partition_key=LATEST,
+            run_config=run_config("report_artifacts", dry_run=True, org_ids=[1], max_users=2),
+        )
+        assert result.success
+        assert result.asset_materializations_for_node("report_artifacts") == []
+        assert not home.exists() and count_rows(url) == 0
+        assert instance.get_materialized_partitions(STUDENT_REPORTS) == set()
+
+        result = dg.materialize(
+            [report_artifacts],
+            resources=resources(url, home),
+            instance=instance,
+            partition_key=LATEST,
+            run_config=run_config(
+                "report_artifacts", user_ids=[2, 100], formats=["pdf"], lang="en"
+            ),
+        )
+        meta = result.asset_materializations_for_node("report_artifacts")[0].metadata
+        assert meta["students_selected"].value == 2 and meta["rows_recorded"].value == 2
+    assert sorted(p.name for p in (home / "reports" / LATEST).iterdir()) == ["100.pdf", "2.pdf"]
+
+
+def test_failed_students_fail_the_run_after_the_others_are_recorded(url, tmp_path):
+    home = tmp_path / "home"
+    # A directory where student 3's PDF should go: that one write fails.
+    (home / "reports" / LATEST / "3.pdf").mkdir(parents=True)
+    with dg.instance_for_test() as instance:
+        result = dg.materialize(
+            [report_artifacts],
+            resources=resources(url, home),
+            instance=instance,
+            partition_key=LATEST,
+            raise_on_error=False,
+        )
+        assert not result.success
+        failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
+        info = failure.step_failure_data.user_failure_data
+        assert "1 of 6 students' reports failed" in info.description
+        assert "Failed: 3." in info.description
+        assert info.metadata["failed_user_ids"].value == ["3"]
+        assert info.metadata["rows_recorded"].value == 11
+        # The other students are current in the UI; student 3 is not.
+        assert "3" not in instance.get_materialized_partitions(STUDENT_REPORTS)
+        assert "2" in instance.get_materialized_partitions(STUDENT_REPORTS)
+    assert count_rows(url) == 11
+
+
+def test_rerender_one_student(url, tmp_path):
+    home = tmp_path / "home"
+    with dg.instance_for_test() as instance:
+        instance.add_dynamic_partitions(users.name, ["2", "6", "999"])
+        result = dg.materialize(
+            [student_report_artifacts],
+            resources=resources(url, home),
+            instance=instance,
+            partition_key="6",  # not active this week: re-rendering works all the same
+            run_config=run_config("student__report_artifacts", week_start=LATEST),
+        )
+        meta = result.asset_materializations_for_node("student__report_artifacts")[0].metadata
+        assert meta["students_succeeded"].value == 1
+        assert meta["pdf_key"].value == f"reports/{LATEST}/6.pdf"
+        assert meta["pdf_bytes"].value > 1000
+        missing = dg.materialize(
+            [student_report_artifacts],
+            resources=resources(url, home),
+            instance=instance,
+            partition_key="999",
+            raise_on_error=False,
+        )
+        assert not missing.success
+    assert count_rows(url) == 2
+
+
+def test_schedule_targets_the_week_that_just_ended():
+    ctx = dg.build_schedule_context(scheduled_execution_time=datetime(2026, 11, 23, 4, tzinfo=UTC))
+    req = report_artifacts_schedule(ctx)
+    assert req.partition_key == "2026-11-16"
+    assert report_artifacts_schedule.cron_schedule == "0 4 * * 1"
+    assert report_artifacts_schedule.execution_timezone == "UTC"
+
+
+def test_definitions_wire_the_assets_schedule_and_store():
+    from seedtest_assets.definitions import defs
+
+    keys = defs.resolve_asset_graph().get_all_asset_keys()
+    assert {dg.AssetKey("report_artifacts"), STUDENT_REPORTS} <= keys
+    assert defs.resolve_schedule_def("report_artifacts_schedule")
+    assert isinstance(defs.resources["report_store"], ReportStoreResource)

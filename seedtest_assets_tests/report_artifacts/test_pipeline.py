@@ -1,0 +1,143 @@
+"""The weekly batch on SQLite: selection, dry run, recording, S3 with a failure mid-batch."""
+
+import hashlib
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import boto3
+import pytest
+from sqlalchemy import select
+
+from seedtest_assets.report_artifacts.pipeline import (
+    Selection,
+    run_batch,
+    select_students,
+    stored_artifacts,
+)
+from seedtest_assets.report_artifacts.store import StoreSettings
+from seedtest_assets.warehouse import make_engine, read_frame
+from seedtest_assets.warehouse import schema as s
+from seedtest_assets_tests.report_artifacts.helpers import WEEK, FaultProxy, seed_week
+
+NOW = datetime(2026, 3, 9, 4, 0)
+
+
+@pytest.fixture
+def week_url(sqlite_url) -> str:
+    seed_week(sqlite_url, n_users=6)
+    return sqlite_url
+
+
+def ids(engine, selection) -> list[int]:
+    return select_students(engine, WEEK, selection).frame["user_id"].to_list()
+
+
+def artifact_rows(engine):
+    with engine.connect() as conn:
+        return read_frame(conn, select(s.report_artifacts).order_by("user_id", "format"))
+
+
+def test_selection_options(week_url, monkeypatch):
+    engine = make_engine(week_url)
+    assert ids(engine, Selection()) == [1, 2, 3, 4, 5, 100]  # student 6 was not active
+    assert ids(engine, Selection(org_ids=(2,))) == [100]
+    assert ids(engine, Selection(user_ids=(2, 6))) == [2]
+    assert ids(engine, Selection(user_ids=(2, 6), active_only=False)) == [2, 6]
+    assert ids(engine, Selection(active_only=False)) == [1, 2, 3, 4, 5, 6, 100]
+    cut = select_students(engine, WEEK, Selection(max_users=3))
+    assert cut.frame["user_id"].to_list() == [1, 2, 3] and cut.eligible == 6
+    assert cut.truncated == 3
+    monkeypatch.setenv("MAX_USERS", "2")
+    assert ids(engine, Selection()) == [1, 2]
+    monkeypatch.delenv("MAX_USERS")
+    # A hostile "cohort" is just a value: no SQL text is ever built from options.
+    assert ids(engine, Selection(org_ids=(1,), user_ids=(1,))) == [1]
+    with pytest.raises(ValueError, match="Monday"):
+        select_students(engine, WEEK + timedelta(days=1), Selection())
+    with pytest.raises(ValueError, match="max_users"):
+        Selection(max_users=0).limit()
+    engine.dispose()
+
+
+def test_dry_run_renders_everything_and_writes_nothing(week_url, tmp_path):
+    engine = make_engine(week_url)
+    result = run_batch(engine, WEEK, Selection(), store=None, now=NOW)
+    assert result.dry_run and result.selected == 6 and not result.failures
+    assert len(result.artifacts) == 12 and all(
+        a.size > 1000 and not a.url for a in result.artifacts
+    )
+    assert result.recorded == 0 and artifact_rows(engine).height == 0
+    # Only the warehouse file (and SQLite's journal files) in the test folder.
+    assert {p.name for p in tmp_path.iterdir()} <= {
+        "warehouse.db",
+        "warehouse.db-wal",
+        "warehouse.db-shm",
+    }
+    engine.dispose()
+
+
+def test_local_batch_records_size_and_checksum_and_rerun_replaces(week_url, tmp_path):
+    engine = make_engine(week_url)
+    store = StoreSettings(local_dir=str(tmp_path / "home"))
+    first = run_batch(engine, WEEK, Selection(), store=store, now=NOW, formats=["html", "pdf"])
+    assert first.recorded == 12 and not first.failures and first.route == "pandoc"
+    rows = artifact_rows(engine)
+    assert rows.height == 12 and set(rows["format"]) == {"html", "pdf"}
+    for r in rows.iter_rows(named=True):
+        path = Path(r["url"].removeprefix("file://"))
+        assert path == tmp_path / "home/reports/2026-03-02" / f"{r['user_id']}.{r['format']}"
+        body = path.read_bytes()
+        assert r["file_size_bytes"] == len(body)
+        assert r["sha256"] == hashlib.sha256(body).hexdigest()
+    later = NOW + timedelta(hours=1)
+    again = run_batch(engine, WEEK, Selection(user_ids=(1, 2)), store=store, now=later)
+    assert again.recorded == 4
+    rows = artifact_rows(engine)
+    assert rows.height == 12  # replaced, not duplicated
+    listed = stored_artifacts(engine, WEEK)
+    assert listed.height == 12 and listed["user_id"].to_list()[:2] == [1, 1]
+    assert sorted(rows.filter(rows["generated_at"] == later)["user_id"].to_list()) == [1, 1, 2, 2]
+    engine.dispose()
+
+
+@pytest.mark.slow
+def test_s3_batch_with_a_failure_mid_batch_then_a_rerun_completes(
+    sqlite_url, moto_endpoint, bucket
+):
+    """20 students over 2 worker processes; student 7's PDF upload keeps failing (HTTP 500)."""
+    seed_week(sqlite_url, n_users=20)
+    engine = make_engine(sqlite_url)
+    broken = {"on": True}
+    bad_key = f"/{bucket}/reports/2026-03-02/7.pdf"
+
+    def rule(method, path):
+        return 500 if broken["on"] and method == "PUT" and path == bad_key else None
+
+    s3 = boto3.client("s3", endpoint_url=moto_endpoint, region_name="ap-northeast-2")
+    with FaultProxy(moto_endpoint, rule) as proxy:
+        store = StoreSettings(bucket=bucket, endpoint_url=proxy.url, max_attempts=2)
+        first = run_batch(engine, WEEK, Selection(), store=store, now=NOW, workers=2)
+        assert first.selected == 20
+        assert first.failed_users == [7]
+        assert [(u, f) for u, f, _ in first.failures] == [(7, "pdf")]
+        assert "InternalError" in first.failures[0][2]
+        assert proxy.hits[("PUT", bad_key)] == 2  # retried, then gave up
+        rows = artifact_rows(engine)
+        assert rows.height == 39 and first.recorded == 39
+        assert rows.filter((rows["user_id"] == 7) & (rows["format"] == "pdf")).height == 0
+        keys = {o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]}
+        assert len(keys) == 39 and "reports/2026-03-02/7.pdf" not in keys
+        # Every recorded row points at an object with that size and checksum.
+        for r in rows.iter_rows(named=True):
+            key = f"reports/2026-03-02/{r['user_id']}.{r['format']}"
+            body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+            assert len(body) == r["file_size_bytes"]
+            assert hashlib.sha256(body).hexdigest() == r["sha256"]
+            assert "X-Amz-Signature=" in r["url"]
+
+        broken["on"] = False  # the outage ends: a re-run completes the batch
+        second = run_batch(engine, WEEK, Selection(), store=store, now=NOW, workers=2)
+        assert not second.failures and second.recorded == 40
+    assert artifact_rows(engine).height == 40
+    assert len(s3.list_objects_v2(Bucket=bucket)["Contents"]) == 40
+    engine.dispose()

@@ -1,0 +1,99 @@
+"""Report stores: the local folder and S3 over HTTP (moto server), with retries."""
+
+import base64
+import hashlib
+import urllib.request
+from datetime import date
+
+import boto3
+import pytest
+
+from seedtest_assets.report_artifacts.store import (
+    CONTENT_TYPES,
+    LocalReportStore,
+    S3ReportStore,
+    StoreSettings,
+    open_store,
+    report_key,
+)
+from seedtest_assets_tests.report_artifacts.helpers import FaultProxy
+
+pytestmark = pytest.mark.slow
+
+
+def test_key_layout():
+    assert report_key("reports", date(2026, 11, 16), 42, "pdf") == "reports/2026-11-16/42.pdf"
+    assert report_key("/reports/", "2026-11-16", 7, "html") == "reports/2026-11-16/7.html"
+
+
+def test_local_store_writes_atomically_and_returns_file_urls(tmp_path):
+    store = open_store(StoreSettings(local_dir=str(tmp_path)))
+    assert isinstance(store, LocalReportStore)
+    obj = store.put("reports/2026-11-16/1.pdf", b"%PDF-1.7 x", CONTENT_TYPES["pdf"])
+    path = tmp_path / "reports/2026-11-16/1.pdf"
+    assert path.read_bytes() == b"%PDF-1.7 x"
+    assert obj.url == path.as_uri() and obj.size == 10
+    assert obj.sha256 == hashlib.sha256(b"%PDF-1.7 x").hexdigest()
+    store.put("reports/2026-11-16/1.pdf", b"new", CONTENT_TYPES["pdf"])  # replaces
+    assert path.read_bytes() == b"new"
+    assert [p.name for p in path.parent.iterdir()] == ["1.pdf"]  # no temp files left
+    with pytest.raises(ValueError, match="escapes"):
+        store.put("../outside.pdf", b"x", "application/pdf")
+
+
+def s3_settings(endpoint: str, bucket: str, **kw) -> StoreSettings:
+    return StoreSettings(bucket=bucket, endpoint_url=endpoint, region="ap-northeast-2", **kw)
+
+
+def test_s3_put_sets_content_type_checksum_and_presigned_url(moto_endpoint, bucket):
+    body = "<p>김민서</p>".encode()
+    key = "reports/2026-11-16/1.html"
+    with FaultProxy(moto_endpoint) as proxy:  # forwards everything; records the headers
+        store = open_store(s3_settings(proxy.url, bucket, url_expiry_seconds=900))
+        assert isinstance(store, S3ReportStore)
+        obj = store.put(key, body, CONTENT_TYPES["html"])
+        sent = proxy.headers[("PUT", f"/{bucket}/{key}")]
+        # A presigned GET URL (not public), with the configured lifetime, that fetches it.
+        assert "X-Amz-Signature=" in obj.url and "X-Amz-Expires=900" in obj.url
+        with urllib.request.urlopen(obj.url, timeout=10) as resp:
+            assert resp.read() == body
+    # S3 verifies this checksum and rejects a corrupted body (moto does not check it).
+    assert sent["x-amz-checksum-sha256"] == base64.b64encode(hashlib.sha256(body).digest()).decode()
+    client = boto3.client("s3", endpoint_url=moto_endpoint, region_name="ap-northeast-2")
+    head = client.head_object(Bucket=bucket, Key=key)
+    assert head["ContentType"] == "text/html; charset=utf-8"
+    assert head["ContentLength"] == len(body) == obj.size
+    assert head["CacheControl"].startswith("private")
+    assert obj.sha256 == hashlib.sha256(body).hexdigest()
+
+
+def test_s3_rejects_expiry_beyond_sigv4_limit(moto_endpoint, bucket):
+    with pytest.raises(ValueError, match="url_expiry_seconds"):
+        S3ReportStore(s3_settings(moto_endpoint, bucket, url_expiry_seconds=8 * 24 * 3600))
+
+
+def test_s3_retries_transient_errors_with_backoff(moto_endpoint, bucket):
+    """Two 503 SlowDown answers, then success: the upload goes through on the 3rd attempt."""
+    key = "reports/2026-11-16/5.pdf"
+    failures = {"left": 2}
+
+    def rule(method, path):
+        if method == "PUT" and path.endswith(key) and failures["left"] > 0:
+            failures["left"] -= 1
+            return 503
+        return None
+
+    with FaultProxy(moto_endpoint, rule) as proxy:
+        store = open_store(s3_settings(proxy.url, bucket, max_attempts=3))
+        obj = store.put(key, b"%PDF", CONTENT_TYPES["pdf"])
+        assert proxy.hits[("PUT", f"/{bucket}/{key}")] == 3
+    assert obj.size == 4
+
+
+def test_s3_gives_up_after_max_attempts(moto_endpoint, bucket):
+    key = "reports/2026-11-16/6.pdf"
+    with FaultProxy(moto_endpoint, lambda m, p: 500 if p.endswith(key) else None) as proxy:
+        store = open_store(s3_settings(proxy.url, bucket, max_attempts=2))
+        with pytest.raises(Exception, match="InternalError"):
+            store.put(key, b"%PDF", CONTENT_TYPES["pdf"])
+        assert proxy.hits[("PUT", f"/{bucket}/{key}")] == 2
