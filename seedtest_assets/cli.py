@@ -1,15 +1,17 @@
-"""The ``seedtest`` command line: warehouse migrations, synthetic data, and the demo.
+"""The ``seedtest`` command line: warehouse migrations, synthetic data, the demo, re-scoring.
 
 Examples::
 
     seedtest db upgrade
     seedtest generate --users 2000 --weeks 8 --seed 7
     seedtest demo
+    seedtest score --user 123 [--lookback-days 84]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from datetime import date
 
@@ -54,11 +56,42 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(users=args.users, weeks=args.weeks, seed=args.seed)
 
 
+def _cmd_score(args: argparse.Namespace) -> int:
+    """Re-score one student now (the original ``POST /analysis/irt/update-theta``)."""
+    from seedtest_assets.mirt_ability.online import DEFAULT_LOOKBACK_DAYS, update_theta
+    from seedtest_assets.warehouse import make_engine
+
+    engine = make_engine(settings.database_url())
+    try:
+        update = update_theta(
+            engine,
+            [args.user],
+            now=settings.utc_now(),
+            model=args.model,
+            lookback_days=args.lookback_days or DEFAULT_LOOKBACK_DAYS,
+            source="on_demand",
+        )
+    finally:
+        engine.dispose()
+    print(json.dumps(update.results[0].to_api(), ensure_ascii=False))
+    return 0
+
+
 def _parse_date(value: str) -> date:
     try:
         return date.fromisoformat(value)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(f"not a YYYY-MM-DD date: {value!r}") from exc
+
+
+def _positive_int(value: str) -> int:
+    try:
+        n = int(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not an integer: {value!r}") from exc
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1: {n}")
+    return n
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -90,6 +123,21 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--weeks", type=int, default=8)
     demo.add_argument("--seed", type=int, default=7)
     demo.set_defaults(func=_cmd_demo)
+
+    score = sub.add_parser(
+        "score",
+        help="re-score one student now with the latest item parameters; prints JSON "
+        "{status: ok, user_id, theta, se, model, version, updated_at} or {status: noop, message}",
+    )
+    score.add_argument("--user", type=int, required=True, help="the student's user_id")
+    score.add_argument(
+        "--lookback-days",
+        type=_positive_int,
+        default=None,
+        help="days of attempts to score (default 84, the weekly batch's window)",
+    )
+    score.add_argument("--model", default="2PL", help="IRT model of the item parameters")
+    score.set_defaults(func=_cmd_score)
     return p
 
 

@@ -8,6 +8,7 @@ from seedtest_assets.attempts.assets import (
     attempts_quality_schedule,
     attempts_undatable_or_duplicate,
 )
+from seedtest_assets.attempts.sensors import new_attempts
 from seedtest_assets.features_topic_daily.assets import (
     features_topic_daily,
     features_topic_daily_job,
@@ -18,6 +19,7 @@ from seedtest_assets.mirt_ability.assets import (
     mirt_weekly_job,
     student_mirt_ability,
 )
+from seedtest_assets.mirt_ability.jobs import student_rescore_job
 from seedtest_assets.mirt_item_params.assets import mirt_item_params
 from seedtest_assets.mirt_item_params.schedules import mirt_weekly_schedule
 from seedtest_assets.report_artifacts.assets import (
@@ -51,8 +53,10 @@ defs = dg.Definitions(
         user_inactivity_job,
         mirt_weekly_job,
         weekly_kpi_job,
+        student_rescore_job,
         report_artifacts_job,
     ],
+    sensors=[new_attempts],
     schedules=[
         attempts_quality_schedule,
         features_topic_daily_schedule,

@@ -1,0 +1,488 @@
+"""Benchmark: online ability updates through the ``new_attempts`` sensor, real daemon, PostgreSQL.
+
+Set-up (untimed; reused across runs where possible): a 100,000-student x 12-week population in
+database ``seedtest_bench_online`` (fixed start, so it is generated once), item parameters
+calibrated for its last week by the weekly pipeline, and a fresh Dagster instance on
+PostgreSQL (own database, own DAGSTER_HOME) with all 100,000 students registered as ``users``
+partitions. Then the real ``dagster-webserver`` and ``dagster-daemon`` start on our code
+location, with the sensor's DEFAULT interval (30 s), and the sensor is turned on through
+GraphQL (``startSensor``), as an operator does.
+
+Measured:
+
+1. **Burst**: 1,000 students complete a 12-item session at the same moment (one transaction).
+   Time from the commit until all 1,000 have a new ``online`` row in ``mirt_ability``; runs
+   launched by the sensor (after one more tick, to show repeated ticks add none); the duration
+   of the tick that requested them (the daemon's tick start -> end); the run's own duration.
+2. **Backlog**: 100,000 new attempts (2,000 of them from students not registered yet, 10% dated
+   yesterday) pending at once: the duration of the tick(s) that take them, and the sensor's
+   evaluation in this process (``build_sensor_context``, same instance and warehouse).
+3. **Baseline, same process, same daemon**: the naive approach, one run per student (what a
+   session-complete hook launching a Dagster run, or a backfill of non-contiguous ``users``
+   partitions, does; ADR 0001 row 4c): ``--baseline`` students, one ``student_rescore_job`` run
+   each, launched through GraphQL; time until all have their row, extrapolated linearly to the
+   burst size, and the ratio against the burst.
+
+Goals (issue 5): all 1,000 updated within 60 s of the inserts; every tick <= 5 s.
+
+Run:  .venv/bin/python benchmarks/online.py [--users 100000 --burst 1000 --pending 100000]
+      [--baseline 20] [--keep]
+Everything it inserts is deleted at the end; the instance database and DAGSTER_HOME are dropped
+unless ``--keep``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import tempfile
+import time
+import warnings
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import numpy as np
+import polars as pl
+from common import ensure_database, ensure_population, machine, peak_rss_mb
+from sqlalchemy import delete, func, select, text
+
+from seedtest_assets.partitions import user_partition_key, users
+from seedtest_assets.warehouse import insert_frame, make_engine, transaction
+from seedtest_assets.warehouse import schema as s
+from seedtest_assets_tests.conftest import create_postgres_database, drop_postgres_database
+from seedtest_assets_tests.dagster_servers import dagster_servers, dagster_yaml, wait_for
+
+START = date(2026, 8, 24)  # fixed Monday: the 12 weeks end on 2026-11-15
+SENSOR = "new_attempts"
+LAUNCH_RUN = """
+mutation Launch($p: ExecutionParams!) {
+  launchRun(executionParams: $p) {
+    __typename
+    ... on LaunchRunSuccess { run { runId } }
+    ... on PythonError { message }
+    ... on RunConfigValidationInvalid { errors { message } }
+  }
+}"""
+
+ROWS: list[tuple[str, str]] = []
+
+
+def record(what: str, value: object) -> None:
+    ROWS.append((what, str(value)))
+    print(f"  {what}: {value}", flush=True)
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def calibrated_week(url: str, week: date) -> str:
+    """Calibrate ``week`` with the weekly pipeline unless it is stored already."""
+    from seedtest_assets.mirt_item_params.pipeline import calibrate_week, stored_item_params
+
+    engine = make_engine(url)
+    try:
+        if stored_item_params(engine, week, "2PL").height == 0:
+            t0 = time.perf_counter()
+            run = calibrate_week(engine, week, now=utc_now())
+            print(
+                f"  calibrated {run.version}: {run.items} items in {time.perf_counter() - t0:.1f} s"
+            )
+        return f"2PL@{week.isoformat()}"
+    finally:
+        engine.dispose()
+
+
+class Inserts:
+    """Rows this benchmark adds to the warehouse, removed again at the end."""
+
+    def __init__(self, url: str):
+        self.engine = make_engine(url)
+        with self.engine.connect() as conn:
+            self.attempt_base = int(conn.execute(select(func.max(s.attempts.c.id))).scalar_one())
+            self.session_base = int(
+                conn.execute(select(func.max(s.exam_sessions.c.session_id))).scalar_one()
+            )
+            self.user_base = int(conn.execute(select(func.max(s.users.c.user_id))).scalar_one())
+            self.items = conn.execute(select(s.items.c.item_id, s.items.c.topic_id)).all()
+            self.students = np.array(
+                conn.execute(select(s.users.c.user_id).order_by(s.users.c.user_id)).scalars().all()
+            )
+        self.next_attempt = self.attempt_base + 1
+        self.next_session = self.session_base + 1
+        self.started = utc_now()
+
+    def attempts(self, user_ids: np.ndarray, per_user: int, at: datetime, rng, session=None):
+        """``per_user`` attempts per student on random items, answered up to ``at``."""
+        n = user_ids.size * per_user
+        pick = rng.integers(0, len(self.items), n)
+        items = np.array(self.items)[pick]
+        ids = np.arange(self.next_attempt, self.next_attempt + n)
+        self.next_attempt += n
+        sessions = np.repeat(session, per_user) if session is not None else np.zeros(n, int)
+        minutes = np.tile(np.arange(per_user, 0, -1), user_ids.size)
+        return pl.DataFrame(
+            {
+                "id": ids,
+                "user_id": np.repeat(user_ids, per_user),
+                "session_id": sessions,
+                "item_id": items[:, 0],
+                "topic_id": items[:, 1],
+                "is_correct": rng.random(n) < 0.6,
+                "response_time_ms": rng.integers(5_000, 60_000, n),
+                "hints_used": np.zeros(n, int),
+                "attempted_at": [at - timedelta(minutes=int(m)) for m in minutes],
+            },
+            schema={
+                "id": pl.Int64,
+                "user_id": pl.Int64,
+                "session_id": pl.Int64,
+                "item_id": pl.Int64,
+                "topic_id": pl.Int64,
+                "is_correct": pl.Boolean,
+                "response_time_ms": pl.Int64,
+                "hints_used": pl.Int64,
+                "attempted_at": pl.Datetime("us"),
+            },
+        )
+
+    def burst(self, user_ids: np.ndarray, per_user: int, rng) -> datetime:
+        """Every student answers ``per_user`` items and completes a session, in one commit."""
+        now = utc_now()
+        sessions = np.arange(self.next_session, self.next_session + user_ids.size)
+        self.next_session += user_ids.size
+        frame = self.attempts(user_ids, per_user, now, rng, session=sessions)
+        done = pl.DataFrame(
+            {
+                "session_id": sessions,
+                "user_id": user_ids,
+                "started_at": [now - timedelta(minutes=per_user + 1)] * user_ids.size,
+                "completed_at": [now] * user_ids.size,
+            },
+            schema={
+                "session_id": pl.Int64,
+                "user_id": pl.Int64,
+                "started_at": pl.Datetime("us"),
+                "completed_at": pl.Datetime("us"),
+            },
+        )
+        with transaction(self.engine) as conn:
+            insert_frame(conn, s.attempts, frame)
+            insert_frame(conn, s.exam_sessions, done)
+        return now
+
+    def new_students(self, n: int) -> np.ndarray:
+        ids = np.arange(self.user_base + 1, self.user_base + 1 + n)
+        now = utc_now()
+        with transaction(self.engine) as conn:
+            insert_frame(
+                conn,
+                s.users,
+                pl.DataFrame(
+                    {
+                        "user_id": ids,
+                        "org_id": [1] * n,
+                        "display_name": [f"new {i}" for i in ids],
+                        "created_at": [now] * n,
+                    }
+                ),
+            )
+        return ids
+
+    def cleanup(self) -> None:
+        with transaction(self.engine) as conn:
+            conn.execute(delete(s.attempts).where(s.attempts.c.id > self.attempt_base))
+            conn.execute(
+                delete(s.exam_sessions).where(s.exam_sessions.c.session_id > self.session_base)
+            )
+            conn.execute(delete(s.users).where(s.users.c.user_id > self.user_base))
+            conn.execute(delete(s.mirt_ability).where(s.mirt_ability.c.fitted_at >= self.started))
+        self.engine.dispose()
+
+
+def online_since(engine, since: datetime) -> int:
+    with engine.connect() as conn:
+        return conn.execute(
+            select(func.count(func.distinct(s.mirt_ability.c.user_id))).where(
+                s.mirt_ability.c.source == "online", s.mirt_ability.c.fitted_at >= since
+            )
+        ).scalar_one()
+
+
+def ticks_after(servers, since_epoch: float) -> list[dict]:
+    return [
+        t
+        for t in servers.ticks(SENSOR)
+        if t["timestamp"] >= since_epoch and t["endTimestamp"] is not None
+    ]
+
+
+def tick_seconds(t: dict) -> float:
+    return t["endTimestamp"] - t["timestamp"]
+
+
+def runs_since(instance, since: datetime, job: str | None = None) -> list:
+    import dagster as dg
+
+    return instance.get_runs(
+        dg.RunsFilter(
+            tags={"seedtest/trigger": "new_attempts"},
+            created_after=since.replace(tzinfo=UTC),
+            **({"job_name": job} if job else {}),
+        )
+    )
+
+
+def run_seconds(instance, run_id: str) -> float | None:
+    stats = instance.get_run_stats(run_id)
+    if stats.start_time and stats.end_time:
+        return stats.end_time - stats.start_time
+    return None
+
+
+def measure_burst(args, servers, instance, inserts: Inserts, rng) -> tuple[float, np.ndarray]:
+    print(f"\n== burst: {args.burst:,} students complete a session at once", flush=True)
+    students = rng.choice(inserts.students, args.burst, replace=False)
+    committed = inserts.burst(students, 12, rng)
+    t0, epoch0 = time.monotonic(), time.time()
+    done = wait_for(lambda: online_since(inserts.engine, committed) >= args.burst, 180, 0.5)
+    elapsed = time.monotonic() - t0
+    got = online_since(inserts.engine, committed)
+    record(
+        f"burst: commit -> all {args.burst:,} new online theta rows",
+        f"{elapsed:.1f} s" if done else f"NOT DONE in 180 s ({got:,} of {args.burst:,})",
+    )
+    # One more tick after the runs: a repeated tick must launch nothing new.
+    first = ticks_after(servers, epoch0)
+    wait_for(lambda: len(ticks_after(servers, epoch0)) >= len(first) + 1, 90, 1.0)
+    rescore = runs_since(instance, committed - timedelta(seconds=5), "student_rescore_job")
+    every = runs_since(instance, committed - timedelta(seconds=5))
+    record("burst: student_rescore_job runs launched (after one more tick)", len(rescore))
+    record("burst: runs launched by the sensor in all", len(every))
+    requested = [t for t in ticks_after(servers, epoch0) if t["runIds"]]
+    if requested:
+        t = requested[0]
+        record("burst: tick that requested the run, duration", f"{tick_seconds(t):.2f} s")
+        record("burst: commit -> that tick's start", f"{t['timestamp'] - epoch0:.1f} s")
+    for run in rescore:
+        config = run.run_config["ops"]["rescore_students"]["config"]
+        record(
+            f"burst: run {run.run_id[:8]} students / status / start->end",
+            f"{len(config['user_ids']):,} / {run.status.value} / "
+            f"{run_seconds(instance, run.run_id) or 0:.1f} s",
+        )
+    return elapsed, students
+
+
+def measure_backlog(args, servers, instance, inserts: Inserts, rng, url: str) -> None:
+    import dagster as dg
+
+    from seedtest_assets.attempts.sensors import new_attempts
+    from seedtest_assets.resources import WarehouseResource
+
+    print(f"\n== backlog: {args.pending:,} new attempts pending at once", flush=True)
+    n_new = 2_000
+    fresh = inserts.new_students(n_new)
+    per_user = 10
+    known = rng.choice(inserts.students, args.pending // per_user - n_new, replace=False)
+    who = np.concatenate([known, fresh])
+    now = utc_now()
+    frame = inserts.attempts(who, per_user, now, rng)
+    # 10% answered yesterday (an offline client syncing): that day's features are re-run.
+    late = rng.random(frame.height) < 0.1
+    frame = frame.with_columns(
+        attempted_at=pl.when(pl.Series(late))
+        .then(pl.col("attempted_at") - timedelta(days=1))
+        .otherwise(pl.col("attempted_at"))
+    )
+    cursor = servers.ticks(SENSOR)[0]["cursor"]  # where the daemon's next tick starts
+    with transaction(inserts.engine) as conn:
+        insert_frame(conn, s.attempts, frame)
+    epoch0 = time.time()
+    drained = wait_for(
+        lambda: [
+            t
+            for t in ticks_after(servers, epoch0)
+            if t["cursor"] and json.loads(t["cursor"])["attempt_id"] >= inserts.next_attempt - 1
+        ],
+        150,
+        1.0,
+    )
+    taken = ticks_after(servers, epoch0)
+    durations = [tick_seconds(t) for t in sorted(taken, key=lambda t: t["timestamp"])]
+    record(
+        "backlog: daemon ticks until the cursor passed the backlog",
+        f"{len(durations)}: " + ", ".join(f"{d:.2f} s" for d in durations)
+        if drained
+        else f"NOT DRAINED in 150 s ({len(durations)} ticks)",
+    )
+    registered = set(instance.get_dynamic_partitions(users.name))
+    record(
+        "backlog: new students registered as users partitions",
+        f"{sum(user_partition_key(u) in registered for u in fresh):,} of {n_new:,}",
+    )
+    record(
+        "backlog: features runs requested for yesterday",
+        len(runs_since(instance, now - timedelta(seconds=5), "features_topic_daily_job")),
+    )
+    # The same evaluation again in this process, from the cursor before the backlog (the new
+    # students are registered by now, so this omits their bulk add; nothing is launched).
+    with dg.build_sensor_context(
+        instance=instance,
+        cursor=cursor,
+        resources={"warehouse": WarehouseResource(database_url=url)},
+    ) as context:
+        t0 = time.perf_counter()
+        result = new_attempts(context)
+        local = time.perf_counter() - t0
+    record(
+        f"backlog: same evaluation re-run in this process ({args.pending:,} pending)",
+        f"{local:.2f} s ({len(result.run_requests)} run request)",
+    )
+
+
+def measure_baseline(
+    args, servers, instance, inserts: Inserts, rng, burst_seconds: float, burst: np.ndarray
+) -> None:
+    import dagster as dg
+
+    print(f"\n== baseline: one run per student, {args.baseline} students", flush=True)
+    # Students of the burst: each has a fresh session, so each run writes a row.
+    students = rng.choice(burst, args.baseline, replace=False)
+    start = utc_now()
+    t0 = time.monotonic()
+    run_ids = []
+    for u in students:
+        data = servers.graphql(
+            LAUNCH_RUN,
+            {
+                "p": {
+                    "selector": {
+                        "repositoryLocationName": "seedtest_assets",
+                        "repositoryName": "__repository__",
+                        "jobName": "student_rescore_job",
+                    },
+                    "runConfigData": {
+                        "ops": {"rescore_students": {"config": {"user_ids": [int(u)]}}}
+                    },
+                    "mode": "default",
+                }
+            },
+        )["launchRun"]
+        if data["__typename"] != "LaunchRunSuccess":
+            raise RuntimeError(f"launchRun failed: {data}")
+        run_ids.append(data["run"]["runId"])
+    finished = {dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE}
+
+    def all_done() -> bool:
+        runs = instance.get_runs(dg.RunsFilter(run_ids=run_ids))
+        return online_since(inserts.engine, start) >= args.baseline or all(
+            r.status in finished for r in runs
+        )
+
+    done = wait_for(all_done, 600, 0.5)
+    elapsed = time.monotonic() - t0
+    written = online_since(inserts.engine, start)
+    if written < args.baseline:
+        record("baseline: students with a new row", f"{written} of {args.baseline}")
+    per = elapsed / args.baseline
+    record(
+        f"baseline: {args.baseline} students, one run each (max_concurrent_runs 4)",
+        f"{elapsed:.1f} s ({per:.2f} s per student)" if done else "NOT DONE in 600 s",
+    )
+    if done:
+        extrapolated = per * args.burst
+        record(
+            f"baseline extrapolated to {args.burst:,} students (linear)",
+            f"{extrapolated:.0f} s",
+        )
+        record("ratio baseline / ours (burst)", f"{extrapolated / burst_seconds:.0f}x")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("--users", type=int, default=100_000)
+    ap.add_argument("--weeks", type=int, default=12)
+    ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--burst", type=int, default=1_000)
+    ap.add_argument("--pending", type=int, default=100_000)
+    ap.add_argument("--baseline", type=int, default=20)
+    ap.add_argument("--database", default="seedtest_bench_online")
+    ap.add_argument("--keep", action="store_true", help="keep the instance DB and DAGSTER_HOME")
+    args = ap.parse_args()
+    warnings.filterwarnings("ignore")  # Dagster's beta/preview notices on import
+    started = time.monotonic()
+    print(f"machine: {machine()}; {datetime.now(UTC):%Y-%m-%d %H:%M} UTC", flush=True)
+
+    url = ensure_database(args.database)
+    setup = ensure_population(url, args.users, args.weeks, args.seed, START)
+    how = "reused" if setup["reused"] else f"generated + loaded in {setup['seconds']:.0f} s"
+    print(f"population: {args.users:,} students x {args.weeks} weeks ({how})", flush=True)
+    week = START + timedelta(weeks=args.weeks - 1)
+    version = calibrated_week(url, week)
+    print(f"item parameters: {version}", flush=True)
+
+    import dagster as dg
+
+    rng = np.random.default_rng(args.seed)
+    inserts = Inserts(url)
+    instance_url = create_postgres_database("dagster_bench_online")
+    home = Path(tempfile.mkdtemp(prefix="dagster_online_"))
+    (home / "dagster.yaml").write_text(dagster_yaml(instance_url))
+    instance = None
+    try:
+        instance = dg.DagsterInstance.from_config(str(home))
+        t0 = time.perf_counter()
+        keys = [user_partition_key(u) for u in inserts.students]
+        for i in range(0, len(keys), 10_000):
+            instance.add_dynamic_partitions(users.name, keys[i : i + 10_000])
+        record(
+            f"setup: {len(keys):,} users partitions registered", f"{time.perf_counter() - t0:.1f} s"
+        )
+        env = {"DATABASE_URL": url, "SEEDTEST_HOME": str(home)}
+        with dagster_servers(home, instance_url, env) as servers:
+            servers.start_sensor(SENSOR)
+            t0 = time.monotonic()
+            first = wait_for(lambda: [t for t in servers.ticks(SENSOR) if t["cursor"]], 120, 1.0)
+            if not first:
+                raise RuntimeError(f"no first tick:\n{servers.log_tail('daemon')}")
+            record("sensor on -> first tick (cursor set)", f"{time.monotonic() - t0:.1f} s")
+            burst_seconds, burst = measure_burst(args, servers, instance, inserts, rng)
+            measure_backlog(args, servers, instance, inserts, rng, url)
+            measure_baseline(args, servers, instance, inserts, rng, burst_seconds, burst)
+            every = [tick_seconds(t) for t in servers.ticks(SENSOR) if t["endTimestamp"]]
+            record(
+                f"all {len(every)} ticks: max / median duration",
+                f"{max(every):.2f} s / {sorted(every)[len(every) // 2]:.2f} s",
+            )
+    finally:
+        if instance is not None:
+            instance.dispose()
+        inserts.cleanup()
+        with make_engine(url).connect().execution_options(isolation_level="AUTOCOMMIT") as c:
+            c.execute(text("ANALYZE attempts"))
+        if args.keep:
+            print(f"kept DAGSTER_HOME={home} and the instance database")
+        else:
+            drop_postgres_database(instance_url)
+            shutil.rmtree(home, ignore_errors=True)
+
+    print("\n| measurement | value |\n|---|---|")
+    for what, value in ROWS:
+        print(f"| {what} | {value} |")
+    print(
+        f"\nusers={args.users:,} burst={args.burst:,} pending={args.pending:,} "
+        f"baseline={args.baseline}; peak RSS {peak_rss_mb():.0f} MiB; "
+        f"total {time.monotonic() - started:.0f} s"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
