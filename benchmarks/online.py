@@ -55,6 +55,7 @@ from seedtest_assets.warehouse import insert_frame, make_engine, transaction
 from seedtest_assets.warehouse import schema as s
 from seedtest_assets_tests.conftest import create_postgres_database, drop_postgres_database
 from seedtest_assets_tests.dagster_servers import dagster_servers, dagster_yaml, wait_for
+from seedtest_assets_tests.factories import ATTEMPT_SCHEMA
 
 START = date(2026, 8, 24)  # fixed Monday: the 12 weeks end on 2026-11-15
 SENSOR = "new_attempts"
@@ -137,17 +138,7 @@ class Inserts:
                 "hints_used": np.zeros(n, int),
                 "attempted_at": [at - timedelta(minutes=int(m)) for m in minutes],
             },
-            schema={
-                "id": pl.Int64,
-                "user_id": pl.Int64,
-                "session_id": pl.Int64,
-                "item_id": pl.Int64,
-                "topic_id": pl.Int64,
-                "is_correct": pl.Boolean,
-                "response_time_ms": pl.Int64,
-                "hints_used": pl.Int64,
-                "attempted_at": pl.Datetime("us"),
-            },
+            schema=ATTEMPT_SCHEMA,
         )
 
     def burst(self, user_ids: np.ndarray, per_user: int, rng) -> datetime:

@@ -28,7 +28,7 @@ Students covered: everyone with at least one active day in the ``recent_weeks`` 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 import numpy as np
@@ -129,7 +129,6 @@ class ChurnModel:
     n_train: int = 0
     base_rate: float = float("nan")
     log_loss: float = float("nan")
-    extra: dict[str, float] = field(default_factory=dict)
 
     def predict(self, features: pl.DataFrame) -> np.ndarray:
         """P(no activity in the horizon) per row of ``features`` (float64 (n,))."""
@@ -139,7 +138,7 @@ class ChurnModel:
 
 #: Cold start (fewer than ``min_training_class`` examples of either outcome, i.e. less than ~6
 #: weeks of history): the model fitted on the synthetic population (``seedtest generate``,
-#: 5,000 students, seed 7; as-of dates 2026-09-14 .. 2026-10-12, 23,482 examples, 28% no-shows,
+#: 5,000 students, seed 7; as-of dates 2026-09-07 .. 2026-10-12, 23,482 examples, 28% no-shows,
 #: log-loss 0.546). Replaced by the platform's own fit as soon as its history allows. Signs:
 #: more active days and attempts lower the risk, a longer absence raises it.
 DEFAULT_CHURN_MODEL = ChurnModel(

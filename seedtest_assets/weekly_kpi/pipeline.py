@@ -74,14 +74,15 @@ def latest_ability_week(engine: Engine, on_or_before: date) -> date | None:
         ).scalar_one()
 
 
-def read_abilities(engine: Engine, week: date | None) -> pl.DataFrame:
-    """Weekly ``mirt_ability`` rows of ``week`` (compute.ABILITY_SCHEMA; empty when None)."""
+def read_abilities(
+    engine: Engine, week: date | None, columns: tuple[str, ...] = tuple(ABILITY_SCHEMA)
+) -> pl.DataFrame:
+    """Weekly ``mirt_ability`` rows of ``week``: ``columns`` of compute.ABILITY_SCHEMA
+    (all by default); empty when ``week`` is None."""
     if week is None:
-        return pl.DataFrame(schema=ABILITY_SCHEMA)
+        return pl.DataFrame(schema={c: ABILITY_SCHEMA[c] for c in columns})
     t = s.mirt_ability
-    stmt = select(*[t.c[c] for c in ABILITY_SCHEMA]).where(
-        t.c.week_start == week, t.c.source == "weekly"
-    )
+    stmt = select(*[t.c[c] for c in columns]).where(t.c.week_start == week, t.c.source == "weekly")
     with engine.connect() as conn:
         return read_frame(conn, stmt)
 
@@ -109,7 +110,10 @@ def materialize_weekly_kpi(
     activity = read_activity(engine, as_of - timedelta(days=settings.history_days()), as_of)
     week = latest_ability_week(engine, week_start)
     abilities = read_abilities(engine, week)
-    previous = read_abilities(engine, week - timedelta(days=7) if week else None)
+    # Only theta_prev comes from the week before.
+    previous = read_abilities(
+        engine, week - timedelta(days=7) if week else None, ("user_id", "theta_end")
+    )
     goals = read_goals(engine)
     seconds["read"] = time.perf_counter() - t0
 
