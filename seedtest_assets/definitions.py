@@ -1,5 +1,7 @@
 """The code location: every asset, check, job, schedule and resource of the platform."""
 
+import os
+
 import dagster as dg
 
 from seedtest_assets.attempts.assets import (
@@ -34,6 +36,23 @@ from seedtest_assets.user_inactivity.schedules import user_inactivity_schedule
 from seedtest_assets.weekly_kpi.assets import weekly_kpi, weekly_kpi_job
 from seedtest_assets.weekly_kpi.schedules import weekly_kpi_schedule
 
+EXECUTORS = ("multiprocess", "k8s")
+
+
+def executor_from_env() -> dg.ExecutorDefinition | None:
+    """``SEEDTEST_EXECUTOR``: ``multiprocess`` (default: every step in the run's process tree)
+    or ``k8s`` (each step in its own pod, sized by the asset's ``dagster-k8s/config`` op tags;
+    for clusters where one pod is not enough). Only the k8s choice imports dagster-k8s."""
+    choice = os.environ.get("SEEDTEST_EXECUTOR", "").strip().lower() or "multiprocess"
+    if choice not in EXECUTORS:
+        raise ValueError(f"SEEDTEST_EXECUTOR must be one of {EXECUTORS}, not {choice!r}")
+    if choice == "k8s":
+        from dagster_k8s import k8s_job_executor
+
+        return k8s_job_executor
+    return None  # Dagster's default: multiprocess
+
+
 defs = dg.Definitions(
     assets=[
         attempts,
@@ -66,4 +85,5 @@ defs = dg.Definitions(
         report_artifacts_schedule,
     ],
     resources={"warehouse": warehouse_from_env(), "report_store": report_store_from_env()},
+    executor=executor_from_env(),
 )

@@ -82,21 +82,33 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+PRODUCTION_YAML = ROOT / "deploy" / "dagster.yaml"
+
+
+def pg_env(instance_url: str) -> dict[str, str]:
+    """The ``DAGSTER_PG_*`` variables that ``deploy/dagster.yaml`` reads, for ``instance_url``."""
+    url = make_url(instance_url)
+    return {
+        "DAGSTER_PG_HOST": url.host or "127.0.0.1",
+        "DAGSTER_PG_PORT": str(url.port or 5432),
+        "DAGSTER_PG_USER": url.username or "postgres",
+        "DAGSTER_PG_PASSWORD": url.password or "",
+        "DAGSTER_PG_DB": url.database or "",
+    }
+
+
 def dagster_yaml(instance_url: str, dequeue_interval: int = 1) -> str:
-    """An instance on PostgreSQL (``postgresql+psycopg2``: see notes/platform.md)."""
-    url = make_url(instance_url).set(drivername="postgresql+psycopg2")
-    return f"""storage:
-  postgres:
-    postgres_url: {url.render_as_string(hide_password=False)}
-run_coordinator:
-  module: dagster.core.run_coordinator
-  class: QueuedRunCoordinator
-  config:
-    max_concurrent_runs: 4
-    dequeue_interval_seconds: {dequeue_interval}
-telemetry:
-  enabled: false
-"""
+    """The production instance file (``deploy/dagster.yaml``) with its ``{env: DAGSTER_PG_*}``
+    sources filled in for ``instance_url``, so that in-process instances (which do not see the
+    servers' environment) load the very same settings; only the dequeue interval is shortened
+    so that tests do not wait 5 s per queued run."""
+    text = PRODUCTION_YAML.read_text()
+    for name, value in pg_env(instance_url).items():
+        literal = value if name == "DAGSTER_PG_PORT" else json.dumps(value)  # IntSource
+        text = text.replace(f"{{env: {name}}}", literal)
+    return text.replace(
+        "dequeue_interval_seconds: 5", f"dequeue_interval_seconds: {dequeue_interval}"
+    )
 
 
 def sensor_selector(name: str) -> dict:

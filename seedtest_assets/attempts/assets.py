@@ -8,6 +8,7 @@ from sqlalchemy import func, select
 from seedtest_assets.resources import WarehouseResource
 from seedtest_assets.settings import utc_now
 from seedtest_assets.warehouse import schema as s
+from seedtest_assets.workloads import batch_job_tags
 
 attempts = dg.AssetSpec(
     "attempts",
@@ -67,6 +68,7 @@ attempts_quality_job = dg.define_asset_job(
     "attempts_quality_job",
     selection=dg.AssetSelection.checks_for_assets(attempts.key),
     description="Whole-table checks of the raw attempts feed.",
+    tags=batch_job_tags(),
 )
 
 attempts_quality_schedule = dg.ScheduleDefinition(

@@ -16,6 +16,7 @@ from seedtest_assets.features_topic_daily.pipeline import (
 from seedtest_assets.partitions import DAILY_BACKFILL, daily, partition_days
 from seedtest_assets.resources import WarehouseResource
 from seedtest_assets.settings import utc_now
+from seedtest_assets.workloads import BATCH_POD, batch_job_tags, op_tags
 
 CHECKS = {
     "attempts_reconcile": "Every raw attempt of the days is either in the features or in "
@@ -34,6 +35,7 @@ class FeaturesConfig(dg.Config):
 
 
 @dg.asset(
+    op_tags=op_tags(BATCH_POD),
     partitions_def=daily,
     # A range of days is one vectorized run, not one run per day.
     backfill_policy=DAILY_BACKFILL,
@@ -136,5 +138,5 @@ def feature_check_results(
 
 
 features_topic_daily_job = dg.define_asset_job(
-    "features_topic_daily_job", selection=[features_topic_daily]
+    "features_topic_daily_job", selection=[features_topic_daily], tags=batch_job_tags()
 )

@@ -22,6 +22,7 @@ from seedtest_assets.partitions import (
 from seedtest_assets.resources import WarehouseResource
 from seedtest_assets.settings import utc_now
 from seedtest_assets.student_events import record_student_materializations, student_metadata
+from seedtest_assets.workloads import IRT_POD, ONLINE_POD, heavy_job_tags, op_tags
 
 STUDENT_ABILITY = dg.AssetKey(["student", "mirt_ability"])
 
@@ -34,6 +35,7 @@ class AbilityConfig(dg.Config):
 
 
 @dg.asset(
+    op_tags=op_tags(IRT_POD),
     partitions_def=weekly,
     backfill_policy=WEEKLY_BACKFILL,
     deps=[attempts, mirt_item_params],
@@ -92,6 +94,7 @@ def mirt_ability(
 
 
 @dg.asset(
+    op_tags=op_tags(ONLINE_POD),
     key=STUDENT_ABILITY,
     partitions_def=users,
     backfill_policy=USERS_BACKFILL,
@@ -136,4 +139,5 @@ mirt_weekly_job = dg.define_asset_job(
     "mirt_weekly_job",
     selection=dg.AssetSelection.assets(mirt_item_params, mirt_ability)
     | dg.AssetSelection.assets("weekly_kpi"),
+    tags=heavy_job_tags(IRT_POD),
 )

@@ -16,6 +16,7 @@ from seedtest_assets.mirt_ability.online import DEFAULT_LOOKBACK_DAYS, update_th
 from seedtest_assets.resources import WarehouseResource
 from seedtest_assets.settings import utc_now
 from seedtest_assets.student_events import record_student_materializations, student_metadata
+from seedtest_assets.workloads import ONLINE_JOB_TAGS, ONLINE_POD, op_tags
 
 
 class RescoreConfig(dg.Config):
@@ -30,7 +31,7 @@ class RescoreConfig(dg.Config):
 @dg.op(
     description="Re-score the configured students with the latest calibrated item parameters; "
     "append mirt_ability rows; record student/mirt_ability per student in bulk.",
-    tags={"kind": "numpy"},
+    tags={"kind": "numpy", **op_tags(ONLINE_POD)},
 )
 def rescore_students(
     context: dg.OpExecutionContext, config: RescoreConfig, warehouse: WarehouseResource
@@ -75,7 +76,7 @@ def rescore_students(
     name="student_rescore_job",
     description="Online ability update for a batch of students (user ids in run config): "
     "one run per sensor tick, never one run per student.",
-    tags={"seedtest/kind": "online_update"},
+    tags=ONLINE_JOB_TAGS,
 )
 def student_rescore_job():
     rescore_students()

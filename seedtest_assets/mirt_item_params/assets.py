@@ -10,6 +10,7 @@ from seedtest_assets.mirt_item_params.pipeline import DEFAULT_WINDOW_WEEKS, cali
 from seedtest_assets.partitions import WEEKLY_BACKFILL, weekly
 from seedtest_assets.resources import WarehouseResource
 from seedtest_assets.settings import utc_now
+from seedtest_assets.workloads import IRT_POD, op_tags
 
 #: Bounds outside which an unflagged item's parameters are not believable. Checked on what
 #: EM estimates (slope a, intercept d, guessing c), not on b = -d/a, which is legitimately
@@ -26,6 +27,7 @@ class CalibrationConfig(dg.Config):
 
 
 @dg.asset(
+    op_tags=op_tags(IRT_POD),
     partitions_def=weekly,
     backfill_policy=WEEKLY_BACKFILL,
     deps=[

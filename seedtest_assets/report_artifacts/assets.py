@@ -25,6 +25,7 @@ from seedtest_assets.report_artifacts.render import FORMATS
 from seedtest_assets.resources import ReportStoreResource, WarehouseResource
 from seedtest_assets.settings import utc_now
 from seedtest_assets.student_events import record_student_materializations
+from seedtest_assets.workloads import REPORT_POD, heavy_job_tags, op_tags
 
 STUDENT_REPORTS = dg.AssetKey(["student", "report_artifacts"])
 #: Failed students listed in metadata and the failure message (all are in the run's logs).
@@ -136,6 +137,7 @@ def _fail_if_any(context: dg.AssetExecutionContext, result: BatchResult, meta: d
 
 
 @dg.asset(
+    op_tags=op_tags(REPORT_POD),
     partitions_def=weekly,
     backfill_policy=WEEKLY_BACKFILL,
     deps=[dg.AssetKey("weekly_kpi"), mirt_ability, attempts],
@@ -198,6 +200,7 @@ def report_artifacts(
 
 
 @dg.asset(
+    op_tags=op_tags(REPORT_POD),
     key=STUDENT_REPORTS,
     partitions_def=users,
     backfill_policy=USERS_BACKFILL,
@@ -245,4 +248,6 @@ def student_report_artifacts(
 
 
 #: The weekly batch alone (weekly partitions, inferred from the asset).
-report_artifacts_job = dg.define_asset_job("report_artifacts_job", selection=[report_artifacts])
+report_artifacts_job = dg.define_asset_job(
+    "report_artifacts_job", selection=[report_artifacts], tags=heavy_job_tags(REPORT_POD)
+)

@@ -11,6 +11,7 @@ from seedtest_assets.user_inactivity.pipeline import (
     materialize_inactivity,
     stored_inactivity_stats,
 )
+from seedtest_assets.workloads import BATCH_POD, batch_job_tags, op_tags
 
 
 class InactivityConfig(dg.Config):
@@ -21,6 +22,7 @@ class InactivityConfig(dg.Config):
 
 
 @dg.asset(
+    op_tags=op_tags(BATCH_POD),
     partitions_def=daily,
     backfill_policy=DAILY_BACKFILL,
     deps=[features_topic_daily],
@@ -79,4 +81,6 @@ def user_inactivity(
     )
 
 
-user_inactivity_job = dg.define_asset_job("user_inactivity_job", selection=[user_inactivity])
+user_inactivity_job = dg.define_asset_job(
+    "user_inactivity_job", selection=[user_inactivity], tags=batch_job_tags()
+)

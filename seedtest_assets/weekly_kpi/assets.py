@@ -17,6 +17,7 @@ from seedtest_assets.weekly_kpi.pipeline import (
     materialize_weekly_kpi,
     missing_active_students,
 )
+from seedtest_assets.workloads import BATCH_POD, batch_job_tags, op_tags
 
 #: Weeks of daily features before the week that the default settings read (7: 56 days of
 #: history = the churn model's oldest training date plus its 4-week window). Declared as the
@@ -55,6 +56,7 @@ class KpiConfig(dg.Config):
 
 
 @dg.asset(
+    op_tags=op_tags(BATCH_POD),
     partitions_def=weekly,
     backfill_policy=WEEKLY_BACKFILL,
     deps=[
@@ -183,4 +185,6 @@ def _median(frame: pl.DataFrame, col: str) -> float | None:
     return _round(frame[col].median()) if frame[col].drop_nulls().len() else None
 
 
-weekly_kpi_job = dg.define_asset_job("weekly_kpi_job", selection=[weekly_kpi])
+weekly_kpi_job = dg.define_asset_job(
+    "weekly_kpi_job", selection=[weekly_kpi], tags=batch_job_tags()
+)
