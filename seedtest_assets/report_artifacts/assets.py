@@ -55,6 +55,13 @@ class ReportConfig(dg.Config):
         default="",
         description="auto | quarto | pandoc (empty: env SEEDTEST_REPORT_RENDERER, else auto).",
     )
+    shard_count: int = Field(
+        default=1,
+        description="Split the week over this many runs (pods); each renders the students with "
+        "user_id % shard_count == shard_index. The schedule sets both from "
+        "SEEDTEST_REPORT_SHARDS.",
+    )
+    shard_index: int = Field(default=0, description="This run's shard, 0 .. shard_count-1.")
 
 
 class StudentReportConfig(dg.Config):
@@ -77,7 +84,8 @@ def _batch_metadata(result: BatchResult, store: str) -> dict[str, object]:
         "week_start": result.week_start.isoformat(),
         "students_selected": result.selected,
         "students_eligible": result.eligible,
-        "students_cut_by_max_users": result.eligible - result.selected,
+        "students_cut_by_max_users": result.cut,
+        "shard": result.shard,
         "students_succeeded": rendered,
         "students_failed": len(failed),
         "failed_user_ids": dg.MetadataValue.json([str(u) for u in failed[:MAX_LISTED_FAILURES]]),
@@ -161,6 +169,8 @@ def report_artifacts(
         user_ids=tuple(config.user_ids),
         max_users=config.max_users,
         active_only=config.active_only,
+        shard_count=config.shard_count,
+        shard_index=config.shard_index,
     )
     store = None if config.dry_run else report_store.store_settings()
     now = utc_now()
@@ -176,10 +186,10 @@ def report_artifacts(
         workers=config.workers or None,
     )
     meta = _batch_metadata(result, report_store.describe())
-    if result.eligible > result.selected:
+    if result.cut:
         context.log.warning(
             "max_users cut the week to %s of %s eligible students",
-            result.selected,
+            result.eligible - result.cut,
             result.eligible,
         )
     if config.dry_run:

@@ -74,12 +74,24 @@ class Selection:
         user_ids: only these students (empty = all).
         max_users: at most this many, lowest user ids first (None = ``MAX_USERS`` or 1000).
         active_only: only students with at least one attempt in the report week.
+        shard_count, shard_index: this run renders only the students with
+            ``user_id % shard_count == shard_index`` of the whole selection (after
+            ``max_users``), so that ``shard_count`` runs (pods) share one week disjointly.
     """
 
     org_ids: tuple[int, ...] = ()
     user_ids: tuple[int, ...] = ()
     max_users: int | None = None
     active_only: bool = True
+    shard_count: int = 1
+    shard_index: int = 0
+
+    def __post_init__(self) -> None:
+        if self.shard_count < 1 or not 0 <= self.shard_index < self.shard_count:
+            raise ValueError(
+                f"need shard_count >= 1 and 0 <= shard_index < shard_count, got "
+                f"{self.shard_index}/{self.shard_count}"
+            )
 
     def limit(self) -> int:
         n = self.max_users if self.max_users is not None else default_max_users()
@@ -90,15 +102,17 @@ class Selection:
 
 @dataclass(frozen=True)
 class SelectedStudents:
-    """The selected students (``user_id, display_name, org_name, goal_theta, goal_date``) and
-    how many matched before ``max_users`` cut the list."""
+    """The selected students (``user_id, display_name, org_name, goal_theta, goal_date``) of
+    this shard, and how many matched (all shards) before ``max_users`` cut the list."""
 
     frame: pl.DataFrame
     eligible: int
+    #: Students after the ``max_users`` cut, all shards together.
+    kept: int
 
     @property
     def truncated(self) -> int:
-        return self.eligible - self.frame.height
+        return self.eligible - self.kept
 
 
 def week_bounds(week_start: date) -> tuple[datetime, datetime]:
@@ -113,7 +127,8 @@ def _chunks(ids: Sequence[int], n: int = ID_CHUNK) -> Iterable[list[int]]:
 
 
 def select_students(engine: Engine, week_start: date, selection: Selection) -> SelectedStudents:
-    """The students of ``selection`` for the week, lowest ids first, at most ``max_users``."""
+    """The students of ``selection`` for the week, lowest ids first, at most ``max_users``;
+    of those, only this shard's (``user_id % shard_count == shard_index``)."""
     if week_start.weekday() != 0:
         raise ValueError(f"week_start must be a Monday, got {week_start}")
     u, o, a = s.users, s.organizations, s.attempts
@@ -147,10 +162,13 @@ def select_students(engine: Engine, week_start: date, selection: Selection) -> S
     )
     with engine.connect() as conn:
         frame = read_frame(conn, stmt)
-        eligible = frame.height
+        eligible = kept = frame.height
         if frame.height == limit:  # maybe more: count them for the "truncated" metadata
             eligible = conn.execute(select(func.count()).select_from(u).where(where)).scalar_one()
-    return SelectedStudents(frame, int(eligible))
+    if selection.shard_count > 1:
+        # After the cut, so that the shards together are exactly the unsharded selection.
+        frame = frame.filter(pl.col("user_id") % selection.shard_count == selection.shard_index)
+    return SelectedStudents(frame, int(eligible), kept)
 
 
 # --------------------------------------------------------------------------- inputs
@@ -380,6 +398,9 @@ class BatchResult:
     week_start: date
     selected: int = 0
     eligible: int = 0
+    #: Students cut by ``max_users`` (all shards together).
+    cut: int = 0
+    shard: str = "1/1"
     dry_run: bool = False
     route: str = ""
     artifacts: list[ArtifactResult] = field(default_factory=list)
@@ -442,6 +463,8 @@ def run_batch(
     t0 = time.perf_counter()
     selected = select_students(engine, week_start, selection)
     result.selected, result.eligible = selected.frame.height, selected.eligible
+    result.cut = selected.truncated
+    result.shard = f"{selection.shard_index + 1}/{selection.shard_count}"
     inputs = read_inputs(engine, week_start, selected.frame, now=now)
     t1 = time.perf_counter()
     result.seconds["select_and_read"] = t1 - t0

@@ -1,6 +1,6 @@
 """The Dagster shell: materializing report_artifacts and student/report_artifacts on SQLite."""
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import dagster as dg
 import pytest
@@ -158,12 +158,61 @@ def test_rerender_one_student(url, tmp_path):
     assert count_rows(url) == 2
 
 
-def test_schedule_targets_the_week_that_just_ended():
+def test_schedule_targets_the_week_that_just_ended(monkeypatch):
+    monkeypatch.delenv("SEEDTEST_REPORT_SHARDS", raising=False)
     ctx = dg.build_schedule_context(scheduled_execution_time=datetime(2026, 11, 23, 4, tzinfo=UTC))
-    req = report_artifacts_schedule(ctx)
-    assert req.partition_key == "2026-11-16"
+    [req] = report_artifacts_schedule(ctx)
+    assert req.partition_key == "2026-11-16" and req.run_key == "reports-2026-11-16"
     assert report_artifacts_schedule.cron_schedule == "0 4 * * 1"
     assert report_artifacts_schedule.execution_timezone == "UTC"
+
+
+def test_sharded_schedule_fans_the_week_out_and_the_shards_cover_it_once(
+    url, tmp_path, monkeypatch
+):
+    """SEEDTEST_REPORT_SHARDS=3: three run requests whose configs, materialized, store every
+    student's report exactly once (what three pods would do)."""
+    monkeypatch.setenv("SEEDTEST_REPORT_SHARDS", "3")
+    ctx = dg.build_schedule_context(scheduled_execution_time=datetime(2026, 11, 23, 4, tzinfo=UTC))
+    reqs = report_artifacts_schedule(ctx)
+    assert [r.partition_key for r in reqs] == ["2026-11-16"] * 3
+    assert len({r.run_key for r in reqs}) == 3
+    monkeypatch.setenv("SEEDTEST_REPORT_SHARDS", "0")
+    with pytest.raises(ValueError, match="SEEDTEST_REPORT_SHARDS"):
+        report_artifacts_schedule(ctx)
+
+    home = tmp_path / "home"
+    shards = []
+    with dg.instance_for_test() as instance:
+        for req in reqs:
+            result = dg.materialize(
+                [report_artifacts],
+                resources=resources(url, home),
+                instance=instance,
+                partition_key=LATEST,
+                run_config=req.run_config,
+            )
+            assert result.success
+            [mat] = result.asset_materializations_for_node("report_artifacts")
+            shards.append({k: v.value for k, v in mat.metadata.items()})
+    assert [m["shard"] for m in shards] == ["1/3", "2/3", "3/3"]
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(s.report_artifacts.c.user_id, func.count()).group_by(
+                s.report_artifacts.c.user_id
+            )
+        ).all()
+        lo = datetime.fromisoformat(LATEST)
+        active = conn.execute(
+            select(func.count(func.distinct(s.attempts.c.user_id))).where(
+                s.attempts.c.attempted_at >= lo, s.attempts.c.attempted_at < lo + timedelta(days=7)
+            )
+        ).scalar_one()
+    engine.dispose()
+    # Every active student once per format (html + pdf), no student twice.
+    assert len(rows) == active == sum(m["students_selected"] for m in shards)
+    assert {n for _, n in rows} == {2}
 
 
 def test_definitions_wire_the_assets_schedule_and_store():

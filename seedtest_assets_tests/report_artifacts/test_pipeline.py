@@ -59,6 +59,25 @@ def test_selection_options(week_url, monkeypatch):
     engine.dispose()
 
 
+def test_shards_partition_the_selection_after_the_max_users_cut(week_url):
+    engine = make_engine(week_url)
+    whole = ids(engine, Selection(max_users=5))
+    assert whole == [1, 2, 3, 4, 5]
+    parts = [
+        select_students(engine, WEEK, Selection(max_users=5, shard_count=3, shard_index=i))
+        for i in range(3)
+    ]
+    got = [p.frame["user_id"].to_list() for p in parts]
+    assert got == [[3], [1, 4], [2, 5]]  # user_id % 3, disjoint, together the whole cut
+    assert sorted(u for g in got for u in g) == whole
+    # The cut counts all shards, not the students in other shards.
+    assert {(p.eligible, p.kept, p.truncated) for p in parts} == {(6, 5, 1)}
+    for bad in ((0, 0), (2, 2), (2, -1)):
+        with pytest.raises(ValueError, match="shard"):
+            Selection(shard_count=bad[0], shard_index=bad[1])
+    engine.dispose()
+
+
 def test_dry_run_renders_everything_and_writes_nothing(week_url, tmp_path):
     engine = make_engine(week_url)
     result = run_batch(engine, WEEK, Selection(), store=None, now=NOW)
