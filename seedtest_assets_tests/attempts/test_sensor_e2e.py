@@ -29,6 +29,19 @@ pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 NEW_USER = 10_000_001
 SENSOR = "new_attempts"
 
+SENSOR_RUNS = """
+query SensorRuns($tags: [ExecutionTag!]) {
+  runsOrError(filter: {tags: $tags}) {
+    ... on Runs { results { runId jobName status tags { key value } } }
+  }
+}"""
+
+
+def runs_launched_by(servers, sensor: str) -> list[dict]:
+    """What the UI's Runs page lists for the sensor (runs tagged dagster/sensor_name)."""
+    data = servers.graphql(SENSOR_RUNS, {"tags": [{"key": "dagster/sensor_name", "value": sensor}]})
+    return data["runsOrError"]["results"]
+
 
 def calibrated_population(url: str, home, instance_url: str) -> str:
     """300 students x 3 weeks ending last week; that week calibrated and scored in-process."""
@@ -167,6 +180,19 @@ def test_completed_session_updates_theta_with_only_the_daemon_running(tmp_path):
             )
             assert event and event["metadata"]["source"] == "online"
             assert event["metadata"]["theta"] == pytest.approx(row["theta"])
+
+            # The runs the sensor launched, as the UI lists them: the one online update, done.
+            launched = wait_for(
+                lambda: [r for r in runs_launched_by(servers, SENSOR) if r["status"] == "SUCCESS"],
+                30,
+            )
+            assert launched, runs_launched_by(servers, SENSOR)
+            assert [r["jobName"] for r in launched] == ["student_rescore_job"]
+            assert launched[0]["runId"] == event["runId"]
+            tick_runs = {rid for t in servers.ticks(SENSOR) for rid in t["runIds"]}
+            assert event["runId"] in tick_runs  # and the tick that requested it says so
+            tags = {t["key"]: t["value"] for t in launched[0]["tags"]}
+            assert tags["seedtest/workload"] == "online" and tags["dagster/priority"] == "10"
 
             instance = dg.DagsterInstance.from_config(str(home))
             try:
