@@ -98,7 +98,7 @@ def mirt_ability(
     key=STUDENT_ABILITY,
     partitions_def=users,
     backfill_policy=USERS_BACKFILL,
-    deps=[mirt_item_params],
+    deps=[attempts, mirt_item_params],
     group_name="irt",
     kinds={"numpy", "sql"},
     description="One student's current ability. Materialize a student (partition = user id) "

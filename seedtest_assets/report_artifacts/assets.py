@@ -214,7 +214,7 @@ def report_artifacts(
     key=STUDENT_REPORTS,
     partitions_def=users,
     backfill_policy=USERS_BACKFILL,
-    deps=[STUDENT_ABILITY],
+    deps=[STUDENT_ABILITY, dg.AssetKey("weekly_kpi"), attempts],
     group_name="reports",
     kinds={"typst", "s3", "sql"},
     output_required=False,  # a dry run yields nothing: no materialization
