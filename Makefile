@@ -1,6 +1,7 @@
 # Two commands set everything up on a fresh machine (Python 3.11 + pip):
 #   make demo   - install, generate synthetic data, materialize every asset, print a summary
-#   make test   - install, run the whole test suite (needs PostgreSQL on 127.0.0.1:5432)
+#   make test   - install (and Debian's chromium if missing), run the whole test suite
+#                 (needs PostgreSQL on 127.0.0.1:5432)
 # and `make ui` opens the Dagster UI on what the demo produced.
 
 PYTHON ?= python3
@@ -9,7 +10,7 @@ BIN    := $(VENV)/bin
 SEEDTEST_HOME ?= $(CURDIR)/.seedtest
 export SEEDTEST_HOME
 
-.PHONY: install demo test ui bench lint clean
+.PHONY: install demo test ui bench lint clean chromium
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,8 +23,20 @@ install: $(BIN)/.installed
 demo: install
 	$(BIN)/seedtest demo
 
-test: install
-	$(BIN)/ruff check seedtest_assets seedtest_assets_tests benchmarks
+# The UI end-to-end test drives Debian's headless chromium (Playwright launches it; nothing is
+# downloaded by Playwright). A fresh machine lacks it: install it from the Debian mirror.
+chromium:
+	@if [ ! -x /usr/bin/chromium ]; then \
+	  SUDO=""; [ "$$(id -u)" -eq 0 ] || SUDO=sudo; \
+	  echo "installing chromium (apt-get)..."; \
+	  $$SUDO apt-get update -qq && \
+	  $$SUDO env DEBIAN_FRONTEND=noninteractive \
+	    apt-get install -y -qq --no-install-recommends chromium >/dev/null; \
+	fi
+	@test -x /usr/bin/chromium || { echo "chromium install failed" >&2; exit 1; }
+
+test: install chromium
+	$(BIN)/ruff check seedtest_assets seedtest_assets_tests benchmarks deploy
 	$(BIN)/python -m pytest -q
 
 ui: install
@@ -37,8 +50,8 @@ bench: install
 	$(BIN)/python benchmarks/kpi.py
 
 lint: install
-	$(BIN)/ruff check seedtest_assets seedtest_assets_tests benchmarks
-	$(BIN)/ruff format --check seedtest_assets seedtest_assets_tests benchmarks
+	$(BIN)/ruff check seedtest_assets seedtest_assets_tests benchmarks deploy
+	$(BIN)/ruff format --check seedtest_assets seedtest_assets_tests benchmarks deploy
 
 clean:
 	rm -rf $(SEEDTEST_HOME)
