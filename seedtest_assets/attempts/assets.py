@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 from seedtest_assets.resources import WarehouseResource
 from seedtest_assets.settings import utc_now
 from seedtest_assets.warehouse import schema as s
-from seedtest_assets.workloads import batch_job_tags
+from seedtest_assets.workloads import BATCH_POD, batch_job_tags, op_tags
 
 attempts = dg.AssetSpec(
     "attempts",
@@ -24,6 +24,7 @@ attempts = dg.AssetSpec(
 
 @dg.asset_check(
     asset=attempts.key,
+    op_tags=op_tags(BATCH_POD),
     description=(
         "Rows no daily partition can own or reconcile: NULL or future `attempted_at`, and ids "
         "used by more than one row anywhere in the table. Fails with counts and sample ids."

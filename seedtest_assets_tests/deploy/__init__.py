@@ -1,0 +1,1 @@
+"""Validation of ``deploy/``: image, Helm values, Kubernetes manifests, pod sizes."""
