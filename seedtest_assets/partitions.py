@@ -4,7 +4,7 @@
   A range of days is one vectorized run (``DAILY_BACKFILL`` = ``BackfillPolicy.single_run``).
 - ``weekly``: Monday-to-Sunday UTC weeks keyed by the Monday, for ``weekly_kpi``,
   ``mirt_item_params``, ``mirt_ability`` and ``report_artifacts``: each week's batch covers the
-  whole population in one run, one run per week in a backfill (``WEEKLY_BACKFILL``; weeks build
+  whole population in one run; in a backfill one week per run (``WEEKLY_BACKFILL``; weeks build
   on earlier weeks, e.g. calibration anchors on last week's items). Weekly assets read their
   days through the default time-window mapping (a week = its 7 daily partitions). The week in
   progress is a partition too (``end_offset=1``): ``weekly_kpi`` refreshes it every day. The
@@ -19,8 +19,8 @@
   run per non-contiguous key).
 
 Measured predictions (ADR): weekly batch = 1 run per week; a burst of 1,000 finished sessions =
-1 run per sensor tick; one student = 1 run; a backfill of 3 weeks with their daily upstream = 4
-runs.
+1 run per sensor tick; one student = 1 run; a backfill of k weeks with their daily upstream =
+1 + 3k runs (1 over the days; per week calibration, scoring, KPIs + reports: ADR Amendment 2).
 """
 
 from __future__ import annotations
@@ -37,7 +37,8 @@ daily = dg.DailyPartitionsDefinition(start_date=PARTITIONS_START, timezone="UTC"
 
 # day_offset=1: weeks start on Monday, as the original's --week YYYY-MM-DD (a Monday).
 # end_offset=1: the week in progress exists as a partition (the daily KPI refresh). All weekly
-# assets share this one definition so a backfill groups them into one run per week (ADR 0001).
+# assets share this one definition so a backfill can group them (ADR 0001; weeks whose assets
+# depend on earlier weeks take 3 runs each, Amendment 2).
 weekly = dg.WeeklyPartitionsDefinition(
     start_date=PARTITIONS_START, day_offset=1, timezone="UTC", end_offset=1
 )

@@ -138,6 +138,9 @@ class DagsterServers:
     home: Path
     port: int
     procs: dict[str, subprocess.Popen] = field(default_factory=dict)
+    #: How each server was started (command, environment), for :meth:`restart`.
+    commands: dict[str, list[str]] = field(default_factory=dict)
+    env: dict[str, str] = field(default_factory=dict)
 
     def graphql(self, query: str, variables: dict | None = None, timeout: float = 60) -> dict:
         req = urllib.request.Request(
@@ -193,9 +196,26 @@ class DagsterServers:
         path = self.home / f"{name}.log"
         return path.read_text(errors="replace")[-chars:] if path.exists() else ""
 
+    def kill(self, name: str) -> int:
+        """SIGKILL one server process (``"daemon"`` or ``"webserver"``) and only it, as a
+        crash would: the code server and run workers it spawned live on. Returns its pid."""
+        proc = self.procs[name]
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=20)
+        return proc.pid
 
-def _start(cmd: list[str], log: Path, env: dict) -> subprocess.Popen:
-    fh = open(log, "w")  # noqa: SIM115 - handed to the child, closed when it exits
+    def restart(self, name: str) -> subprocess.Popen:
+        """Start a server again with the command and environment it first had (after
+        :meth:`kill`, or after it exited); its log is appended to. Stopped on exit as before."""
+        if self.procs[name].poll() is None:
+            raise RuntimeError(f"{name} is still running (pid {self.procs[name].pid})")
+        self.procs[name] = _start(self.commands[name], self.home / f"{name}.log", self.env, "a")
+        return self.procs[name]
+
+
+def _start(cmd: list[str], log: Path, env: dict, mode: str = "w") -> subprocess.Popen:
+    fh = open(log, mode)  # noqa: SIM115 - handed to the child, closed when it exits
     return subprocess.Popen(
         cmd, cwd=ROOT, env=env, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True
     )
@@ -241,25 +261,25 @@ def dagster_servers(
     home.mkdir(parents=True, exist_ok=True)
     (home / "dagster.yaml").write_text(dagster_yaml(instance_url))
     full_env = {**os.environ, "DAGSTER_HOME": str(home), "PYTHONWARNINGS": "ignore", **env}
-    servers = DagsterServers(home=home, port=free_port())
+    servers = DagsterServers(home=home, port=free_port(), env=full_env)
     workspace = str(ROOT / "workspace.yaml")
+    servers.commands = {
+        "webserver": [
+            str(BIN / "dagster-webserver"),
+            "-w",
+            workspace,
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(servers.port),
+        ],
+        "daemon": [str(BIN / "dagster-daemon"), "run", "-w", workspace],
+    }
     try:
         servers.procs["webserver"] = _start(
-            [
-                str(BIN / "dagster-webserver"),
-                "-w",
-                workspace,
-                "-h",
-                "127.0.0.1",
-                "-p",
-                str(servers.port),
-            ],
-            home / "webserver.log",
-            full_env,
+            servers.commands["webserver"], home / "webserver.log", full_env
         )
-        servers.procs["daemon"] = _start(
-            [str(BIN / "dagster-daemon"), "run", "-w", workspace], home / "daemon.log", full_env
-        )
+        servers.procs["daemon"] = _start(servers.commands["daemon"], home / "daemon.log", full_env)
         if not wait_for(servers.ready, ready_timeout, 1.0):
             raise RuntimeError(
                 f"webserver not ready in {ready_timeout:.0f} s:\n{servers.log_tail('webserver')}"
