@@ -6,6 +6,7 @@ COMMENT, so repeated benchmark runs reuse it instead of regenerating ~10M attemp
 
 from __future__ import annotations
 
+import argparse
 import platform
 import resource
 import subprocess
@@ -83,3 +84,21 @@ def ensure_population(url: str, users: int, weeks: int, seed: int, start: date) 
         conn.execute(text(f"COMMENT ON DATABASE \"{name}\" IS '{marker}'"))
     engine.dispose()
     return {"reused": False, "seconds": time.perf_counter() - t0}
+
+
+def population_arguments(ap: argparse.ArgumentParser, database: str = "seedtest_bench") -> None:
+    """The options every population benchmark takes: its size, seed and database."""
+    ap.add_argument("--users", type=int, default=100_000)
+    ap.add_argument("--weeks", type=int, default=12)
+    ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--database", default=database)
+
+
+def open_population(args: argparse.Namespace, start: date) -> str:
+    """The database of ``args`` holding their population (made once, then reused); prints
+    which, and returns the database URL."""
+    url = ensure_database(args.database)
+    setup = ensure_population(url, args.users, args.weeks, args.seed, start)
+    how = "reused" if setup["reused"] else f"generated + loaded in {setup['seconds']:.0f} s"
+    print(f"population: {args.users:,} students x {args.weeks} weeks ({how})", flush=True)
+    return url

@@ -24,7 +24,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import polars as pl
-from common import ensure_database, ensure_population, machine, peak_rss_mb
+from common import machine, open_population, peak_rss_mb, population_arguments
 from sqlalchemy import select, text
 
 from seedtest_assets.features_topic_daily.pipeline import materialize_features
@@ -151,18 +151,12 @@ def compare(engine, day: date) -> tuple[int, float]:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--users", type=int, default=100_000)
-    ap.add_argument("--weeks", type=int, default=12)
-    ap.add_argument("--seed", type=int, default=7)
+    population_arguments(ap)
     ap.add_argument("--repeat", type=int, default=3)
-    ap.add_argument("--database", default="seedtest_bench")
     args = ap.parse_args()
 
-    url = ensure_database(args.database)
-    setup = ensure_population(url, args.users, args.weeks, args.seed, START)
     print(f"machine: {machine()}")
-    how = "reused" if setup["reused"] else f"loaded in {setup['seconds']:.0f} s"
-    print(f"population: {args.users:,} students x {args.weeks} weeks ({how})")
+    url = open_population(args, START)
     engine = make_engine(url)
     with engine.begin() as conn:
         conn.execute(text(BASELINE_TABLE))

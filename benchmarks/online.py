@@ -44,10 +44,13 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+# The real-server helpers live in the test package, which is not installed (the wheel ships
+# only seedtest_assets): import it from the checkout.
+sys.path.insert(1, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np
 import polars as pl
-from common import ensure_database, ensure_population, machine, peak_rss_mb
+from common import machine, open_population, peak_rss_mb, population_arguments
 from sqlalchemy import delete, func, select, text
 
 from seedtest_assets.partitions import user_partition_key, users
@@ -398,23 +401,17 @@ def main() -> int:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    ap.add_argument("--users", type=int, default=100_000)
-    ap.add_argument("--weeks", type=int, default=12)
-    ap.add_argument("--seed", type=int, default=7)
+    population_arguments(ap, database="seedtest_bench_online")
     ap.add_argument("--burst", type=int, default=1_000)
     ap.add_argument("--pending", type=int, default=100_000)
     ap.add_argument("--baseline", type=int, default=20)
-    ap.add_argument("--database", default="seedtest_bench_online")
     ap.add_argument("--keep", action="store_true", help="keep the instance DB and DAGSTER_HOME")
     args = ap.parse_args()
     warnings.filterwarnings("ignore")  # Dagster's beta/preview notices on import
     started = time.monotonic()
     print(f"machine: {machine()}; {datetime.now(UTC):%Y-%m-%d %H:%M} UTC", flush=True)
 
-    url = ensure_database(args.database)
-    setup = ensure_population(url, args.users, args.weeks, args.seed, START)
-    how = "reused" if setup["reused"] else f"generated + loaded in {setup['seconds']:.0f} s"
-    print(f"population: {args.users:,} students x {args.weeks} weeks ({how})", flush=True)
+    url = open_population(args, START)
     week = START + timedelta(weeks=args.weeks - 1)
     version = calibrated_week(url, week)
     print(f"item parameters: {version}", flush=True)

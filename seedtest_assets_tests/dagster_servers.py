@@ -234,19 +234,22 @@ def _stop(proc: subprocess.Popen) -> None:
         proc.wait(timeout=10)
 
 
+def carries_marker(pid: int, marker: str) -> bool:
+    """Whether process ``pid`` has ``marker`` (our DAGSTER_HOME) in its environment."""
+    try:
+        return marker.encode() in Path(f"/proc/{pid}/environ").read_bytes()
+    except OSError:
+        return False
+
+
 def _leftovers(marker: str) -> list[int]:
     """Pids of processes carrying our DAGSTER_HOME in their environment (our descendants)."""
-    found = []
     me = os.getpid()
-    for p in Path("/proc").iterdir():
-        if not p.name.isdigit() or int(p.name) == me:
-            continue
-        try:
-            if marker.encode() in (p / "environ").read_bytes():
-                found.append(int(p.name))
-        except OSError:
-            continue
-    return found
+    return [
+        int(p.name)
+        for p in Path("/proc").iterdir()
+        if p.name.isdigit() and int(p.name) != me and carries_marker(int(p.name), marker)
+    ]
 
 
 @contextlib.contextmanager

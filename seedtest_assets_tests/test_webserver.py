@@ -3,7 +3,6 @@
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -11,6 +10,8 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+
+from seedtest_assets_tests.dagster_servers import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 WEBSERVER = Path(sys.executable).with_name("dagster-webserver")
@@ -29,12 +30,6 @@ QUERY = """
   }
 }
 """
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def graphql(port: int, query: str) -> dict:

@@ -38,6 +38,7 @@ from seedtest_assets_tests.conftest import (
 from seedtest_assets_tests.dagster_servers import (
     LOCATION,
     DagsterServers,
+    carries_marker,
     dagster_servers,
     wait_for,
 )
@@ -369,7 +370,7 @@ class OpsStack:
         ]
         assert len(worker) == 1 and steps, f"run {run_id}: worker {worker}, steps {steps}"
         for pid in [*worker, *steps]:
-            assert _carries(pid, str(self.home)), f"pid {pid} is not one of ours"
+            assert carries_marker(pid, str(self.home)), f"pid {pid} is not one of ours"
         for pid in steps:
             assert _ppid(pid) == worker[0], f"step pid {pid} is not a child of {worker[0]}"
         return worker[0], steps
@@ -406,13 +407,6 @@ class OpsStack:
 
     def backend_alive(self, pid: int) -> bool:
         return bool(self.scalar("SELECT count(*) FROM pg_stat_activity WHERE pid = :p", p=pid))
-
-
-def _carries(pid: int, marker: str) -> bool:
-    try:
-        return marker.encode() in Path(f"/proc/{pid}/environ").read_bytes()
-    except OSError:
-        return False
 
 
 def _ppid(pid: int) -> int | None:
