@@ -192,15 +192,13 @@ def truth_comparison(engine, week: date) -> dict[str, dict[str, float]]:
     Items: ``a`` and ``b`` of items the generator made 2PL (its 3PL items are fitted as 2PL
     here, so their a/b absorb the guessing). Students: the week's EAP theta vs true theta.
     """
-    import json
-
     import numpy as np
 
-    t, ab = s.mirt_item_params, s.mirt_ability
+    from seedtest_assets.mirt_item_params.pipeline import stored_item_params
+
+    ab = s.mirt_ability
+    est = stored_item_params(engine, week, "2PL").filter(~pl.col("flagged").fill_null(False))
     with engine.connect() as conn:
-        est = conn.execute(
-            select(t.c.item_id, t.c.params).where(t.c.week_start == week, t.c.model == "2PL")
-        ).all()
         truth = {r.item_id: r for r in conn.execute(select(s.truth_items)).all()}
         theta = conn.execute(
             select(ab.c.theta, s.truth_theta_weekly.c.theta)
@@ -224,8 +222,11 @@ def truth_comparison(engine, week: date) -> dict[str, dict[str, float]]:
             "rmse": float(np.sqrt(np.mean((x - y) ** 2))),
         }
 
-    pairs = [(json.loads(p), truth[i]) for i, p in est if i in truth and truth[i].model == "2PL"]
-    pairs = [(p, tr) for p, tr in pairs if not p["flagged"]]
+    pairs = [
+        (p, truth[p["item_id"]])
+        for p in est.iter_rows(named=True)
+        if p["item_id"] in truth and truth[p["item_id"]].model == "2PL"
+    ]
     return {
         "a (2PL items)": stats([p["a"] for p, _ in pairs], [tr.a for _, tr in pairs]),
         "b (2PL items)": stats([p["b"] for p, _ in pairs], [tr.b for _, tr in pairs]),

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import polars as pl
 from sqlalchemy import (
+    JSON,
     Boolean,
     Connection,
     Date,
@@ -23,10 +24,13 @@ from sqlalchemy import (
     Float,
     Integer,
     Table,
+    Text,
+    bindparam,
     create_engine,
     event,
     func,
     select,
+    type_coerce,
 )
 from sqlalchemy.sql import ColumnElement, Select
 
@@ -111,14 +115,27 @@ def frame_schema(stmt: Select) -> dict[str, pl.DataType]:
 def read_frame(conn: Connection, stmt: Select) -> pl.DataFrame:
     """Run a Core ``select`` and return its rows as a polars frame with a stable schema.
 
+    JSON columns arrive as their JSON text (String) on both backends.
+
     On PostgreSQL the query runs as ``COPY (...) TO STDOUT`` (10x faster than row fetching
     for 10^5-10^6 rows); parameters are bound by psycopg, never formatted into the text.
     """
     schema = frame_schema(stmt)
     if is_postgres(conn):
         return _read_frame_copy(conn, stmt, schema)
-    rows = conn.execute(stmt).all()
+    rows = conn.execute(_json_as_text(stmt)).all()
     return pl.DataFrame([tuple(r) for r in rows], schema=schema, orient="row")
+
+
+def _json_as_text(stmt: Select) -> Select:
+    """``stmt`` with its JSON result columns read as text (SQLAlchemy would decode them)."""
+    cols = list(stmt.selected_columns)
+    if not any(isinstance(c.type, JSON) for c in cols):
+        return stmt
+    return stmt.with_only_columns(
+        *[type_coerce(c, Text()).label(c.key) if isinstance(c.type, JSON) else c for c in cols],
+        maintain_column_froms=True,
+    )
 
 
 def _read_frame_copy(
@@ -166,16 +183,39 @@ def may_omit(column) -> bool:
 def insert_frame(conn: Connection, table: Table, frame: pl.DataFrame) -> int:
     """Append ``frame``'s rows to ``table`` inside the caller's transaction; returns the count.
 
+    JSON columns take JSON *text* (a String column, e.g. from ``struct.json_encode``) holding
+    an object per row; it is stored as that JSON on both backends, so ``kpis->>'I_t'`` and
+    ``json_extract(kpis, '$.I_t')`` read it.
+
     PostgreSQL: ``COPY ... FROM STDIN`` in CSV. SQLite: ``executemany`` of a Core insert.
     """
     if frame.height == 0:
         return 0
     frame = _frame_for_table(table, frame)
+    json_cols = _check_json_columns(table, frame)
     if is_postgres(conn):
         _copy_in(conn, table, frame)
         return frame.height
-    conn.execute(table.insert(), frame.to_dicts())
+    # Bind JSON text as text: the JSON type would encode the string again (a JSON string
+    # holding JSON, which no SQL reader can look into).
+    stmt = table.insert()
+    if json_cols:
+        stmt = stmt.values({c: bindparam(c, type_=Text()) for c in json_cols})
+    conn.execute(stmt, frame.to_dicts())
     return frame.height
+
+
+def _check_json_columns(table: Table, frame: pl.DataFrame) -> list[str]:
+    """The JSON columns of ``table`` in ``frame``; each must be text holding JSON objects."""
+    cols = [c.name for c in table.columns if isinstance(c.type, JSON) and c.name in frame.columns]
+    for name in cols:
+        col = frame[name]
+        if col.dtype != pl.String:
+            raise TypeError(f"{table.name}.{name}: JSON columns take JSON text, got {col.dtype}")
+        bad = col.drop_nulls().str.strip_chars_start().str.starts_with("{").not_().sum()
+        if bad:
+            raise ValueError(f"{table.name}.{name}: {bad} value(s) are not JSON objects")
+    return cols
 
 
 def _copy_in(conn: Connection, table: Table, frame: pl.DataFrame) -> None:

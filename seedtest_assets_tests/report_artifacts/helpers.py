@@ -49,10 +49,15 @@ def sample_inputs(name: str = KOREAN_NAME, kpis: dict | None = KPIS) -> StudentI
         goal_theta=1.2,
         goal_date=date(2026, 12, 20),
         kpis=kpis,
-        history=tuple(
-            (date(2026, 9, 28) + timedelta(weeks=i), 0.1 + 0.05 * i, 0.3 - 0.01 * i)
-            for i in range(8)
+        # 7 earlier weeks, then this week's row: the θ the KPI row copies.
+        history=(
+            *(
+                (date(2026, 9, 28) + timedelta(weeks=i), 0.1 + 0.05 * i, 0.3 - 0.01 * i)
+                for i in range(7)
+            ),
+            (date(2026, 11, 16), KPIS["theta"], KPIS["se"]),
         ),
+        growth=KPIS["I_t"],
         topics=(
             TopicStats(1, "대수", "Algebra", 20, 17, 31.5, 60, 48, 1.1, 0.3),
             TopicStats(
@@ -99,10 +104,8 @@ def seed_week(url: str, n_users: int = 6, week: date = WEEK) -> None:
                     "item_id": i,
                     "version": f"2PL@{week}",
                     "fitted_at": datetime(2026, 3, 9, 3, 10),
-                    # stored as JSON text, as the calibration writes it
-                    "params": json.dumps(
-                        {"a": 1.2, "b": b, "c": 0.0, "d": -1.2 * b, "flagged": False}
-                    ),
+                    # a JSON object, as the calibration stores it
+                    "params": {"a": 1.2, "b": b, "c": 0.0, "d": -1.2 * b, "flagged": False},
                 }
                 for i, b in ((100, -0.5), (101, 0.3), (200, 0.8))
             ],
