@@ -1,7 +1,7 @@
 """Benchmark: ``weekly_kpi`` for one week of a 100,000-student population on PostgreSQL.
 
 Measures ``materialize_weekly_kpi`` end to end (read 8 weeks of daily features summed per
-student-day in SQL, the week's and the previous week's abilities and the goals -> fit the churn
+student-day in SQL, the week's abilities and the goals -> fit the churn
 model on the platform's own past -> compute I_t, E_t, P, S -> replace the week's rows in one
 transaction) against a baseline in the same process: the original job's shape, a loop over
 students with one round trip each (the student's activity, ability and goal), computing the
@@ -112,14 +112,6 @@ def per_student_baseline(engine, week: date, now: datetime, user_ids: list[int])
                     a.c.user_id == uid, a.c.week_start == week, a.c.source == "weekly"
                 ),
             )
-            prev = read_frame(
-                conn,
-                select(a.c.user_id, a.c.theta_end).where(
-                    a.c.user_id == uid,
-                    a.c.week_start == week - timedelta(days=7),
-                    a.c.source == "weekly",
-                ),
-            )
             goal = read_frame(
                 conn,
                 select(u.c.user_id, u.c.goal_theta, u.c.goal_date).where(u.c.user_id == uid),
@@ -127,7 +119,6 @@ def per_student_baseline(engine, week: date, now: datetime, user_ids: list[int])
             compute_weekly_kpi(
                 act,
                 ability,
-                prev,
                 goal,
                 week_start=week,
                 as_of=as_of,

@@ -18,7 +18,7 @@ from sqlalchemy import Engine, and_, func, select
 
 from seedtest_assets.attempts.read import read_valid_attempts
 from seedtest_assets.irt import ItemBank, score
-from seedtest_assets.irt.growth import score_growth
+from seedtest_assets.irt.growth import GrowthPrior, score_growth
 from seedtest_assets.mirt_item_params.pipeline import stored_item_params
 from seedtest_assets.warehouse import insert_frame, replace_rows, transaction
 from seedtest_assets.warehouse import schema as s
@@ -46,6 +46,17 @@ def latest_calibrated_week(engine: Engine, model: str, on_or_before: date) -> da
         ).scalar_one()
 
 
+def latest_ability_week(engine: Engine, on_or_before: date) -> date | None:
+    """The newest week with weekly ``mirt_ability`` rows, on or before ``on_or_before``."""
+    t = s.mirt_ability
+    with engine.connect() as conn:
+        return conn.execute(
+            select(func.max(t.c.week_start)).where(
+                t.c.source == "weekly", t.c.week_start <= on_or_before
+            )
+        ).scalar_one()
+
+
 def _score(
     engine: Engine,
     week_start: date,
@@ -54,9 +65,17 @@ def _score(
     end: date,
     now: datetime,
     source: str,
+    *,
+    reference: datetime,
     user_ids: Sequence[int] | None = None,
-    growth: bool = False,
+    prior: GrowthPrior | None = None,
 ) -> ScoringRun:
+    """Score the valid attempts in ``[start, end)`` with ``week_start``'s item parameters.
+
+    ``theta``/``se`` is the growth line's ability at ``reference`` (docs/irt.md, "One theta");
+    ``prior`` None = empirical Bayes over the scored population (the weekly batch), else that
+    fixed prior (a handful of students: the population's, from :func:`population_prior`).
+    """
     items = stored_item_params(engine, week_start, model)
     if items.height == 0:
         raise ValueError(f"no {model} item parameters stored for week {week_start}")
@@ -65,13 +84,10 @@ def _score(
     if responses.height == 0:
         return ScoringRun(week_start, version, pl.DataFrame(schema=ROWS_SCHEMA))
     bank = ItemBank(items)
-    abilities = score(responses.select("user_id", "item_id", "is_correct"), bank, method="EAP")
-    if growth:
-        abilities = abilities.join(_growth(responses, bank, end), on="user_id", how="left")
-    else:
-        abilities = abilities.with_columns(
-            pl.lit(None, pl.Float64).alias(c) for c in GROWTH_COLUMNS
-        )
+    window = score(responses.select("user_id", "item_id", "is_correct"), bank, method="EAP")
+    abilities = window.select(
+        "user_id", "n_responses", theta_window="theta", theta_window_se="se"
+    ).join(_growth(responses, bank, reference, prior), on="user_id", how="left")
     rows = abilities.filter(pl.col("n_responses") > 0).select(
         pl.col("user_id").cast(pl.Int64),
         pl.lit(week_start).alias("week_start"),
@@ -82,30 +98,31 @@ def _score(
         pl.lit(source).alias("source"),
         pl.col("n_responses").cast(pl.Int64),
         pl.lit(now, dtype=pl.Datetime("us")).alias("fitted_at"),
-        *GROWTH_COLUMNS,
+        "growth",
+        "growth_se",
+        "growth_cov",
+        "theta_window",
+        "theta_window_se",
     )
     return ScoringRun(week_start, version, rows.cast(ROWS_SCHEMA))
 
 
-#: The growth model's columns (weekly rows only; NULL on online / on-demand rows).
-GROWTH_COLUMNS = ("theta_end", "theta_end_se", "growth", "growth_se", "growth_cov")
-
-
-def _growth(responses: pl.DataFrame, bank: ItemBank, end: date) -> pl.DataFrame:
-    """Linear growth through each student's responses, referenced to ``end`` (the end of the
-    scored week): theta_end (logits), growth (logits/week), SEs and covariance."""
-    ref = datetime.combine(end, datetime.min.time())
+def _growth(
+    responses: pl.DataFrame, bank: ItemBank, reference: datetime, prior: GrowthPrior | None
+) -> pl.DataFrame:
+    """Linear growth through each student's responses, referenced to ``reference`` (naive
+    UTC): theta (logits, the line at ``reference``), growth (logits/week), SEs, covariance."""
     timed = responses.select(
         "user_id",
         "item_id",
         "is_correct",
-        t=(pl.col("attempted_at") - ref).dt.total_microseconds() / (7 * 86_400 * 1e6),
+        t=(pl.col("attempted_at") - reference).dt.total_microseconds() / (7 * 86_400 * 1e6),
     )
-    est = score_growth(timed, bank).estimates
+    est = score_growth(timed, bank, prior=prior, empirical_bayes=prior is None).estimates
     return est.select(
         "user_id",
-        theta_end="theta",
-        theta_end_se="theta_se",
+        "theta",
+        se="theta_se",
         growth="growth",
         growth_se="growth_se",
         growth_cov="cov",
@@ -122,8 +139,34 @@ ROWS_SCHEMA: dict[str, pl.DataType] = {
     "source": pl.String(),
     "n_responses": pl.Int64(),
     "fitted_at": pl.Datetime("us"),
-    **dict.fromkeys(GROWTH_COLUMNS, pl.Float64()),
+    "growth": pl.Float64(),
+    "growth_se": pl.Float64(),
+    "growth_cov": pl.Float64(),
+    "theta_window": pl.Float64(),
+    "theta_window_se": pl.Float64(),
 }
+
+
+def population_prior(engine: Engine, week_start: date) -> GrowthPrior | None:
+    """The growth prior of the week's weekly population (the empirical-Bayes moments of its
+    stored fits: mean and SD of theta and growth, posterior variances included), for scoring
+    a few students the way the weekly batch scored everyone; None without weekly rows."""
+    t = s.mirt_ability
+    stmt = select(
+        func.count(),
+        func.avg(t.c.theta),
+        func.avg(t.c.theta * t.c.theta + t.c.se * t.c.se),
+        func.avg(t.c.growth),
+        func.avg(t.c.growth * t.c.growth + t.c.growth_se * t.c.growth_se),
+    ).where(t.c.week_start == week_start, t.c.source == "weekly", t.c.growth.is_not(None))
+    with engine.connect() as conn:
+        n, m_l, s2_l, m_g, s2_g = conn.execute(stmt).one()
+    if not n:
+        return None
+    # Same floors as the batch's EM (irt/growth.py) keep the prior proper.
+    sd_l = max(float(s2_l - m_l * m_l), 0.0025) ** 0.5
+    sd_g = max(float(s2_g - m_g * m_g), 1e-6) ** 0.5
+    return GrowthPrior(float(m_l), sd_l, float(m_g), sd_g)
 
 
 def score_week(
@@ -134,10 +177,10 @@ def score_week(
     model: str = "2PL",
     lookback_weeks: int = DEFAULT_LOOKBACK_WEEKS,
 ) -> ScoringRun:
-    """EAP theta and SE of every student with valid attempts in the ``lookback_weeks`` weeks
-    ending with ``week_start``'s week, using that week's stored item parameters, and the
-    linear-growth estimates (``theta_end``, ``growth``, ...; :mod:`seedtest_assets.irt.growth`)
-    through the same responses, referenced to the end of the week.
+    """Score every student with valid attempts in the ``lookback_weeks`` weeks ending with
+    ``week_start``'s week, with that week's stored item parameters: ``theta``/``se`` at the end
+    of the week and ``growth`` from the linear growth line (:mod:`seedtest_assets.irt.growth`,
+    empirical-Bayes priors over the population), ``theta_window`` the window's EAP.
 
     Replaces the week's ``weekly`` rows in one transaction.
     """
@@ -150,7 +193,7 @@ def score_week(
         end,
         now,
         "weekly",
-        growth=True,
+        reference=datetime.combine(end, datetime.min.time()),
     )
     t = s.mirt_ability
     with transaction(engine) as conn:
@@ -169,7 +212,10 @@ def score_students(
 ) -> ScoringRun:
     """Re-score a few students now with the latest stored item parameters; append rows.
 
-    Students without valid attempts in the look-back get no row (the caller reports a no-op).
+    ``theta`` is the growth line's ability at ``now``, with the latest weekly population's
+    prior (:func:`population_prior`), so a re-score and the weekly batch estimate the same
+    quantity. Students without valid attempts in the look-back get no row (the caller
+    reports a no-op).
 
     Raises:
         ValueError: no item parameters stored yet for ``model``.
@@ -186,7 +232,9 @@ def score_students(
         end,
         now,
         source,
+        reference=now,
         user_ids=user_ids,
+        prior=population_prior(engine, latest_ability_week(engine, now.date())) or GrowthPrior(),
     )
     with transaction(engine) as conn:
         insert_frame(conn, s.mirt_ability, run.rows)

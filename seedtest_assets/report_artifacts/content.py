@@ -7,8 +7,11 @@ uses, e.g. ``student.name``, ``kpis[].text``, ``topics[].accuracy``, ``charts.th
 
 Definitions used in the text (θ in logits on the IRT 2PL scale of ``mirt_item_params``):
 
-- The week's θ and SE come from the KPI row (``theta``, ``se``), else from the weekly
-  ``mirt_ability`` row; the trend chart shows the weekly rows with this value as its last point.
+- The week's θ and SE are ``mirt_ability.theta``/``se`` of the week (the KPI row carries the
+  same values): the student's ability at the end of the week, read off the growth line fitted
+  through their answers of the last 12 weeks (docs/irt.md, "One theta"). The same number is
+  in the UI, the CLI and the API. The trend is that line's slope (``I_t``, logits per week);
+  the chart shows the weekly values of earlier weeks' lines.
 - The 95% interval is θ ± 1.96 SE.
 - Topic θ: EAP ability from the student's answers in that topic over the look-back window
   (12 weeks, the window of ``mirt_ability``), with the week's item parameters. A topic needs
@@ -80,6 +83,8 @@ class StudentInputs:
         kpis: the ``weekly_kpi.kpis`` object of this week, or None when not computed yet.
         history: ``(week_start, theta, se)`` of the weekly ``mirt_ability`` rows up to this
             week, in time order.
+        growth: this week's growth-line slope (``mirt_ability.growth``, logits per week), or
+            None.
         topics: per-topic stats (topics with any answer in the window).
         active_days: distinct UTC days with an answer in the report week.
     """
@@ -92,6 +97,7 @@ class StudentInputs:
     goal_date: date | None = None
     kpis: Mapping[str, Any] | None = None
     history: Sequence[tuple[date, float, float]] = ()
+    growth: float | None = None
     topics: Sequence[TopicStats] = ()
     active_days: int = 0
 
@@ -390,19 +396,6 @@ def practice_next(
 
 
 # --------------------------------------------------------------------------- the report
-def trend_slope(history: Sequence[tuple[date, float, float]]) -> float | None:
-    """Least-squares slope of θ over weeks (θ per week), None with fewer than 2 weeks."""
-    if len(history) < 2:
-        return None
-    xs = [(h[0] - history[0][0]).days / 7 for h in history]
-    ys = [h[1] for h in history]
-    mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
-    sxx = sum((x - mx) ** 2 for x in xs)
-    if sxx == 0:
-        return None
-    return sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / sxx
-
-
 def build_report(inp: StudentInputs, lang: str, generated_at: datetime) -> dict[str, Any]:
     """The report data of one student (see the module docstring for the definitions).
 
@@ -430,12 +423,12 @@ def build_report(inp: StudentInputs, lang: str, generated_at: datetime) -> dict[
         else L["no_goal"]
     )
 
-    # This week's θ: the KPI row's (what the KPI sentences use), else the weekly batch's.
+    # This week's θ: the week's mirt_ability row (the KPI row copies it; docs/irt.md).
     history = [h for h in inp.history if h[0] <= inp.week_start]
     this_week = next((h for h in reversed(history) if h[0] == inp.week_start), None)
-    theta, se = _num(kpis, "theta"), _num(kpis, "se")
-    if (theta is None or se is None) and this_week:
-        theta, se = this_week[1], this_week[2]
+    theta, se = (this_week[1], this_week[2]) if this_week else (None, None)
+    if theta is None or se is None:
+        theta, se = _num(kpis, "theta"), _num(kpis, "se")
     has_theta = theta is not None and se is not None
     if has_theta:  # the chart ends with the value printed above it
         history = [h for h in history if h[0] != inp.week_start]
@@ -443,9 +436,10 @@ def build_report(inp: StudentInputs, lang: str, generated_at: datetime) -> dict[
     theta_block: dict[str, str] = {"missing": L["theta_missing"]}
     charts: dict[str, str] = {"theta": "", "topics": ""}
     if has_theta:
-        slope = _num(kpis, "trend_per_week")
-        if slope is None:
-            slope = trend_slope(history)
+        # The growth line's slope: I_t of the KPI row, the same as the ability row's growth.
+        slope = _num(kpis, "I_t")
+        if slope is None and inp.growth is not None and math.isfinite(inp.growth):
+            slope = float(inp.growth)
         theta_block.update(
             headline=L["theta_headline"].format(theta=_f(theta), se=_f(se)),
             interval=L["theta_interval"].format(lo=_f(theta - Z95 * se), hi=_f(theta + Z95 * se)),

@@ -191,20 +191,15 @@ def _read_kpis(engine: Engine, week_start: date, user_ids: Sequence[int]) -> dic
 def _read_history(
     engine: Engine, week_start: date, user_ids: Sequence[int], weeks: int
 ) -> pl.DataFrame:
-    """Weekly θ (``user_id, week_start, theta, se``) of the last ``weeks`` weeks.
-
-    Uses the end-of-week ability (``theta_end``) where the schema and row have it, else the
-    window's θ.
-    """
+    """Weekly θ (``user_id, week_start, theta, se, growth``) of the last ``weeks`` weeks: the
+    weekly ``mirt_ability`` rows, i.e. the one θ per student-week every reader shows."""
     t = s.mirt_ability
-    theta, se = t.c.theta, t.c.se
-    if "theta_end" in t.c and "theta_end_se" in t.c:
-        theta = func.coalesce(t.c.theta_end, t.c.theta)
-        se = func.coalesce(t.c.theta_end_se, t.c.se)
     frames = []
     with engine.connect() as conn:
         for chunk in _chunks(user_ids):
-            stmt = select(t.c.user_id, t.c.week_start, theta.label("theta"), se.label("se")).where(
+            stmt = select(
+                t.c.user_id, t.c.week_start, t.c.theta, t.c.se, t.c.growth
+            ).where(
                 t.c.source == "weekly",
                 t.c.week_start <= week_start,
                 t.c.week_start > week_start - timedelta(weeks=weeks),
@@ -219,6 +214,7 @@ def _read_history(
                 "week_start": pl.Date,
                 "theta": pl.Float64,
                 "se": pl.Float64,
+                "growth": pl.Float64,
             }
         )
     # One row per week (a re-run week has one weekly row; keep the last if ever more).
@@ -304,6 +300,10 @@ def read_inputs(
         k[0]: [(r["week_start"], r["theta"], r["se"]) for r in g.iter_rows(named=True)]
         for k, g in history.group_by("user_id")
     }
+    growth_by_user = {
+        r["user_id"]: r["growth"]
+        for r in history.filter(pl.col("week_start") == week_start).iter_rows(named=True)
+    }
     topics_by_user = {
         k[0]: [
             TopicStats(
@@ -335,6 +335,7 @@ def read_inputs(
                 goal_date=r["goal_date"],
                 kpis=kpis.get(uid),
                 history=tuple(hist_by_user.get(uid, ())),
+                growth=growth_by_user.get(uid),
                 topics=tuple(topics_by_user.get(uid, ())),
                 active_days=int(days_by_user.get(uid, 0)),
             )

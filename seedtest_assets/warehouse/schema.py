@@ -175,22 +175,27 @@ mirt_ability = Table(
     "mirt_ability",
     metadata,
     # Append-only history: each scoring is a new row; the latest per user is the current one.
+    # ``theta``/``se`` is *the* student's ability (docs/irt.md, "One theta"): the value at the
+    # row's reference time (the end of ``week_start``'s week for weekly rows, ``fitted_at``
+    # for online / on-demand rows) of the linear growth line fitted through the window's
+    # responses (irt/growth.py). Every report, KPI, UI event and API answer shows this one.
     Column("ability_id", AutoId, primary_key=True, autoincrement=True),
     Column("user_id", BigInteger, nullable=False),
     Column("week_start", Date, nullable=False),
-    Column("theta", Float, nullable=False),
-    Column("se", Float, nullable=False),
+    Column("theta", Float, nullable=False),  # logits, at the reference time
+    Column("se", Float, nullable=False),  # posterior SD of theta
     Column("model", String(8), nullable=False),
     Column("version", String(64), nullable=False),
     Column("source", String(16), nullable=False),  # weekly | online | on_demand
     Column("n_responses", Integer, nullable=False),
     Column("fitted_at", DateTime, nullable=False),
-    # Weekly rows only (migration 0003): linear growth through the window, see irt/growth.py.
-    Column("theta_end", Float, nullable=True),  # ability at the end of week_start's week
-    Column("theta_end_se", Float, nullable=True),
-    Column("growth", Float, nullable=True),  # logits per week
+    Column("growth", Float, nullable=True),  # slope of the line, logits per week
     Column("growth_se", Float, nullable=True),
-    Column("growth_cov", Float, nullable=True),  # posterior cov(theta_end, growth)
+    Column("growth_cov", Float, nullable=True),  # posterior cov(theta, growth)
+    # The window's EAP assuming constant ability (migration 0005): a 12-week average, kept
+    # for comparison and diagnostics; never shown as "the" theta.
+    Column("theta_window", Float, nullable=True),
+    Column("theta_window_se", Float, nullable=True),
     Index("ix_mirt_ability_user_id_fitted_at", "user_id", "fitted_at"),
     Index("ix_mirt_ability_week_start_source", "week_start", "source"),
 )

@@ -12,7 +12,7 @@ for a finished week, today (UTC, 00:00) for the week in progress. Everything is 
     ``I_t`` divided by the student's average weekly study time over the last ``recent_weeks``
     weeks (study time = summed response times). Null below ``min_study_hours`` per week.
 ``P`` goal probability, 0..1
-    P(theta at ``goal_date`` >= ``goal_theta``) under the growth fit: theta_end + growth * h
+    P(theta at ``goal_date`` >= ``goal_theta``) under the growth fit: theta + growth * h
     with h the weeks from the end of the ability's week to the goal date, normal with the
     fit's covariance. Null for students without a goal.
 ``S`` churn risk, 0..1
@@ -49,10 +49,8 @@ ACTIVITY_SCHEMA: dict[str, pl.DataType] = {
 ABILITY_SCHEMA: dict[str, pl.DataType] = {
     "user_id": pl.Int64(),
     "week_start": pl.Date(),
-    "theta": pl.Float64(),
+    "theta": pl.Float64(),  # the growth line's ability at the end of the week
     "se": pl.Float64(),
-    "theta_end": pl.Float64(),
-    "theta_end_se": pl.Float64(),
     "growth": pl.Float64(),
     "growth_se": pl.Float64(),
     "growth_cov": pl.Float64(),
@@ -262,8 +260,8 @@ def _design(
 
 
 def goal_probability(
-    theta_end: np.ndarray,
-    theta_end_se: np.ndarray,
+    theta: np.ndarray,
+    se: np.ndarray,
     growth: np.ndarray,
     growth_se: np.ndarray,
     growth_cov: np.ndarray,
@@ -273,11 +271,12 @@ def goal_probability(
 ) -> np.ndarray:
     """P(ability at the goal date >= goal) if the student keeps practising at their pace.
 
-    The ability at the goal date is ``theta_end + growth * (h - a)``: h = ``weeks_to_goal``
+    The ability at the goal date is ``theta + growth * (h - a)`` (``theta``: the growth line
+    at the end of the ability's week): h = ``weeks_to_goal``
     (weeks from the end of the ability's week; negative when the date has passed: then the
     line is back-cast) and a = ``weeks_absent`` for a goal still ahead (the line was
     extrapolated through the student's current absence, but nothing was learnt then). With
-    (theta_end, growth) normal with the fit's covariance, the ability is normal with
+    (theta, growth) normal with the fit's covariance, the ability is normal with
     ``var = se^2 + k^2 growth_se^2 + 2 k cov`` (k = h - a), and P = Phi((mean - goal) / sd).
     Whether the student keeps coming is S's job, not P's (docs/kpis.md).
 
@@ -286,8 +285,8 @@ def goal_probability(
     k = weeks_to_goal
     if weeks_absent is not None:
         k = k - np.where(np.nan_to_num(weeks_to_goal) > 0, np.nan_to_num(weeks_absent), 0.0)
-    mean = theta_end + growth * k
-    var = theta_end_se**2 + k * k * growth_se**2 + 2.0 * k * growth_cov
+    mean = theta + growth * k
+    var = se**2 + k * k * growth_se**2 + 2.0 * k * growth_cov
     return ndtr((mean - goal_theta) / np.sqrt(np.maximum(var, 1e-12)))
 
 
@@ -302,7 +301,6 @@ class KpiResult:
 def compute_weekly_kpi(
     activity: pl.DataFrame,
     abilities: pl.DataFrame,
-    previous: pl.DataFrame,
     goals: pl.DataFrame,
     *,
     week_start: date,
@@ -316,8 +314,9 @@ def compute_weekly_kpi(
             ``settings.history_days()`` days before ``as_of``.
         abilities: :data:`ABILITY_SCHEMA`, the weekly rows of the latest calibrated week on or
             before ``week_start`` (students without one get null I_t, E_t, P and theta).
-        previous: ``user_id``, ``theta_end`` of the week before ``abilities``' week (for
-            ``theta_prev``; may be empty).
+            ``theta`` is ``mirt_ability.theta``: the growth line's ability at the end of that
+            week, the one theta every reader sees; ``theta_prev`` = the same line one week
+            earlier (``theta - growth``), so theta_prev + I_t = theta exactly.
         goals: :data:`GOALS_SCHEMA` (null goal -> null P).
         week_start: the partition's Monday; as_of: exclusive end of the data used (a date in
             ``[week_start, week_start + 7]``; the Monday itself = nothing of the week yet).
@@ -347,19 +346,12 @@ def compute_weekly_kpi(
         )
     )
     ability = abilities.cast({k: v for k, v in ABILITY_SCHEMA.items() if k in abilities.columns})
-    # Rows written before the growth model (migration 0003) have no theta_end: use theta.
-    ability = ability.with_columns(
-        theta_end=pl.coalesce("theta_end", "theta"),
-        theta_end_se=pl.coalesce("theta_end_se", "se"),
-        growth_cov=pl.col("growth_cov").fill_null(0.0),
-    )
-    prev = previous.select(pl.col("user_id").cast(pl.Int64), theta_prev=pl.col("theta_end"))
+    ability = ability.with_columns(growth_cov=pl.col("growth_cov").fill_null(0.0))
     recent_weeks = float(settings.recent_weeks)
     frame = (
         window.with_columns(S=pl.Series(s_risk, dtype=pl.Float64))
         .join(week, on="user_id", how="left")
         .join(ability, on="user_id", how="left")
-        .join(prev, on="user_id", how="left")
         .join(goals.cast(GOALS_SCHEMA), on="user_id", how="left")
         .with_columns(
             hours=pl.col("study_ms") / 3.6e6 / recent_weeks,
@@ -373,8 +365,8 @@ def compute_weekly_kpi(
         *(
             frame[c].cast(pl.Float64).fill_null(np.nan).to_numpy()
             for c in (
-                "theta_end",
-                "theta_end_se",
+                "theta",
+                "se",
                 "growth",
                 "growth_se",
                 "growth_cov",
@@ -394,9 +386,9 @@ def compute_weekly_kpi(
         E_t_se=pl.when(enough).then(pl.col("growth_se") / pl.col("hours")),
         P="P",
         S="S",
-        theta=pl.col("theta_end"),
-        se=pl.col("theta_end_se"),
-        theta_prev="theta_prev",
+        theta="theta",
+        se="se",
+        theta_prev=pl.col("theta") - pl.col("growth"),
         trend_per_week=pl.col("growth"),
         ability_week=pl.col("week_start").cast(pl.String),
         goal_theta="goal_theta",

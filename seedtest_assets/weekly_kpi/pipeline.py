@@ -14,6 +14,7 @@ from datetime import date, datetime, timedelta
 import polars as pl
 from sqlalchemy import Engine, and_, func, select
 
+from seedtest_assets.mirt_ability.pipeline import latest_ability_week
 from seedtest_assets.warehouse import read_frame, replace_rows, transaction
 from seedtest_assets.warehouse import schema as s
 from seedtest_assets.weekly_kpi.compute import (
@@ -63,17 +64,6 @@ def read_activity(engine: Engine, start: date, end: date) -> pl.DataFrame:
         return read_frame(conn, stmt)
 
 
-def latest_ability_week(engine: Engine, on_or_before: date) -> date | None:
-    """The newest week with weekly ``mirt_ability`` rows, on or before ``on_or_before``."""
-    t = s.mirt_ability
-    with engine.connect() as conn:
-        return conn.execute(
-            select(func.max(t.c.week_start)).where(
-                t.c.source == "weekly", t.c.week_start <= on_or_before
-            )
-        ).scalar_one()
-
-
 def read_abilities(
     engine: Engine, week: date | None, columns: tuple[str, ...] = tuple(ABILITY_SCHEMA)
 ) -> pl.DataFrame:
@@ -110,10 +100,6 @@ def materialize_weekly_kpi(
     activity = read_activity(engine, as_of - timedelta(days=settings.history_days()), as_of)
     week = latest_ability_week(engine, week_start)
     abilities = read_abilities(engine, week)
-    # Only theta_prev comes from the week before.
-    previous = read_abilities(
-        engine, week - timedelta(days=7) if week else None, ("user_id", "theta_end")
-    )
     goals = read_goals(engine)
     seconds["read"] = time.perf_counter() - t0
 
@@ -121,7 +107,6 @@ def materialize_weekly_kpi(
     result = compute_weekly_kpi(
         activity,
         abilities,
-        previous,
         goals,
         week_start=week_start,
         as_of=as_of,

@@ -12,7 +12,6 @@ from seedtest_assets.report_artifacts.content import (
     practice_next,
     report_charset,
     strengths,
-    trend_slope,
 )
 from seedtest_assets_tests.report_artifacts.helpers import KPIS, sample_inputs
 
@@ -82,7 +81,7 @@ def test_strengths_fall_back_to_accuracy_without_item_parameters():
 def test_build_report_has_every_section():
     data = build_report(sample_inputs(), "ko", GEN)
     assert data["student"]["name"] == "김민서"
-    assert data["theta"]["headline"] == "θ 0.52 ± 0.21"  # the KPI row's θ
+    assert data["theta"]["headline"] == "θ 0.52 ± 0.21"  # the week's ability row
     assert data["theta"]["interval"] == "95% 구간은 0.11 ~ 0.93예요."
     assert data["kpis_ready"] and [k["key"] for k in data["kpis"]] == ["I_t", "E_t", "P", "S"]
     assert [t["name"] for t in data["topics"]] == ["확률과 통계", "대수", "방정식과 부등식"]
@@ -104,8 +103,8 @@ def test_build_report_without_kpis_or_estimates():
     data = build_report(inp, "en", GEN)
     assert not data["kpis_ready"] and data["kpis"] == []
     assert data["kpis_missing"] == "This week's key indicators are not computed yet."
-    # θ falls back to the weekly batch's row (history ends on 11-16 with θ 0.45).
-    assert data["theta"]["headline"] == "θ 0.45 ± 0.23"
+    # θ is the week's ability row, with or without a KPI row.
+    assert data["theta"]["headline"] == "θ 0.52 ± 0.21"
     from dataclasses import replace
 
     bare = replace(inp, history=(), topics=(), active_days=0)
@@ -120,9 +119,22 @@ def test_unknown_language_is_rejected():
         build_report(sample_inputs(), "fr", GEN)
 
 
-def test_trend_slope_and_charset():
-    h = [(date(2026, 1, 5), 0.0, 0.3), (date(2026, 1, 12), 0.1, 0.3), (date(2026, 1, 19), 0.2, 0.3)]
-    assert trend_slope(h) == pytest.approx(0.1)
-    assert trend_slope(h[:1]) is None
+def test_theta_and_trend_are_the_weeks_ability_row_and_growth_line():
+    # One θ per student-week: the week's mirt_ability row, whatever else the KPI row holds;
+    # the trend is the growth line's slope (I_t), not a fit through the weekly points.
+    inp = sample_inputs()
+    week = inp.week_start
+    hist = (*[h for h in inp.history if h[0] != week], (week, -0.23, 0.35))
+    from dataclasses import replace
+
+    data = build_report(replace(inp, history=hist, kpis={**KPIS, "I_t": -0.038}), "en", GEN)
+    assert data["theta_value"] == -0.23 and data["se_value"] == 0.35
+    assert data["theta"]["headline"] == "θ -0.23 ± 0.35"
+    assert "-0.04 per week" in data["theta"]["trend"]
+    no_kpi = build_report(replace(inp, history=hist, kpis=None, growth=0.061), "en", GEN)
+    assert "+0.06 per week" in no_kpi["theta"]["trend"]
+
+
+def test_charset():
     chars = report_charset("ko", ["김민서"])
     assert {"김", "민", "서", "θ", "주", "A"} <= set(chars)

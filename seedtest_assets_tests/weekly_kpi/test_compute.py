@@ -136,18 +136,17 @@ def test_compute_weekly_kpi_hand_example():
     )
     abilities = _ability(
         [
-            {"user_id": 1, "week_start": WEEK, "theta": 0.3, "se": 0.3, "theta_end": 0.4,
-             "theta_end_se": 0.25, "growth": 0.06, "growth_se": 0.03, "growth_cov": 0.002},
-            {"user_id": 2, "week_start": WEEK, "theta": -0.5, "se": 0.4, "theta_end": None,
-             "theta_end_se": None, "growth": None, "growth_se": None, "growth_cov": None},
+            {"user_id": 1, "week_start": WEEK, "theta": 0.4, "se": 0.25,
+             "growth": 0.06, "growth_se": 0.03, "growth_cov": 0.002},
+            {"user_id": 2, "week_start": WEEK, "theta": -0.5, "se": 0.4,
+             "growth": None, "growth_se": None, "growth_cov": None},
         ]
     )  # fmt: skip
-    previous = pl.DataFrame({"user_id": [1], "theta_end": [0.35]})
     goals = pl.DataFrame(
         {"user_id": [1], "goal_theta": [1.0], "goal_date": [AS_OF + timedelta(weeks=8)]},
         schema=GOALS_SCHEMA,
     )
-    res = compute_weekly_kpi(act, abilities, previous, goals, week_start=WEEK, as_of=AS_OF)
+    res = compute_weekly_kpi(act, abilities, goals, week_start=WEEK, as_of=AS_OF)
     k = res.kpis
     assert k.schema == pl.Schema(KPI_SCHEMA)
     assert res.churn_model is DEFAULT_CHURN_MODEL  # 2 students: nothing to fit on
@@ -158,7 +157,9 @@ def test_compute_weekly_kpi_hand_example():
     assert one["E_t"] == pytest.approx(0.12) and one["E_t_se"] == pytest.approx(0.06)
     assert (one["active_days"], one["attempts"], one["correct"]) == (2, 30, 21)
     assert one["accuracy"] == pytest.approx(0.7) and one["study_minutes"] == pytest.approx(90)
-    assert (one["theta"], one["se"], one["theta_prev"]) == (0.4, 0.25, 0.35)
+    # theta is mirt_ability.theta itself; theta_prev the same line a week earlier.
+    assert (one["theta"], one["se"]) == (0.4, 0.25)
+    assert one["theta_prev"] == pytest.approx(0.34)
     assert one["weeks_to_goal"] == pytest.approx(8.0) and one["goal_date"] == "2027-01-11"
     # Last visit Thursday: 3 days absent = 4/7 week without growth.
     k_eff = 8.0 - 4 / 7
@@ -166,7 +167,7 @@ def test_compute_weekly_kpi_hand_example():
     assert one["P"] == pytest.approx(norm.cdf((mean - 1.0) / math.sqrt(var)))
     assert one["days_since_last"] == 3 and one["active_days_4w"] == 3
     assert 0 < one["S"] < two["S"] < 1  # absent 2 weeks and barely active: riskier
-    # Student 2: no growth yet, no goal, too little study for E_t; theta falls back.
+    # Student 2: no growth, no goal, too little study for E_t; theta still shown.
     assert two["I_t"] is None and two["E_t"] is None and two["P"] is None
     assert (two["theta"], two["se"]) == (-0.5, 0.4)
     assert two["active_this_week"] is False and two["active_days"] == 0
@@ -177,13 +178,12 @@ def test_in_progress_week_and_bounds():
     empty = pl.DataFrame(schema=ABILITY_SCHEMA)
     no_goals = pl.DataFrame(schema=GOALS_SCHEMA)
     mid = compute_weekly_kpi(
-        act, empty, pl.DataFrame({"user_id": [], "theta_end": []}), no_goals,
-        week_start=WEEK, as_of=WEEK + timedelta(days=2),
+        act, empty, no_goals, week_start=WEEK, as_of=WEEK + timedelta(days=2),
     ).kpis  # fmt: skip
     assert mid["active_days"].to_list() == [1] and mid["days_since_last"].to_list() == [0]
     with pytest.raises(ValueError, match="within the week"):
         compute_weekly_kpi(
-            act, empty, empty, no_goals, week_start=WEEK, as_of=WEEK + timedelta(days=8)
+            act, empty, no_goals, week_start=WEEK, as_of=WEEK + timedelta(days=8)
         )
 
 
