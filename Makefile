@@ -37,6 +37,9 @@ chromium:
 
 test: install chromium
 	$(BIN)/ruff check seedtest_assets seedtest_assets_tests benchmarks deploy
+	# Dagster's own validation of the code location (asset graph, partition mappings).
+	$(BIN)/dg check defs
+	$(BIN)/dagster definitions validate -w workspace.yaml
 	$(BIN)/python -m pytest -q
 
 ui: install

@@ -98,7 +98,12 @@ def mirt_ability(
     key=STUDENT_ABILITY,
     partitions_def=users,
     backfill_policy=USERS_BACKFILL,
-    deps=[attempts, mirt_item_params],
+    deps=[
+        attempts,
+        # A student's partition reads the latest calibrated week, whichever that is: it depends
+        # on the weekly calibration as a whole (there is no week-to-student identity mapping).
+        dg.AssetDep(mirt_item_params, partition_mapping=dg.AllPartitionMapping()),
+    ],
     group_name="irt",
     kinds={"numpy", "sql"},
     description="One student's current ability. Materialize a student (partition = user id) "

@@ -214,7 +214,13 @@ def report_artifacts(
     key=STUDENT_REPORTS,
     partitions_def=users,
     backfill_policy=USERS_BACKFILL,
-    deps=[STUDENT_ABILITY, dg.AssetKey("weekly_kpi"), attempts],
+    deps=[
+        STUDENT_ABILITY,
+        # The report week is run config (default the last complete week): a student's
+        # partition depends on the weekly KPIs as a whole.
+        dg.AssetDep(dg.AssetKey("weekly_kpi"), partition_mapping=dg.AllPartitionMapping()),
+        attempts,
+    ],
     group_name="reports",
     kinds={"typst", "s3", "sql"},
     output_required=False,  # a dry run yields nothing: no materialization

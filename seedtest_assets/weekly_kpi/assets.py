@@ -70,14 +70,10 @@ class KpiConfig(dg.Config):
                 allow_nonexistent_upstream_partitions=True,
             ),
         ),
-        # This week's abilities (or last week's while this one is in progress) and the week
-        # before (theta_prev).
-        dg.AssetDep(
-            mirt_ability,
-            partition_mapping=dg.TimeWindowPartitionMapping(
-                start_offset=-1, end_offset=0, allow_nonexistent_upstream_partitions=True
-            ),
-        ),
+        # The week's abilities (identity mapping: a backfill of weeks W1..Wk re-computes
+        # exactly the KPIs of W1..Wk). The week in progress has no abilities yet and reads the
+        # last calibrated week's (docs/kpis.md); that fallback is not an edge in the graph.
+        mirt_ability,
     ],
     group_name="kpi",
     kinds={"polars", "sql"},

@@ -108,7 +108,7 @@ def test_coverage_check_fails_when_an_active_student_has_no_row(sqlite_url):
     engine.dispose()
 
 
-def test_lineage_reads_eight_weeks_of_days_and_two_weeks_of_abilities():
+def test_lineage_reads_eight_weeks_of_days_and_the_weeks_abilities():
     graph = defs.resolve_asset_graph()
     kpi = dg.AssetKey("weekly_kpi")
     assert graph.get(kpi).parent_keys == {
@@ -124,8 +124,12 @@ def test_lineage_reads_eight_weeks_of_days_and_two_weeks_of_abilities():
         graph.get(dg.AssetKey("features_topic_daily")).partitions_def,
     ).partitions_subset.get_partition_keys()
     assert (min(mapped), max(mapped), len(mapped)) == ("2026-09-21", "2026-11-15", 56)
+    # The week's abilities only: a backfill of weeks W1..W3 re-computes exactly W1..W3.
     ability = graph.get_partition_mapping(kpi, dg.AssetKey("mirt_ability"))
-    assert (ability.start_offset, ability.end_offset) == (-1, 0)
+    downstream = ability.get_downstream_partitions_for_partitions(
+        weekly.empty_subset().with_partition_keys(["2026-11-09"]), weekly, weekly
+    ).get_partition_keys()
+    assert list(downstream) == ["2026-11-09"]
 
 
 @pytest.mark.parametrize(
