@@ -165,3 +165,16 @@ def test_renderer_refuses_what_it_does_not_mirror(values) -> None:
         chart.render_instance(
             chart.merge_values(values, {"computeLogManager": {"type": "S3ComputeLogManager"}})
         )
+
+
+def test_laptop_and_production_instances_retry_the_same_runs() -> None:
+    # docs/operations.md: a run whose process died is retried once, a failed asset is not;
+    # both instance files must say so (the laptop file once retried asset failures too).
+    import yaml
+
+    from seedtest_assets_tests.deploy.conftest import DEPLOY, ROOT
+
+    laptop = yaml.safe_load((ROOT / "dagster.yaml").read_text())
+    production = yaml.safe_load((DEPLOY / "dagster.yaml").read_text())
+    assert laptop["run_retries"] == production["run_retries"]
+    assert laptop["run_retries"]["retry_on_asset_or_op_failure"] is False
