@@ -88,6 +88,27 @@ def plant_feed_errors(engine, start: date, weeks: int, seed: int) -> dict[str, i
     }
 
 
+def record_partitions_start(home: Path, start: date) -> None:
+    """Make the partitions begin with the demo's data, here and in ``make ui`` / the CLI.
+
+    Written to ``$SEEDTEST_HOME/partitions_start`` (read by ``settings.partitions_start``) and
+    set for this process; ``SEEDTEST_PARTITIONS_START`` in the environment still wins.
+    """
+    (home / settings.PARTITIONS_START_FILE).write_text(start.isoformat() + "\n")
+    if os.environ.get("SEEDTEST_PARTITIONS_START"):
+        return
+    import sys
+
+    if "seedtest_assets.partitions" in sys.modules:  # imported before the data existed
+        from seedtest_assets import partitions
+
+        if settings.partitions_start().isoformat() != partitions.PARTITIONS_START:
+            raise RuntimeError(
+                "the partitions were defined before the demo recorded its first day; "
+                "run the demo in a fresh process (seedtest demo)"
+            )
+
+
 def weeks_of(pop) -> list[date]:
     """The Mondays of the generated period."""
     return [pop.start + timedelta(weeks=i) for i in range((pop.end - pop.start).days // 7)]
@@ -120,6 +141,7 @@ def run_demo(users: int = 2000, weeks: int = 8, seed: int = 7) -> int:
             conn.execute(table.delete())
     load(engine, pop, replace=True)
     planted = plant_feed_errors(engine, pop.start, weeks, seed)
+    record_partitions_start(home, pop.start)
     t_gen = time.perf_counter()
 
     import warnings

@@ -25,13 +25,15 @@ Measured predictions (ADR): weekly batch = 1 run per week; a burst of 1,000 fini
 
 from __future__ import annotations
 
-import os
 from datetime import date, datetime, timedelta
 
 import dagster as dg
 
-#: First partition. Overridable so a deployment with older history can backfill further back.
-PARTITIONS_START = os.environ.get("SEEDTEST_PARTITIONS_START", "2025-01-06")
+from seedtest_assets import settings
+
+#: First partition (a Monday): where the data start (``settings.partitions_start``), so the UI
+#: shows no "missing" partitions before them and backfills never walk into empty weeks.
+PARTITIONS_START = settings.partitions_start().isoformat()
 
 daily = dg.DailyPartitionsDefinition(start_date=PARTITIONS_START, timezone="UTC")
 

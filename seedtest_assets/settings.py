@@ -11,7 +11,7 @@ Every setting has an embedded default so a laptop needs nothing set:
 from __future__ import annotations
 
 import os
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy.engine import make_url
@@ -22,6 +22,34 @@ def seedtest_home() -> Path:
     home = Path(os.environ.get("SEEDTEST_HOME") or Path.cwd() / ".seedtest").resolve()
     home.mkdir(parents=True, exist_ok=True)
     return home
+
+
+#: First partition when neither ``SEEDTEST_PARTITIONS_START`` nor a demo's record says.
+DEFAULT_PARTITIONS_START = date(2025, 1, 6)
+#: The file (under ``SEEDTEST_HOME``) where ``seedtest demo`` records the first day of its data.
+PARTITIONS_START_FILE = "partitions_start"
+
+
+def partitions_start() -> date:
+    """The first daily and weekly partition: the Monday on or before the configured day.
+
+    ``SEEDTEST_PARTITIONS_START`` (YYYY-MM-DD; production sets it to the first day of its
+    data); else the day the demo recorded in ``$SEEDTEST_HOME/partitions_start`` (so the UI,
+    the CLI and the demo's runs agree on the laptop); else 2025-01-06. Partitions before the
+    data would show as "missing" in the UI and make backfills walk into empty weeks.
+    """
+    raw = os.environ.get("SEEDTEST_PARTITIONS_START", "").strip()
+    if not raw:
+        home = Path(os.environ.get("SEEDTEST_HOME") or Path.cwd() / ".seedtest")
+        recorded = home / PARTITIONS_START_FILE
+        raw = recorded.read_text().strip() if recorded.is_file() else ""
+    try:
+        day = date.fromisoformat(raw) if raw else DEFAULT_PARTITIONS_START
+    except ValueError as exc:
+        raise ValueError(
+            f"SEEDTEST_PARTITIONS_START must be a date YYYY-MM-DD, got {raw!r}"
+        ) from exc
+    return day - timedelta(days=day.weekday())
 
 
 def default_database_url() -> str:

@@ -16,6 +16,11 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+# The tests use dates from 2025 on: pin the first partition so that a demo's record in
+# ./.seedtest/partitions_start (settings.partitions_start) cannot move it under them. Set
+# before anything imports seedtest_assets.partitions; subprocesses inherit it.
+os.environ["SEEDTEST_PARTITIONS_START"] = "2025-01-06"
+
 from seedtest_assets.warehouse import make_engine, upgrade
 
 ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")

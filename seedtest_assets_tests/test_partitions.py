@@ -38,3 +38,24 @@ def test_daily_assets_backfill_a_range_in_one_run():
         node = graph.get(dg.AssetKey(key))
         assert node.partitions_def == partitions.daily
         assert node.backfill_policy == dg.BackfillPolicy.single_run()
+
+
+def test_the_first_partition_follows_the_configured_or_recorded_data_start(
+    tmp_path, monkeypatch
+):
+    import pytest
+
+    from seedtest_assets import settings
+
+    monkeypatch.setenv("SEEDTEST_HOME", str(tmp_path))
+    monkeypatch.delenv("SEEDTEST_PARTITIONS_START")
+    assert settings.partitions_start() == settings.DEFAULT_PARTITIONS_START
+    # What `seedtest demo` records: the UI and CLI of this SEEDTEST_HOME follow the data.
+    (tmp_path / settings.PARTITIONS_START_FILE).write_text("2026-10-05\n")
+    assert settings.partitions_start() == date(2026, 10, 5)
+    # The environment wins; a mid-week day starts its week (no partial first week).
+    monkeypatch.setenv("SEEDTEST_PARTITIONS_START", "2026-10-08")
+    assert settings.partitions_start() == date(2026, 10, 5)
+    monkeypatch.setenv("SEEDTEST_PARTITIONS_START", "last tuesday")
+    with pytest.raises(ValueError, match="YYYY-MM-DD"):
+        settings.partitions_start()

@@ -63,6 +63,17 @@ def mirt_ability(
         model=config.model,
         lookback_weeks=config.lookback_weeks,
     )
+    if run is None:  # no item parameters for a week before the data: an empty partition
+        note = f"no item parameters for week {week_start} (nothing calibrated): nothing scored"
+        context.log.info(note)
+        return dg.MaterializeResult(
+            metadata={"note": note, "students": 0},
+            check_results=[
+                dg.AssetCheckResult(
+                    check_name="finite_estimates", passed=True, metadata={"note": note}
+                )
+            ],
+        )
     rows = run.rows
     # Per-student state in the UI, recorded in bulk. Only for the newest complete week (or the
     # week in progress): a backfill of an older week must not roll a student's "current" week

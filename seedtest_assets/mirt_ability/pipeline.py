@@ -19,7 +19,7 @@ from sqlalchemy import Engine, and_, func, select
 from seedtest_assets.attempts.read import read_valid_attempts
 from seedtest_assets.irt import ItemBank, score
 from seedtest_assets.irt.growth import GrowthPrior, score_growth
-from seedtest_assets.mirt_item_params.pipeline import stored_item_params
+from seedtest_assets.mirt_item_params.pipeline import EmptyWindowError, stored_item_params
 from seedtest_assets.warehouse import insert_frame, replace_rows, transaction
 from seedtest_assets.warehouse import schema as s
 
@@ -44,6 +44,10 @@ def latest_calibrated_week(engine: Engine, model: str, on_or_before: date) -> da
                 t.c.model == model, t.c.week_start <= on_or_before
             )
         ).scalar_one()
+
+
+class NoItemParamsError(ValueError):
+    """The week has no calibrated item parameters to score with."""
 
 
 def latest_ability_week(engine: Engine, on_or_before: date) -> date | None:
@@ -78,7 +82,7 @@ def _score(
     """
     items = stored_item_params(engine, week_start, model)
     if items.height == 0:
-        raise ValueError(f"no {model} item parameters stored for week {week_start}")
+        raise NoItemParamsError(f"no {model} item parameters stored for week {week_start}")
     responses = read_valid_attempts(engine, start, end, now=now, user_ids=user_ids)
     version = items["version"][0]
     if responses.height == 0:
@@ -176,28 +180,45 @@ def score_week(
     now: datetime,
     model: str = "2PL",
     lookback_weeks: int = DEFAULT_LOOKBACK_WEEKS,
-) -> ScoringRun:
+) -> ScoringRun | None:
     """Score every student with valid attempts in the ``lookback_weeks`` weeks ending with
     ``week_start``'s week, with that week's stored item parameters: ``theta``/``se`` at the end
     of the week and ``growth`` from the linear growth line (:mod:`seedtest_assets.irt.growth`,
     empirical-Bayes priors over the population), ``theta_window`` the window's EAP.
 
-    Replaces the week's ``weekly`` rows in one transaction.
+    Replaces the week's ``weekly`` rows in one transaction. Returns None for a week without
+    item parameters and without stored rows (before the data: an empty partition).
+
+    Raises:
+        NoItemParamsError, EmptyWindowError: nothing to score although the week has rows.
     """
     end = week_start + timedelta(days=7)
-    run = _score(
-        engine,
-        week_start,
-        model,
-        end - timedelta(weeks=lookback_weeks),
-        end,
-        now,
-        "weekly",
-        reference=datetime.combine(end, datetime.min.time()),
-    )
     t = s.mirt_ability
+    this_week = and_(t.c.week_start == week_start, t.c.source == "weekly")
+    with engine.connect() as conn:
+        stored = conn.execute(select(func.count()).select_from(t).where(this_week)).scalar_one()
+    try:
+        run = _score(
+            engine,
+            week_start,
+            model,
+            end - timedelta(weeks=lookback_weeks),
+            end,
+            now,
+            "weekly",
+            reference=datetime.combine(end, datetime.min.time()),
+        )
+    except NoItemParamsError:
+        if stored:
+            raise
+        return None  # a week before the data (nothing calibrated): an empty partition
+    if run.rows.height == 0 and stored:
+        raise EmptyWindowError(
+            f"scoring week {week_start} found no valid attempts, but the week has {stored} "
+            "weekly ability rows: refusing to replace them with nothing"
+        )
     with transaction(engine) as conn:
-        replace_rows(conn, t, and_(t.c.week_start == week_start, t.c.source == "weekly"), run.rows)
+        replace_rows(conn, t, this_week, run.rows)
     return run
 
 

@@ -50,6 +50,20 @@ class CalibrationRun:
     params: pl.DataFrame  # what was stored: flagged and linked parameters
 
 
+class EmptyWindowError(ValueError):
+    """A re-run found no input although the partition has stored rows."""
+
+
+def empty_window_note(week_start: date, window_weeks: int) -> str:
+    """The metadata note of a week with nothing to calibrate or score."""
+    end = week_start + timedelta(days=7)
+    return (
+        f"no valid attempts in {end - timedelta(weeks=window_weeks)} .. "
+        f"{end - timedelta(days=1)}: nothing to calibrate or score (a week before the data, "
+        "or with none); empty partition, nothing stored"
+    )
+
+
 def version_for(model: str, week_start: date) -> str:
     """The version label stored with item parameters and the abilities scored with them."""
     return f"{model}@{week_start.isoformat()}"
@@ -103,24 +117,33 @@ def calibrate_week(
     model: str = "2PL",
     window_weeks: int = DEFAULT_WINDOW_WEEKS,
     linking: str = "mean_sigma",
-) -> CalibrationRun:
+) -> CalibrationRun | None:
     """Calibrate on the ``window_weeks`` weeks ending with ``week_start``'s week; store the rows.
 
     Replaces the week's rows for ``model`` in one transaction (a re-run replaces). Item rows
     carry ``params`` = {a, b, c, d, n_responses, flagged, flag_reason, fixed}.
 
+    Returns:
+        The run, or None when the window holds no valid attempt (a week before the data:
+        nothing is calibrated and nothing is stored, an empty partition).
+
     Raises:
-        ValueError: no valid attempts in the window (nothing to calibrate).
+        EmptyWindowError: no valid attempts in the window although the week has stored
+            parameters (a re-run would delete them with nothing to replace them).
     """
     end = week_start + timedelta(days=7)
     responses = read_valid_attempts(
         engine, end - timedelta(weeks=window_weeks), end, now=now
     ).select("user_id", "item_id", "is_correct")
     if responses.height == 0:
-        raise ValueError(
-            f"no valid attempts between {end - timedelta(weeks=window_weeks)} and {end}: "
-            f"nothing to calibrate for week {week_start}"
-        )
+        stored = stored_item_params(engine, week_start, model).height
+        if stored:
+            raise EmptyWindowError(
+                f"no valid attempts between {end - timedelta(weeks=window_weeks)} and {end}, "
+                f"but week {week_start} has {stored} stored {model} item parameters: refusing "
+                "to replace them with nothing (were the attempts deleted?)"
+            )
+        return None
     if linking not in LINKINGS:
         raise ValueError(f"linking must be one of {LINKINGS}, got {linking!r}")
     previous = stored_item_params(engine, week_start - timedelta(days=7), model)
