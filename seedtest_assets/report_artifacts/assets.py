@@ -6,6 +6,7 @@ students into a clear run failure after the successes are recorded.
 """
 
 import json
+import tempfile
 from datetime import date
 
 import dagster as dg
@@ -22,6 +23,8 @@ from seedtest_assets.partitions import (
 )
 from seedtest_assets.report_artifacts.pipeline import BatchResult, Selection, run_batch
 from seedtest_assets.report_artifacts.render import FORMATS
+from seedtest_assets.report_artifacts.store import StoreSettings
+from seedtest_assets.report_artifacts.verify import MAX_LISTED, Verification, verify_reports
 from seedtest_assets.resources import ReportStoreResource, WarehouseResource
 from seedtest_assets.settings import utc_now
 from seedtest_assets.student_events import record_student_materializations
@@ -144,6 +147,38 @@ def _fail_if_any(context: dg.AssetExecutionContext, result: BatchResult, meta: d
     )
 
 
+REPORT_CHECKS = {
+    "kpis_shown": "Every KPI (I_t, E_t, P, S) that is a number in the student's weekly_kpi row "
+    "appears as its sentence in the stored report (HTML read back from the store, for up to "
+    "200 students of the batch); never 'not computed' when the value exists.",
+    "theta_shown": "The report's θ headline equals the week's mirt_ability row (θ ± SE): one θ "
+    "per student-week.",
+}
+
+
+def report_check_results(v: Verification) -> list[dg.AssetCheckResult]:
+    """The two read-back checks of a batch (``verify.verify_reports``)."""
+
+    def result(name: str, problems: list[tuple[int, str]], compared: int):
+        return dg.AssetCheckResult(
+            check_name=name,
+            passed=not problems,
+            metadata={
+                "reports_read": v.checked,
+                "compared": compared,
+                "problems": len(problems),
+                "examples": dg.MetadataValue.json(
+                    [{"user_id": str(u), "problem": p} for u, p in problems[:MAX_LISTED]]
+                ),
+            },
+        )
+
+    return [
+        result("kpis_shown", v.kpi_problems, v.with_kpis),
+        result("theta_shown", v.theta_problems, v.with_theta),
+    ]
+
+
 @dg.asset(
     op_tags=op_tags(REPORT_POD),
     partitions_def=weekly,
@@ -152,6 +187,10 @@ def _fail_if_any(context: dg.AssetExecutionContext, result: BatchResult, meta: d
     group_name="reports",
     kinds={"typst", "s3", "sql"},
     output_required=False,  # a dry run yields nothing: no materialization
+    check_specs=[
+        dg.AssetCheckSpec(name, asset="report_artifacts", description=desc)
+        for name, desc in REPORT_CHECKS.items()
+    ],
     description="Weekly report of every selected student (HTML + PDF from "
     "quarto/weekly_report.qmd), stored locally or in S3, one report_artifacts row per stored "
     "file. Fails, after recording the others, if any student's report failed.",
@@ -172,41 +211,56 @@ def report_artifacts(
         shard_count=config.shard_count,
         shard_index=config.shard_index,
     )
-    store = None if config.dry_run else report_store.store_settings()
     now = utc_now()
-    result = run_batch(
-        warehouse.engine,
-        week,
-        selection,
-        store=store,
-        now=now,
-        lang=config.lang,
-        formats=config.formats,
-        route=config.renderer or None,
-        workers=config.workers or None,
-    )
-    meta = _batch_metadata(result, report_store.describe())
-    if result.cut:
-        context.log.warning(
-            "max_users cut the week to %s of %s eligible students",
-            result.eligible - result.cut,
-            result.eligible,
+    with tempfile.TemporaryDirectory(prefix="seedtest-dry-run-") as scratch:
+        # A dry run renders into a scratch folder (never the real store; no rows, deleted
+        # afterwards), so that its checks read real files as well.
+        store = (
+            StoreSettings(local_dir=scratch) if config.dry_run else report_store.store_settings()
+        )
+        result = run_batch(
+            warehouse.engine,
+            week,
+            selection,
+            store=store,
+            now=now,
+            lang=config.lang,
+            formats=config.formats,
+            route=config.renderer or None,
+            workers=config.workers or None,
+            record=not config.dry_run,
+        )
+        meta = _batch_metadata(result, report_store.describe())
+        if result.cut:
+            context.log.warning(
+                "max_users cut the week to %s of %s eligible students",
+                result.eligible - result.cut,
+                result.eligible,
+            )
+        if not config.dry_run:
+            # Per-student state in the UI (ADR 0001), for the newest weeks only: a backfill
+            # of an old week must not roll a student's "current" report back. Recorded
+            # before a failure is raised, like the rows of the students that succeeded.
+            meta["per_student_events"] = (
+                record_student_materializations(context, STUDENT_REPORTS, _per_student(result))
+                if context.partition_key >= last_complete_week(now)
+                else "skipped (not the latest week)"
+            )
+        _fail_if_any(context, result, meta)
+        # Read back what a person reads: the HTML's text (else the PDF's).
+        fmt = "html" if "html" in config.formats else "pdf"
+        checks = report_check_results(
+            verify_reports(warehouse.engine, week, result.succeeded_users, store, config.lang, fmt)
         )
     if config.dry_run:
         context.log.info(
             "dry run (nothing uploaded or recorded): %s",
             json.dumps({k: v for k, v in meta.items() if not isinstance(v, dg.MetadataValue)}),
         )
-        _fail_if_any(context, result, meta)
-        return  # nothing yielded: a dry run materializes nothing
-    # Per-student state in the UI (ADR 0001), for the newest weeks only: a backfill of an old
-    # week must not roll a student's "current" report back.
-    recorded = "skipped (not the latest week)"
-    if context.partition_key >= last_complete_week(now):
-        recorded = record_student_materializations(context, STUDENT_REPORTS, _per_student(result))
-    meta["per_student_events"] = recorded
-    _fail_if_any(context, result, meta)
-    yield dg.MaterializeResult(metadata=meta)
+        # No materialization: only the checks of what the batch would have stored.
+        yield from checks
+        return
+    yield dg.MaterializeResult(metadata=meta, check_results=checks)
 
 
 @dg.asset(

@@ -197,9 +197,7 @@ def _read_history(
     frames = []
     with engine.connect() as conn:
         for chunk in _chunks(user_ids):
-            stmt = select(
-                t.c.user_id, t.c.week_start, t.c.theta, t.c.se, t.c.growth
-            ).where(
+            stmt = select(t.c.user_id, t.c.week_start, t.c.theta, t.c.se, t.c.growth).where(
                 t.c.source == "weekly",
                 t.c.week_start <= week_start,
                 t.c.week_start > week_start - timedelta(weeks=weeks),
@@ -442,11 +440,14 @@ def run_batch(
     route: str | None = None,
     workers: int | None = None,
     on_progress: Callable[[int, int], None] | None = None,
+    record: bool = True,
 ) -> BatchResult:
     """Render the reports of a week for the selected students; store and record them.
 
     Args:
-        store: where to write; None = dry run (render only: no upload, no row).
+        store: where to write; None = render only (no file, no row).
+        record: write ``report_artifacts`` rows; False with a store = a dry run that keeps
+            the files somewhere else (a scratch folder the checks read back), records nothing.
         now: naive UTC; stamped as ``generated_at``.
         lang: "ko" or "en" (labels).
         formats: any of "html", "pdf".
@@ -460,7 +461,8 @@ def run_batch(
     bad = [f for f in formats if f not in FORMATS]
     if bad or not formats:
         raise ValueError(f"formats must be a non-empty subset of {FORMATS}, got {formats}")
-    result = BatchResult(week_start=week_start, dry_run=store is None)
+    result = BatchResult(week_start=week_start, dry_run=store is None or not record)
+    recording = store is not None and record
     t0 = time.perf_counter()
     selected = select_students(engine, week_start, selection)
     result.selected, result.eligible = selected.frame.height, selected.eligible
@@ -486,14 +488,14 @@ def run_batch(
         result.artifacts.extend(chunk)
         result.failures.extend((r.user_id, r.fmt, r.error) for r in chunk if not r.ok)
         pending.extend(chunk)
-        if store is not None and len(pending) >= RECORD_EVERY:
+        if recording and len(pending) >= RECORD_EVERY:
             tr = time.perf_counter()
             result.recorded += record_artifacts(engine, week_start, pending, now)
             record_seconds += time.perf_counter() - tr
             pending = []
         if on_progress:
             on_progress(len(result.artifacts), total)
-    if store is not None and pending:
+    if recording and pending:
         tr = time.perf_counter()
         result.recorded += record_artifacts(engine, week_start, pending, now)
         record_seconds += time.perf_counter() - tr

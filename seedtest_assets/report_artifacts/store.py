@@ -89,8 +89,8 @@ class ReportStore(Protocol):
         """Write ``body`` under ``key`` (replacing it); raises on failure."""
         ...
 
-    def url_for(self, key: str) -> str:
-        """A URL for an existing key."""
+    def get(self, key: str) -> bytes:
+        """The stored bytes of ``key`` (what a reader downloads); raises if missing."""
         ...
 
 
@@ -125,8 +125,8 @@ class LocalReportStore:
             raise
         return StoredObject(key, path.as_uri(), len(body), sha256_hex(body))
 
-    def url_for(self, key: str) -> str:
-        return self.path_for(key).as_uri()
+    def get(self, key: str) -> bytes:
+        return self.path_for(key).read_bytes()
 
 
 class S3ReportStore:
@@ -163,8 +163,8 @@ class S3ReportStore:
             ExpiresIn=int(expiry_seconds or self.settings.url_expiry_seconds),
         )
 
-    def url_for(self, key: str) -> str:
-        return self.presigned_url(key)
+    def get(self, key: str) -> bytes:
+        return self.client.get_object(Bucket=self.settings.bucket, Key=key)["Body"].read()
 
 
 def make_s3_client(settings: StoreSettings):
