@@ -70,7 +70,8 @@ def version_for(model: str, week_start: date) -> str:
 
 
 def stored_item_params(engine: Engine, week_start: date, model: str) -> pl.DataFrame:
-    """Stored parameters of one week: item_id, a, b, c, d, flagged (empty if none)."""
+    """Stored parameters of one week: item_id, a, b, c, d, flagged, n_responses (empty if
+    none)."""
     t = s.mirt_item_params
     with engine.connect() as conn:
         rows = read_frame(
@@ -85,6 +86,7 @@ def stored_item_params(engine: Engine, week_start: date, model: str) -> pl.DataF
         "c": pl.Float64,
         "d": pl.Float64,
         "flagged": pl.Boolean,
+        "n_responses": pl.Int64,
     }
     if rows.height == 0:
         return pl.DataFrame(schema={"item_id": pl.Int64, **schema, "version": pl.String})

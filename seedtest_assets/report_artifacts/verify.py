@@ -106,9 +106,13 @@ def verify_reports(
     store: StoreSettings,
     lang: str,
     fmt: str = "html",
+    limit: int | None = MAX_VERIFIED,
 ) -> Verification:
-    """Read the stored ``fmt`` reports of (a sample of) ``user_ids`` and compare (module doc)."""
-    ids = sample_ids(user_ids)
+    """Read the stored ``fmt`` reports of (a sample of) ``user_ids`` and compare (module doc).
+
+    ``limit``: read at most this many, spread over the ids (None: every one).
+    """
+    ids = sample_ids(user_ids, limit) if limit is not None else sorted(set(user_ids))
     out = Verification()
     if not ids:
         return out
