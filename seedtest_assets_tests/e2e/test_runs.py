@@ -88,15 +88,17 @@ def stored_feature_rows(stack: OpsStack, day: date) -> tuple[int, int]:
     return int(row[0]), int(row[1])
 
 
-#: ADR 0001 Amendment 2: the runs one week of the weekly assets takes in a backfill (3; which
-#: assets share a run varies with timing, e.g. the first week as calibration + scoring, KPIs,
-#: reports). Calibration depends on its own previous week and the KPIs read a -1..0 week window
-#: of abilities, so Dagster's backfill daemon cannot put a week's assets into one run.
-WEEK_RUN_GROUPS = (
-    {"mirt_item_params"},
-    {"mirt_ability"},
-    {"weekly_kpi", "report_artifacts"},
-)
+#: ADR 0001 Amendment 3: the runs one week of the weekly assets takes in a backfill. The
+#: week's four assets depend on each other partition for partition (identity mappings) and
+#: only calibration reads its own previous week, so a backfill of weeks alone runs each week as
+#: one run, after the previous week's (measured: exactly k runs for k weeks, the UI test).
+#: When the same backfill also targets the weeks' days, the KPIs wait for the day run while
+#: calibration and scoring need not, and how the daemon groups a week's assets then varies
+#: with timing: 1 to 3 runs per week (measured 8 and 10 runs for 3 weeks + days). (Amendment 2
+#: measured exactly 3 per week while the KPIs read a -1..0 window of abilities.)
+WEEK_RUN_GROUPS = ({"mirt_item_params", "mirt_ability", "weekly_kpi", "report_artifacts"},)
+#: At most this many runs per week when the days are in the same backfill.
+MAX_RUNS_PER_WEEK_WITH_DAYS = 3
 
 
 def predicted_runs(selection: dict[str, int]) -> int:
@@ -254,16 +256,18 @@ def test_backfill_three_weeks_with_daily_upstream(ops_stack: OpsStack):
     ``partitionsByAssets``, as the ADR spike did) completes; every requested partition of every
     asset is materialized exactly once and all runs succeed; each week's rows exist once and
     match counts computed independently in SQL; and the number of runs is the one ADR 0001
-    predicts: 1 run over the 21 days, then 3 per week (calibration; scoring; KPIs + reports),
-    10 in all (Amendment 2: the original figure of 4 was measured on toy assets without the
-    real graph's week-to-week dependencies, and this test is what found the difference)."""
+    predicts: 1 run over the 21 days, then 1 to 3 per week (a week's four assets together,
+    or split while the KPIs wait for the days), 4 to 10 in all (Amendment 3; Amendment 2
+    measured exactly 10 while the KPIs also read the previous week's abilities; the UI test
+    backfills weeks without their days and gets exactly 1 per week)."""
     stack = ops_stack
     weeks = [w.isoformat() for w in stack.complete_weeks(3)]
     start = date.fromisoformat(weeks[0])
     days = [(start + timedelta(days=i)).isoformat() for i in range(21)]
     selection = {FEATURES: days, **dict.fromkeys(WEEKLY, weeks)}
     predicted = predicted_runs({a: len(keys) for a, keys in selection.items()})
-    assert predicted == 10  # the ADR's table, case (d) as amended
+    assert predicted == 4  # the ADR's table, case (d): the fewest (Amendment 3)
+    most = 1 + MAX_RUNS_PER_WEEK_WITH_DAYS * len(weeks)
 
     backfill_id = stack.launch_backfill(
         {"partitionsByAssets": backfill_by_asset(days, weeks, WEEKLY)}
@@ -308,8 +312,8 @@ def test_backfill_three_weeks_with_daily_upstream(ops_stack: OpsStack):
         }
         assert got == expected and min(got.values()) > 0, week
 
-    assert len(runs) == predicted, (
-        f"{len(runs)} runs, ADR 0001 predicts {predicted}:\n{describe(runs)}"
+    assert predicted <= len(runs) <= most, (
+        f"{len(runs)} runs, ADR 0001 predicts {predicted} to {most}:\n{describe(runs)}"
     )
 
 

@@ -13,6 +13,7 @@ import itertools
 import os
 import struct
 from collections.abc import Iterator
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
@@ -334,3 +335,122 @@ def test_asset_graph_page_shows_the_five_assets(chromium, servers):
     assert (width, height) == (VIEWPORT["width"], VIEWPORT["height"])
     assert shot.stat().st_size > 50_000, "a blank page compresses to a few KB"
     print(f"asset graph screenshot: {shot} ({shot.stat().st_size:,} bytes)")
+
+
+# --- 6. backfilling past weeks with their days, clicked through the UI -------------------
+
+#: The newest backfills, to find the one a click created.
+BACKFILLS = """
+query Backfills { partitionBackfillsOrError(limit: 10) {
+  __typename ... on PartitionBackfills { results { id timestamp } } } }"""
+
+DAILY_ASSETS = ["features_topic_daily", "user_inactivity"]
+WEEKLY_ASSETS = ["mirt_item_params", "mirt_ability", "weekly_kpi", "report_artifacts"]
+
+
+def _backfill_ids(stack) -> set[str]:
+    res = stack.gql(BACKFILLS)["partitionBackfillsOrError"]
+    assert res["__typename"] == "PartitionBackfills", res
+    return {b["id"] for b in res["results"]}
+
+
+def _launch_from_catalog(page, port: int, assets: list[str], keys: str, n: int, shot: Path):
+    """Catalog → tick ``assets`` → "Materialize selected" → Custom range ``keys`` → (check the
+    count and the preview) → "Launch backfill". Returns the preview rows (asset, keys)."""
+    page.goto(f"http://127.0.0.1:{port}/assets")
+    for name in assets:
+        # The checkbox input is drawn by its label; a click on the label ticks it.
+        page.get_by_test_id(f"checkbox-{name}").locator("xpath=..").click()
+    page.get_by_role("button", name=f"Materialize selected ({len(assets)})").click()
+    dialog = page.get_by_role("dialog").filter(has_text=f"materialize {len(assets)} assets")
+    dialog.get_by_role("button", name="Custom").click()
+    box = dialog.locator("input").first
+    box.fill(keys)
+    box.press("Enter")
+    dialog.get_by_text(f"{n} partitions", exact=True).wait_for()
+    dialog.get_by_role("button", name="Preview").click()
+    preview = page.get_by_role("dialog").filter(has_text="Backfill preview")
+    preview.get_by_role("button", name="OK").wait_for()
+    preview.get_by_text(keys.strip("[]")).first.wait_for()  # the rows load after the frame
+    # One row per asset: key, backfill policy, partitions definition, partitions to launch.
+    lines = [x.strip() for x in preview.inner_text().splitlines() if x.strip()]
+    page.screenshot(path=str(shot))
+    preview.get_by_role("button", name="OK").click()
+    dialog.get_by_role("button", name="Launch backfill").click()
+    page.get_by_text("Created backfill").wait_for()
+    # Each asset's row ends with its range: the next line after the partitions definition.
+    return [
+        (name, next(x for x in lines[i:] if "..." in x or x[:4].isdigit()))
+        for i, name in enumerate(lines)
+        if name in assets and (i == 0 or lines[i - 1] != name)
+    ]
+
+
+def test_backfill_past_weeks_with_their_days_from_the_ui(chromium, ops_stack):
+    """Workflow 6: what docs/operations.md tells an operator to click. The backfill dialog
+    cannot mix daily and weekly roots (Dagster: "The root assets of this selection have
+    different partition definitions"), so past weeks are backfilled in two clicks-throughs:
+    first their days (the two daily assets, one run over the range), then, once that has
+    completed, the four weekly assets over exactly the picked weeks (no extra week: the KPIs
+    read the week's abilities only). Every partition is materialized once, by 1 + k runs."""
+    from playwright.sync_api import sync_playwright
+
+    from seedtest_assets_tests.e2e.test_runs import describe, materialized_once
+
+    stack = ops_stack
+    weeks = [w.isoformat() for w in stack.complete_weeks(2)]
+    first = date.fromisoformat(weeks[0])
+    days = [(first + timedelta(days=i)).isoformat() for i in range(14)]
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    launched: dict[str, str] = {}
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(
+            executable_path=str(chromium), headless=True, args=["--disable-dev-shm-usage"]
+        )
+        try:
+            context = browser.new_context(viewport={"width": 1600, "height": 1000})
+            context.add_init_script("window.localStorage.setItem('communityNux', '\"1\"')")
+            page = context.new_page()
+            page.set_default_timeout(60_000)
+            for step, assets, keys, n in (
+                ("days", DAILY_ASSETS, days, 14),
+                ("weeks", WEEKLY_ASSETS, weeks, 2),
+            ):
+                before = _backfill_ids(stack)
+                preview = _launch_from_catalog(
+                    page,
+                    stack.servers.port,
+                    assets,
+                    f"[{keys[0]}...{keys[-1]}]",
+                    n,
+                    ARTIFACTS / f"backfill_preview_{step}.png",
+                )
+                # The preview lists exactly the picked range for every selected asset.
+                assert sorted(preview) == sorted((a, f"{keys[0]}...{keys[-1]}") for a in assets)
+                [launched[step]] = _backfill_ids(stack) - before
+                done = stack.wait_backfill(launched[step], timeout=420)
+                assert done["status"] == "COMPLETED_SUCCESS", done
+        finally:
+            browser.close()
+
+    for step, assets, keys, predicted in (
+        ("days", DAILY_ASSETS, days, 1),  # one run over the 14 days (single_run)
+        ("weeks", WEEKLY_ASSETS, weeks, len(weeks)),  # a run per week (ADR 0001, Amend. 3)
+    ):
+        backfill = stack.backfill(launched[step])
+        runs = stack.runs({"dagster/backfill": launched[step]})
+        print(f"\nUI backfill of the {step}: {len(runs)} runs\n{describe(runs)}")
+        statuses = {
+            "/".join(s["assetKey"]["path"]): (
+                s["numPartitionsTargeted"],
+                s["numPartitionsMaterialized"],
+                s["numPartitionsFailed"],
+            )
+            for s in backfill["assetBackfillData"]["assetBackfillStatuses"]
+        }
+        assert statuses == dict.fromkeys(assets, (len(keys), len(keys), 0))
+        assert all(r["status"] == "SUCCESS" for r in runs), describe(runs)
+        run_ids = {r["runId"] for r in runs}
+        for asset in assets:
+            assert materialized_once(stack, asset, keys, run_ids) == dict.fromkeys(keys, 1)
+        assert len(runs) == predicted, describe(runs)
