@@ -1,30 +1,145 @@
-"""The ``seedtest`` command line: warehouse migrations, synthetic data, the demo, re-scoring.
+"""The ``seedtest`` command line (argparse; entry point :func:`main`).
 
-Examples::
+Commands: ``db upgrade``, ``generate``, ``demo``, ``score``; see
+:data:`EPILOG` (what ``seedtest --help`` prints) for examples and exit codes.
 
-    seedtest db upgrade
-    seedtest generate --users 2000 --weeks 8 --seed 7
-    seedtest demo
-    seedtest score --user 123 [--lookback-days 84]
+Errors the user can fix (no warehouse, an old schema, an unreachable server, an unknown
+student, a bad option) are one line on stderr and a documented exit code; ``--debug`` adds
+the traceback. Commands that only read never create ``SEEDTEST_HOME`` or a warehouse file.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+import traceback
+from collections.abc import Sequence
 from datetime import date
 
 from seedtest_assets import settings
 
+# Exit codes (documented in EPILOG).
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_NOT_FOUND = 3
+EXIT_WAREHOUSE = 4
 
+DESCRIPTION = (
+    "SeedTest Analytics from the command line: migrate the warehouse, generate synthetic "
+    "data, run the demo, re-score a student."
+)
+
+EPILOG = """\
+examples:
+  seedtest db upgrade                          create / migrate the warehouse
+  seedtest generate --users 2000 --weeks 8     synthetic data into it
+  seedtest demo                                generate + materialize everything (embedded)
+  seedtest score --user 123                    re-score student 123 now (JSON)
+
+exit codes:
+  0  done (also `score` with nothing to score: {"status": "noop", ...})
+  1  failed: an unexpected error
+  2  usage or configuration: bad option or argument
+  3  not found: no such student
+  4  warehouse not ready: missing, not migrated, at another revision, or unreachable
+
+environment: DATABASE_URL (default: SQLite file $SEEDTEST_HOME/warehouse.db), SEEDTEST_HOME
+(default ./.seedtest).
+Errors are one line on stderr; add --debug for the traceback.
+"""
+
+
+class CliError(Exception):
+    """A problem the user can fix: printed as one line, exits with ``code``."""
+
+    def __init__(self, message: str, code: int = EXIT_FAILED) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+# --------------------------------------------------------------------------- argument types
+def _parse_id(kind: str, value: str) -> int:
+    """The one place ids from the command line are parsed (integers today)."""
+    try:
+        return int(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not a {kind} id (an integer): {value!r}") from exc
+
+
+def _user_id(value: str) -> int:
+    return _parse_id("student", value)
+
+
+def _parse_date(value: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not a YYYY-MM-DD date: {value!r}") from exc
+
+
+def _positive_int(value: str) -> int:
+    try:
+        n = int(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not an integer: {value!r}") from exc
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1: {n}")
+    return n
+
+
+# --------------------------------------------------------------------------- helpers
+def _warehouse_url() -> str:
+    """``DATABASE_URL`` or the embedded file, without creating ``SEEDTEST_HOME``."""
+    return settings.database_url(create_home=False)
+
+
+def _ready_engine():
+    """An engine on the existing, migrated warehouse (else one-line error, exit 4)."""
+    from seedtest_assets.warehouse.ready import ready_engine
+
+    return ready_engine(_warehouse_url())
+
+
+def _require(engine, column, ids: Sequence[int], noun: tuple[str, str]) -> None:
+    """Exit 3 unless every id is a value of ``column`` (e.g. ``users.user_id``).
+
+    ``noun``: how to name one and several missing ids ("student", "students").
+    """
+    from sqlalchemy import select
+
+    from seedtest_assets.warehouse.ready import describe
+
+    wanted = sorted(set(ids))
+    if not wanted:
+        return
+    with engine.connect() as conn:
+        found = set(conn.execute(select(column).where(column.in_(wanted)).distinct()).scalars())
+    missing = [i for i in wanted if i not in found]
+    if missing:
+        listed = ", ".join(str(i) for i in missing)
+        name = noun[0] if len(missing) == 1 else noun[1]
+        raise CliError(
+            f"no {name} {listed} in the warehouse {describe(_warehouse_url())}", EXIT_NOT_FOUND
+        )
+
+
+def _require_students(engine, user_ids: Sequence[int]) -> None:
+    from seedtest_assets.warehouse import schema as s
+
+    _require(engine, s.users.c.user_id, user_ids, ("student", "students"))
+
+
+# --------------------------------------------------------------------------- commands
 def _cmd_db_upgrade(args: argparse.Namespace) -> int:
     from seedtest_assets.warehouse import upgrade
 
     url = settings.database_url()
     rev = upgrade(url, args.revision)
     print(f"warehouse {settings.redact_url(url)} at revision {rev}")
-    return 0
+    return EXIT_OK
 
 
 def _cmd_generate(args: argparse.Namespace) -> int:
@@ -47,7 +162,7 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     print(f"generated into {settings.redact_url(url)} (period {pop.start} .. {pop.end}):")
     for table, n in counts.items():
         print(f"  {table:<20} {n:>12,}")
-    return 0
+    return EXIT_OK
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
@@ -59,10 +174,10 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 def _cmd_score(args: argparse.Namespace) -> int:
     """Re-score one student now (the original ``POST /analysis/irt/update-theta``)."""
     from seedtest_assets.mirt_ability.online import DEFAULT_LOOKBACK_DAYS, update_theta
-    from seedtest_assets.warehouse import make_engine
 
-    engine = make_engine(settings.database_url())
+    engine = _ready_engine()
     try:
+        _require_students(engine, [args.user])
         update = update_theta(
             engine,
             [args.user],
@@ -74,77 +189,198 @@ def _cmd_score(args: argparse.Namespace) -> int:
     finally:
         engine.dispose()
     print(json.dumps(update.results[0].to_api(), ensure_ascii=False))
-    return 0
+    return EXIT_OK
 
 
-def _parse_date(value: str) -> date:
-    try:
-        return date.fromisoformat(value)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"not a YYYY-MM-DD date: {value!r}") from exc
+# --------------------------------------------------------------------------- parser
+class _Formatter(argparse.HelpFormatter):
+    """Wraps one-paragraph descriptions; keeps texts laid out by hand (the epilog) as written."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        if "\n" in text:
+            return "".join(indent + line for line in text.splitlines(keepends=True))
+        return super()._fill_text(text, width, indent)
 
 
-def _positive_int(value: str) -> int:
-    try:
-        n = int(value)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"not an integer: {value!r}") from exc
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1: {n}")
-    return n
+def _debug_parent() -> argparse.ArgumentParser:
+    """``--debug`` after a subcommand too (SUPPRESS: never overrides the global flag)."""
+    parent = argparse.ArgumentParser(add_help=False)
+    parent.add_argument(
+        "--debug",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="on an error, also print the traceback",
+    )
+    return parent
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for tests)."""
-    p = argparse.ArgumentParser(prog="seedtest", description=__doc__.splitlines()[0])
-    sub = p.add_subparsers(dest="command", required=True)
+    fmt = _Formatter
+    common = {"parents": [_debug_parent()], "formatter_class": fmt}
+    p = argparse.ArgumentParser(
+        prog="seedtest", description=DESCRIPTION, epilog=EPILOG, formatter_class=fmt
+    )
+    p.add_argument("--debug", action="store_true", help="on an error, also print the traceback")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    db = sub.add_parser("db", help="warehouse schema")
-    dbsub = db.add_subparsers(dest="db_command", required=True)
-    up = dbsub.add_parser("upgrade", help="apply migrations (DATABASE_URL or embedded SQLite)")
-    up.add_argument("revision", nargs="?", default="head")
+    db = sub.add_parser("db", help="warehouse schema (migrations)", **common)
+    dbsub = db.add_subparsers(dest="db_command", required=True, metavar="DB_COMMAND")
+    up = dbsub.add_parser(
+        "upgrade",
+        help="create or migrate the warehouse (DATABASE_URL, else the embedded SQLite file)",
+        description="Apply the Alembic migrations to the warehouse: DATABASE_URL, else "
+        "$SEEDTEST_HOME/warehouse.db (created with its folder if missing).",
+        **common,
+    )
+    up.add_argument(
+        "revision",
+        nargs="?",
+        default="head",
+        help="the revision to migrate to (default: %(default)s, the newest)",
+    )
     up.set_defaults(func=_cmd_db_upgrade)
 
-    gen = sub.add_parser("generate", help="synthetic exam data with ground truth")
-    gen.add_argument("--users", type=int, default=2000)
-    gen.add_argument("--weeks", type=int, default=8)
-    gen.add_argument("--seed", type=int, default=7)
-    gen.add_argument("--items", type=int, default=None, help="default scales with --users")
+    gen = sub.add_parser(
+        "generate",
+        help="synthetic exam data with ground truth (replaces the source tables)",
+        description="Generate synthetic students, items and attempts with their ground truth "
+        "and load them into the warehouse (migrating it first); replaces the source tables.",
+        **common,
+    )
+    gen.add_argument(
+        "--users", type=int, default=2000, help="students to generate (default: %(default)s)"
+    )
+    gen.add_argument(
+        "--weeks", type=int, default=8, help="weeks of activity (default: %(default)s)"
+    )
+    gen.add_argument(
+        "--seed", type=int, default=7, help="random seed, for reproducible data (default: 7)"
+    )
+    gen.add_argument(
+        "--items",
+        type=int,
+        default=None,
+        help="items in the bank (default: scales with --users)",
+    )
     gen.add_argument(
         "--start",
         type=_parse_date,
         default=None,
+        metavar="YYYY-MM-DD",
         help="first Monday (default: the Monday WEEKS weeks before this week's)",
     )
     gen.set_defaults(func=_cmd_generate)
 
-    demo = sub.add_parser("demo", help="generate data and materialize the whole asset graph")
-    demo.add_argument("--users", type=int, default=2000)
-    demo.add_argument("--weeks", type=int, default=8)
-    demo.add_argument("--seed", type=int, default=7)
-    demo.set_defaults(func=_cmd_demo)
+    demo = sub.add_parser(
+        "demo",
+        help="generate data and materialize the whole asset graph (embedded SQLite)",
+        description="Generate synthetic data into the embedded SQLite warehouse under "
+        "SEEDTEST_HOME, materialize every asset through Dagster ($SEEDTEST_HOME/dagster) and "
+        "print a summary.",
+        **common,
+    )
+    demo.add_argument(
+        "--users", type=int, default=2000, help="students to generate (default: %(default)s)"
+    )
+    demo.add_argument(
+        "--weeks", type=int, default=8, help="weeks of activity (default: %(default)s)"
+    )
+    demo.add_argument("--seed", type=int, default=7, help="random seed (default: %(default)s)")
+    # The demo keeps its own output and errors (tracebacks included).
+    demo.set_defaults(func=_cmd_demo, plain_errors=False)
 
     score = sub.add_parser(
         "score",
-        help="re-score one student now with the latest item parameters; prints JSON "
-        "{status: ok, user_id, theta, se, model, version, updated_at} or {status: noop, message}",
+        help="re-score one student now with the latest item parameters (JSON)",
+        description="Re-score one student now with the latest calibrated item parameters and "
+        "store the result (a mirt_ability row, source on_demand). Prints JSON {status: ok, "
+        "user_id, theta, se, model, version, updated_at}, or {status: noop, user_id, "
+        "message} (exit 0) when the student has nothing to score. A student who is not in "
+        "users is an error (exit 3).",
+        **common,
     )
-    score.add_argument("--user", type=int, required=True, help="the student's user_id")
+    score.add_argument(
+        "--user", type=_user_id, required=True, metavar="USER_ID", help="the student's user_id"
+    )
     score.add_argument(
         "--lookback-days",
         type=_positive_int,
         default=None,
-        help="days of attempts to score (default 84, the weekly batch's window)",
+        metavar="DAYS",
+        help="days of attempts to score (default: 84, the weekly batch's window)",
     )
-    score.add_argument("--model", default="2PL", help="IRT model of the item parameters")
+    score.add_argument(
+        "--model", default="2PL", help="IRT model of the item parameters (default: %(default)s)"
+    )
     score.set_defaults(func=_cmd_score)
+
     return p
 
 
+# --------------------------------------------------------------------------- errors
+def _error(exc: BaseException) -> tuple[int, str]:
+    """(exit code, one line) for an exception escaping a command."""
+    from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
+
+    from seedtest_assets.warehouse.ready import WarehouseNotReady, describe, one_line
+
+    if isinstance(exc, CliError):
+        return exc.code, str(exc)
+    if isinstance(exc, WarehouseNotReady):
+        return EXIT_WAREHOUSE, str(exc)
+    try:
+        url = _warehouse_url()
+    except ArgumentError:  # its message would quote the URL, password and all
+        return (
+            EXIT_USAGE,
+            "DATABASE_URL is not a valid database URL (not shown: it may hold a password)",
+        )
+    if isinstance(exc, OperationalError):  # cannot connect, or lost the connection
+        return EXIT_WAREHOUSE, (
+            f"cannot use the warehouse {describe(url)}: {one_line(exc, url)}; check "
+            "DATABASE_URL (and that the server is running)"
+        )
+    if isinstance(exc, DBAPIError):
+        return EXIT_FAILED, f"database error on {describe(url)}: {one_line(exc, url)}"
+    if _is_config_error(exc):
+        return EXIT_USAGE, one_line(exc, url)
+    return EXIT_FAILED, (
+        f"{type(exc).__name__}: {one_line(exc, url)} (run with --debug for the traceback)"
+    )
+
+
+def _is_config_error(exc: BaseException) -> bool:
+    """An Alembic revision that does not exist."""
+    if "alembic" in sys.modules:
+        from alembic.util import CommandError
+
+        if isinstance(exc, CommandError):
+            return True
+    return False
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``seedtest`` console script."""
+    """Entry point of the ``seedtest`` console script; returns the exit code."""
     args = build_parser().parse_args(argv)
-    return int(args.func(args) or 0)
+    # An unreachable host fails after 10 s, not libpq's 130 (PGCONNECT_TIMEOUT still wins).
+    os.environ.setdefault("PGCONNECT_TIMEOUT", "10")
+    if not getattr(args, "plain_errors", True):
+        return int(args.func(args) or 0)
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        print("seedtest: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:
+        try:
+            code, message = _error(exc)
+        except Exception:  # never let the error report itself fail
+            code, message = EXIT_FAILED, f"{type(exc).__name__} (run with --debug for details)"
+        if args.debug:
+            traceback.print_exc()
+        print(f"seedtest: error: {message}", file=sys.stderr)
+        return code
 
 
 if __name__ == "__main__":
