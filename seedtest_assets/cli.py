@@ -1,6 +1,6 @@
 """The ``seedtest`` command line (argparse; entry point :func:`main`).
 
-Commands: ``db upgrade``, ``generate``, ``demo``, ``score``; see
+Commands: ``db upgrade``, ``generate``, ``demo``, ``score``, ``theta``; see
 :data:`EPILOG` (what ``seedtest --help`` prints) for examples and exit codes.
 
 Errors the user can fix (no warehouse, an old schema, an unreachable server, an unknown
@@ -16,7 +16,7 @@ import os
 import sys
 import traceback
 from collections.abc import Sequence
-from datetime import date
+from datetime import date, timedelta
 
 from seedtest_assets import settings
 
@@ -29,7 +29,7 @@ EXIT_WAREHOUSE = 4
 
 DESCRIPTION = (
     "SeedTest Analytics from the command line: migrate the warehouse, generate synthetic "
-    "data, run the demo, re-score a student."
+    "data, run the demo, re-score a student, read a student's stored theta."
 )
 
 EPILOG = """\
@@ -38,12 +38,14 @@ examples:
   seedtest generate --users 2000 --weeks 8     synthetic data into it
   seedtest demo                                generate + materialize everything (embedded)
   seedtest score --user 123                    re-score student 123 now (JSON)
+  seedtest theta --user 123                    student 123's current stored theta (JSON)
+  seedtest theta --user 123 --week 2026-03-02  their weekly theta of that week
 
 exit codes:
   0  done (also `score` with nothing to score: {"status": "noop", ...})
   1  failed: an unexpected error
-  2  usage or configuration: bad option or argument
-  3  not found: no such student
+  2  usage or configuration: bad option, a week that is not a Monday
+  3  not found: no such student, or no stored theta
   4  warehouse not ready: missing, not migrated, at another revision, or unreachable
 
 environment: DATABASE_URL (default: SQLite file $SEEDTEST_HOME/warehouse.db), SEEDTEST_HOME
@@ -78,6 +80,17 @@ def _parse_date(value: str) -> date:
         return date.fromisoformat(value)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(f"not a YYYY-MM-DD date: {value!r}") from exc
+
+
+def _monday(value: str) -> date:
+    """A week, keyed by its Monday (as the weekly partitions and the original's --week)."""
+    day = _parse_date(value)
+    if day.weekday() != 0:
+        monday = day - timedelta(days=day.weekday())
+        raise argparse.ArgumentTypeError(
+            f"{value} is a {day:%A}: weeks are keyed by their Monday (that week: {monday})"
+        )
+    return day
 
 
 def _positive_int(value: str) -> int:
@@ -189,6 +202,32 @@ def _cmd_score(args: argparse.Namespace) -> int:
     finally:
         engine.dispose()
     print(json.dumps(update.results[0].to_api(), ensure_ascii=False))
+    return EXIT_OK
+
+
+def _cmd_theta(args: argparse.Namespace) -> int:
+    """Print a student's stored theta (read-only)."""
+    from seedtest_assets.mirt_ability.read import stored_theta
+
+    engine = _ready_engine()
+    try:
+        _require_students(engine, [args.user])
+        row = stored_theta(engine, args.user, args.week)
+    finally:
+        engine.dispose()
+    if row is None:
+        if args.week is None:
+            msg = (
+                f"student {args.user} has no theta yet (no mirt_ability row): the weekly "
+                f"batch has not scored them; `seedtest score --user {args.user}` scores them now"
+            )
+        else:
+            msg = (
+                f"student {args.user} has no weekly theta for the week {args.week} (the weekly "
+                f"batch did not score them that week); without --week: their current theta"
+            )
+        raise CliError(msg, EXIT_NOT_FOUND)
+    print(json.dumps(row.to_api(), ensure_ascii=False))
     return EXIT_OK
 
 
@@ -314,6 +353,27 @@ def build_parser() -> argparse.ArgumentParser:
         "--model", default="2PL", help="IRT model of the item parameters (default: %(default)s)"
     )
     score.set_defaults(func=_cmd_score)
+
+    theta = sub.add_parser(
+        "theta",
+        help="a student's stored theta (read-only, JSON)",
+        description="Print a student's stored theta as JSON {status: ok, user_id, theta, se, "
+        "model, version, week_start, source, updated_at}: with --week the weekly batch's theta "
+        "of that week, else the student's newest row (any source). Reads only. Unknown "
+        "student or no row: exit 3.",
+        **common,
+    )
+    theta.add_argument(
+        "--user", type=_user_id, required=True, metavar="USER_ID", help="the student's user_id"
+    )
+    theta.add_argument(
+        "--week",
+        type=_monday,
+        default=None,
+        metavar="YYYY-MM-DD",
+        help="the week's Monday: that week's weekly theta (default: the current theta)",
+    )
+    theta.set_defaults(func=_cmd_theta)
 
     return p
 
