@@ -1,6 +1,6 @@
 """The ``seedtest`` command line (argparse; entry point :func:`main`).
 
-Commands: ``db upgrade``, ``generate``, ``demo``, ``score``, ``theta``; see
+Commands: ``db upgrade``, ``generate``, ``demo``, ``score``, ``theta``, ``report``; see
 :data:`EPILOG` (what ``seedtest --help`` prints) for examples and exit codes.
 
 Errors the user can fix (no warehouse, an old schema, an unreachable server, an unknown
@@ -29,7 +29,8 @@ EXIT_WAREHOUSE = 4
 
 DESCRIPTION = (
     "SeedTest Analytics from the command line: migrate the warehouse, generate synthetic "
-    "data, run the demo, re-score a student, read a student's stored theta."
+    "data, run the demo, re-score a student, read a student's stored theta, and render a "
+    "week's reports through Dagster."
 )
 
 EPILOG = """\
@@ -40,16 +41,19 @@ examples:
   seedtest score --user 123                    re-score student 123 now (JSON)
   seedtest theta --user 123                    student 123's current stored theta (JSON)
   seedtest theta --user 123 --week 2026-03-02  their weekly theta of that week
+  seedtest report --week 2026-03-02            that week's reports (Dagster run)
+  seedtest report --week 2026-03-02 --user 123 --format pdf --dry-run
 
 exit codes:
   0  done (also `score` with nothing to score: {"status": "noop", ...})
-  1  failed: an unexpected error
-  2  usage or configuration: bad option, a week that is not a Monday
-  3  not found: no such student, or no stored theta
+  1  failed: the report run failed (its message is printed), or an unexpected error
+  2  usage or configuration: bad option, a week that is not a Monday, bad REPORT_FORMAT
+  3  not found: no such student or organisation, or no stored theta
   4  warehouse not ready: missing, not migrated, at another revision, or unreachable
 
 environment: DATABASE_URL (default: SQLite file $SEEDTEST_HOME/warehouse.db), SEEDTEST_HOME
-(default ./.seedtest).
+(default ./.seedtest), DAGSTER_HOME (default for `report`: $SEEDTEST_HOME/dagster),
+REPORT_FORMAT (pdf | html; unset: both), MAX_USERS (report cap, default 1000).
 Errors are one line on stderr; add --debug for the traceback.
 """
 
@@ -73,6 +77,10 @@ def _parse_id(kind: str, value: str) -> int:
 
 def _user_id(value: str) -> int:
     return _parse_id("student", value)
+
+
+def _org_id(value: str) -> int:
+    return _parse_id("organisation", value)
 
 
 def _parse_date(value: str) -> date:
@@ -143,6 +151,14 @@ def _require_students(engine, user_ids: Sequence[int]) -> None:
     from seedtest_assets.warehouse import schema as s
 
     _require(engine, s.users.c.user_id, user_ids, ("student", "students"))
+
+
+def _require_orgs(engine, org_ids: Sequence[int]) -> None:
+    """Organisations that have students (``users.org_id``): else a typo selects nobody."""
+    from seedtest_assets.warehouse import schema as s
+
+    noun = ("student in organisation", "students in organisations")
+    _require(engine, s.users.c.org_id, org_ids, noun)
 
 
 # --------------------------------------------------------------------------- commands
@@ -229,6 +245,94 @@ def _cmd_theta(args: argparse.Namespace) -> int:
         raise CliError(msg, EXIT_NOT_FOUND)
     print(json.dumps(row.to_api(), ensure_ascii=False))
     return EXIT_OK
+
+
+def _report_formats(choice: str | None) -> tuple[str, ...]:
+    """``--format`` wins; else ``REPORT_FORMAT`` (pdf | html); unset: both."""
+    from seedtest_assets.report_artifacts.launch import formats_from_env
+
+    if choice:
+        return (choice,)
+    try:
+        return formats_from_env()
+    except ValueError as exc:
+        raise CliError(str(exc), EXIT_USAGE) from exc
+
+
+def _check_week_partition(week: date) -> None:
+    from seedtest_assets.partitions import weekly
+
+    if not weekly.has_partition_key(week.isoformat()):
+        keys = weekly.get_partition_keys()
+        span = f"{keys[0]} .. {keys[-1]}" if keys else "none"
+        raise CliError(
+            f"no weekly partition {week}: the weeks are {span} (from "
+            "SEEDTEST_PARTITIONS_START, or the demo data's first week, to this week)",
+            EXIT_USAGE,
+        )
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    """Render a week's reports through Dagster (``report_artifacts_job``) and list the files."""
+    from seedtest_assets.report_artifacts.launch import ReportRequest, launch_week
+
+    formats = _report_formats(args.format)
+    request = ReportRequest(
+        week=args.week,
+        user_ids=tuple(dict.fromkeys(args.users or ())),
+        org_ids=tuple(dict.fromkeys(args.orgs or ())),
+        max_users=args.max_users,
+        formats=formats,
+        lang=args.lang,
+        dry_run=args.dry_run,
+    )
+    _check_week_partition(request.week)
+    engine = _ready_engine()
+    try:
+        _require_students(engine, request.user_ids)
+        _require_orgs(engine, request.org_ids)
+        launch = launch_week(
+            engine,
+            request,
+            tags={"seedtest/launched_by": "seedtest report"},
+            # --debug: Dagster's own console log (step failures with their stack traces).
+            console_log_level="WARNING" if args.debug else "CRITICAL",
+        )
+    finally:
+        engine.dispose()
+    for location in launch.files:
+        print(location)
+    err = sys.stderr
+    if not args.debug:  # with --debug Dagster's console logger printed them already
+        for level, message in launch.messages:
+            print(f"{level}: {message}", file=err)
+    files = _count(len(launch.files), "+".join(request.formats) + " file")
+    students = _count(launch.students, "student")
+    print(f"run {launch.run_id} (Dagster instance {launch.dagster_home})", file=err)
+    if launch.dry_run:
+        summary = (
+            f"dry run, week {launch.week}: {students}, {files} rendered, nothing stored "
+            "(the paths above are where they would go)"
+        )
+    else:
+        summary = (
+            f"week {launch.week}: {students}, {files}, {launch.bytes / 1024:.0f} KiB, "
+            f"stored in {launch.store}"
+        )
+    cut = launch.metadata.get("students_cut_by_max_users")
+    if cut:
+        summary += f"; {_count(int(cut), 'more student')} cut by --max-users / MAX_USERS"
+    if launch.failed_checks:
+        summary += f"; asset checks not passed: {', '.join(launch.failed_checks)}"
+    if launch.success:
+        print(summary, file=err)
+        return EXIT_OK
+    print(f"FAILED {summary}", file=err)
+    raise CliError(f"report run {launch.run_id} failed: {launch.failure}", EXIT_FAILED)
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 # --------------------------------------------------------------------------- parser
@@ -375,6 +479,65 @@ def build_parser() -> argparse.ArgumentParser:
     )
     theta.set_defaults(func=_cmd_theta)
 
+    report = sub.add_parser(
+        "report",
+        help="render a week's reports through Dagster and list the files",
+        description="Run report_artifacts_job for the week's partition in this process, on "
+        "the Dagster instance of DAGSTER_HOME (unset: $SEEDTEST_HOME/dagster), so the run "
+        "shows in the UI. Without --user: the students active in the week (as the weekly "
+        "schedule); named students get a report even if they did not practise that week. "
+        "--user and --org narrow each other. Prints each stored file's path (local store) "
+        "or URL (S3) on stdout, one per line, then the run id and a summary on stderr.",
+        **common,
+    )
+    report.add_argument(
+        "--week",
+        type=_monday,
+        required=True,
+        metavar="YYYY-MM-DD",
+        help="the report week's Monday (the weekly partition key)",
+    )
+    report.add_argument(
+        "--user",
+        dest="users",
+        type=_user_id,
+        action="append",
+        metavar="USER_ID",
+        help="only this student (repeatable); named students are reported even if inactive",
+    )
+    report.add_argument(
+        "--org",
+        dest="orgs",
+        type=_org_id,
+        action="append",
+        metavar="ORG_ID",
+        help="only students of this organisation (repeatable)",
+    )
+    report.add_argument(
+        "--max-users",
+        type=_positive_int,
+        default=None,
+        metavar="N",
+        help="at most N students, lowest ids first (default: env MAX_USERS, else 1000)",
+    )
+    report.add_argument(
+        "--format",
+        choices=("pdf", "html"),
+        default=None,
+        help="only this format (default: env REPORT_FORMAT, pdf or html; unset: both)",
+    )
+    report.add_argument(
+        "--lang",
+        choices=("ko", "en"),
+        default="ko",
+        help="report labels (default: %(default)s)",
+    )
+    report.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="render only: store no file, write no row; print where the files would go",
+    )
+    report.set_defaults(func=_cmd_report)
     return p
 
 
@@ -411,7 +574,11 @@ def _error(exc: BaseException) -> tuple[int, str]:
 
 
 def _is_config_error(exc: BaseException) -> bool:
-    """An Alembic revision that does not exist."""
+    """A bad DAGSTER_HOME, or an Alembic revision that does not exist."""
+    from seedtest_assets.report_artifacts.launch import LaunchConfigError
+
+    if isinstance(exc, LaunchConfigError):
+        return True
     if "alembic" in sys.modules:
         from alembic.util import CommandError
 

@@ -20,8 +20,12 @@ from seedtest_assets_tests.conftest import (
 from seedtest_assets_tests.dagster_servers import free_port
 
 SEEDTEST = Path(sys.executable).with_name("seedtest")
-#: A command of each kind that needs an existing warehouse (read-only, re-score).
-NEEDS_A_WAREHOUSE = (("theta", "--user", "1"), ("score", "--user", "1"))
+#: A command of each kind that needs an existing warehouse (read-only, re-score, report).
+NEEDS_A_WAREHOUSE = (
+    ("theta", "--user", "1"),
+    ("score", "--user", "1"),
+    ("report", "--week", "2026-03-02", "--dry-run"),
+)
 
 
 def run_cli(
@@ -190,4 +194,6 @@ def _subparser(parser: argparse.ArgumentParser, words: list[str]) -> argparse.Ar
 def test_help_from_the_console_script():
     proc = run_cli("--help", env={})
     assert proc.returncode == 0
-    assert "``" not in proc.stdout and "seedtest theta --user" in proc.stdout
+    assert "``" not in proc.stdout and "seedtest report --week" in proc.stdout
+    for command in ("theta", "report"):
+        assert command in proc.stdout
