@@ -17,9 +17,14 @@ from pathlib import Path
 from sqlalchemy.engine import make_url
 
 
+def home_path() -> Path:
+    """The ``SEEDTEST_HOME`` folder, *not* created (for read-only commands)."""
+    return Path(os.environ.get("SEEDTEST_HOME") or Path.cwd() / ".seedtest").resolve()
+
+
 def seedtest_home() -> Path:
     """The folder holding laptop state (created on first use)."""
-    home = Path(os.environ.get("SEEDTEST_HOME") or Path.cwd() / ".seedtest").resolve()
+    home = home_path()
     home.mkdir(parents=True, exist_ok=True)
     return home
 
@@ -71,10 +76,18 @@ def normalize_database_url(url: str) -> str:
     return parsed.render_as_string(hide_password=False)
 
 
-def database_url() -> str:
-    """The warehouse URL: ``DATABASE_URL`` if set, else the embedded SQLite file."""
+def database_url(*, create_home: bool = True) -> str:
+    """The warehouse URL: ``DATABASE_URL`` if set, else the embedded SQLite file.
+
+    ``create_home=False`` names the embedded file without creating ``SEEDTEST_HOME``: a
+    read-only command must not leave a folder behind where there is no warehouse.
+    """
     url = os.environ.get("DATABASE_URL", "").strip()
-    return normalize_database_url(url) if url else default_database_url()
+    if url:
+        return normalize_database_url(url)
+    if not create_home:
+        return f"sqlite:///{home_path() / 'warehouse.db'}"
+    return default_database_url()
 
 
 def utc_now() -> datetime:

@@ -49,3 +49,24 @@ def test_score_without_attempts_is_a_noop_not_an_error(sqlite_url, tmp_path):
 def test_score_rejects_a_bad_lookback(sqlite_url, tmp_path):
     proc = score(sqlite_url, tmp_path, "--user", "1", "--lookback-days", "0")
     assert proc.returncode == 2 and "must be >= 1" in proc.stderr
+
+
+def test_an_unknown_student_is_an_error_not_a_noop(sqlite_url, tmp_path):
+    """The issue: a student who is not in users answered ``noop`` with exit 0."""
+    seed_scoring(sqlite_url, utc_now())
+    proc = score(sqlite_url, tmp_path, "--user", "99")
+    assert proc.returncode == 3, proc.stderr
+    assert proc.stdout == ""
+    assert proc.stderr.strip() == (
+        f"seedtest: error: no student 99 in the warehouse SQLite file "
+        f"{sqlite_url.removeprefix('sqlite:///')}"
+    )
+    engine = make_engine(sqlite_url)
+    with engine.connect() as conn:
+        assert conn.execute(select(s.mirt_ability)).first() is None
+    engine.dispose()
+
+
+def test_a_user_id_that_is_not_an_id_is_a_usage_error(sqlite_url, tmp_path):
+    proc = score(sqlite_url, tmp_path, "--user", "abc")
+    assert proc.returncode == 2 and "not a student id" in proc.stderr

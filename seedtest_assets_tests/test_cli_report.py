@@ -1,0 +1,165 @@
+"""``seedtest report --week W``: a week's reports through Dagster, from the console script.
+
+Each test runs the real ``seedtest`` process on a small seeded warehouse (``seed_week``:
+students 1-5 and 100 active in the week, student 6 only the week before) with its own
+``SEEDTEST_HOME`` (so the Dagster instance is ``$SEEDTEST_HOME/dagster`` unless the test sets
+``DAGSTER_HOME``), then looks at the files, the ``report_artifacts`` rows and the runs of
+that Dagster instance.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dagster as dg
+import pytest
+from sqlalchemy import select
+
+from seedtest_assets.warehouse import make_engine
+from seedtest_assets.warehouse import schema as s
+from seedtest_assets_tests.report_artifacts.helpers import WEEK, seed_week
+from seedtest_assets_tests.test_cli import one_error_line, run_cli
+
+ACTIVE = [1, 2, 3, 4, 5, 100]  # seed_week: answers in WEEK
+
+
+@pytest.fixture
+def url(sqlite_url) -> str:
+    seed_week(sqlite_url)
+    return sqlite_url
+
+
+def report(url: str, home: Path, *args: str, **env: str | None):
+    """``seedtest report --week WEEK ARGS`` with a fresh environment (REPORT_FORMAT unset)."""
+    base = {
+        "DATABASE_URL": url,
+        "SEEDTEST_HOME": str(home),
+        "DAGSTER_HOME": None,
+        "REPORT_FORMAT": None,
+        "MAX_USERS": None,
+        "S3_BUCKET": None,
+    }
+    return run_cli("report", "--week", WEEK.isoformat(), *args, env={**base, **env})
+
+
+def rows(url: str) -> list[tuple[int, str, str]]:
+    t = s.report_artifacts
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        out = conn.execute(
+            select(t.c.user_id, t.c.format, t.c.url).order_by(t.c.user_id, t.c.format)
+        ).all()
+    engine.dispose()
+    return [tuple(r) for r in out]
+
+
+def runs(dagster_home: Path) -> list[dg.DagsterRun]:
+    with dg.DagsterInstance.from_config(str(dagster_home)) as instance:
+        return list(instance.get_runs())
+
+
+def run_id_of(proc) -> str:
+    line = next(ln for ln in proc.stderr.splitlines() if ln.startswith("run "))
+    return line.split()[1]
+
+
+def expected_paths(home: Path, users, formats=("html", "pdf")) -> list[str]:
+    folder = home / "reports" / WEEK.isoformat()
+    return [str(folder / f"{u}.{f}") for u in users for f in formats]
+
+
+def test_report_writes_files_and_rows_prints_paths_and_shows_in_dagster(warehouse_url, tmp_path):
+    url = warehouse_url  # SQLite and PostgreSQL
+    seed_week(url)
+    home = tmp_path / "home"
+    proc = report(url, home)
+    assert proc.returncode == 0, proc.stderr
+    paths = proc.stdout.splitlines()
+    assert paths == expected_paths(home, ACTIVE)
+    assert all(Path(p).stat().st_size > 0 for p in paths)
+    stored = rows(url)
+    assert [(u, f) for u, f, _ in stored] == [(u, f) for u in ACTIVE for f in ("html", "pdf")]
+    assert sorted(Path(u.removeprefix("file://")).as_posix() for _, _, u in stored) == sorted(paths)
+    summary = proc.stderr.strip().splitlines()[-1]
+    assert summary.startswith(f"week {WEEK}: 6 students, 12 html+pdf files")
+    # The run is in the Dagster instance ($SEEDTEST_HOME/dagster), with its partition.
+    (run,) = runs(home / "dagster")
+    assert run.run_id == run_id_of(proc)
+    assert run.job_name == "report_artifacts_job" and run.is_success
+    assert run.tags["dagster/partition"] == WEEK.isoformat()
+    assert run.tags["seedtest/launched_by"] == "seedtest report"
+
+
+def test_report_format_env_and_named_inactive_student(url, tmp_path):
+    home = tmp_path / "home"
+    # Student 6 did not practise in WEEK: named, they get a report anyway.
+    proc = report(url, home, "--user", "6", "--user", "2", REPORT_FORMAT="html")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == expected_paths(home, [2, 6], ["html"])
+    assert [(u, f) for u, f, _ in rows(url)] == [(2, "html"), (6, "html")]
+    # --format wins over REPORT_FORMAT; only this run's files are listed.
+    proc = report(url, home, "--user", "2", "--format", "pdf", REPORT_FORMAT="html")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == expected_paths(home, [2], ["pdf"])
+    # Organisation and cap: org 1's active students, lowest ids first.
+    proc = report(url, home, "--org", "1", "--max-users", "2", REPORT_FORMAT="pdf")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == expected_paths(home, [1, 2], ["pdf"])
+    assert "3 more students cut by --max-users" in proc.stderr
+    assert len(runs(home / "dagster")) == 3
+
+
+def test_bad_report_format_and_bad_weeks_are_rejected_before_any_run(url, tmp_path):
+    home = tmp_path / "home"
+    proc = report(url, home, REPORT_FORMAT="docx")
+    assert proc.returncode == 2
+    assert "REPORT_FORMAT must be one of html, pdf" in one_error_line(proc)
+
+    proc = run_cli(
+        "report", "--week", "2026-03-03", env={"DATABASE_URL": url, "SEEDTEST_HOME": str(home)}
+    )
+    assert proc.returncode == 2
+    assert "2026-03-03 is a Tuesday: weeks are keyed by their Monday (that week: 2026-03-02)" in (
+        proc.stderr
+    )
+
+    proc = run_cli(
+        "report", "--week", "2099-03-02", env={"DATABASE_URL": url, "SEEDTEST_HOME": str(home)}
+    )
+    assert proc.returncode == 2
+    assert "no weekly partition 2099-03-02" in one_error_line(proc)
+
+    proc = report(url, home, "--user", "42")
+    assert proc.returncode == 3
+    assert "no student 42 in the warehouse" in one_error_line(proc)
+    assert not home.exists() and rows(url) == []
+
+
+def test_dry_run_renders_stores_nothing_and_says_where_files_would_go(url, tmp_path):
+    home = tmp_path / "home"
+    dagster_home = tmp_path / "dagster"
+    dagster_home.mkdir()
+    proc = report(url, home, "--dry-run", "--format", "pdf", DAGSTER_HOME=str(dagster_home))
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == expected_paths(home, ACTIVE, ["pdf"])
+    assert "dry run" in proc.stderr and "nothing stored" in proc.stderr
+    assert rows(url) == [] and not (home / "reports").exists()
+    assert not (home / "dagster").exists()  # DAGSTER_HOME was set: that instance has the run
+    (run,) = runs(dagster_home)
+    assert run.is_success and run.tags["dagster/partition"] == WEEK.isoformat()
+
+
+def test_a_failed_run_exits_1_with_its_message_and_lists_what_was_stored(url, tmp_path):
+    home = tmp_path / "home"
+    # A directory where student 3's PDF should go: that one write fails.
+    (home / "reports" / WEEK.isoformat() / "3.pdf").mkdir(parents=True)
+    proc = report(url, home, "--format", "pdf")
+    assert proc.returncode == 1
+    assert proc.stdout.splitlines() == expected_paths(home, [1, 2, 4, 5, 100], ["pdf"])
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"seedtest: error: report run {run_id_of(proc)} failed: ")
+    assert "1 of 6 students' reports failed" in last and "Failed: 3." in last
+    assert "error: report of student 3 (pdf) failed" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    (run,) = runs(home / "dagster")
+    assert run.is_failure
