@@ -1,6 +1,6 @@
 """The report's words and numbers (pure functions)."""
 
-from datetime import date, datetime
+from datetime import datetime
 
 import pytest
 
