@@ -6,11 +6,20 @@ Every setting has an embedded default so a laptop needs nothing set:
   (default ``./.seedtest`` under the working directory).
 - ``DATABASE_URL``: the warehouse. Unset -> ``sqlite:///$SEEDTEST_HOME/warehouse.db``.
   ``postgresql://`` URLs are routed to psycopg 3 (``postgresql+psycopg://``).
+
+And the one clock of the code, :func:`utc_now`. Tests only (never set in production, and no
+deployment file sets it; a warning is logged when it is in effect) can stop it at an instant:
+in process with :func:`frozen_utc_now`, and in subprocesses (CLI, Dagster webserver, daemon,
+code servers, run workers) with ``SEEDTEST_FROZEN_NOW=2026-03-11T12:30:00`` (ISO 8601, UTC
+when no offset is given), which every process that inherits the environment honours.
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
+from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -90,9 +99,99 @@ def database_url(*, create_home: bool = True) -> str:
     return default_database_url()
 
 
+#: TEST ONLY. When set (ISO 8601, e.g. ``2026-03-11T12:30:00``; naive = UTC), :func:`utc_now`
+#: returns that instant in every process that inherits the environment. Unset or empty: the
+#: real clock. Never set it in a deployment.
+FROZEN_NOW_ENV = "SEEDTEST_FROZEN_NOW"
+
+_log = logging.getLogger(__name__)
+#: The in-process override of :func:`frozen_utc_now` (module-wide: seen by every thread).
+_frozen: datetime | None = None
+_warned: set[str] = set()
+
+
+def _naive_utc(value: datetime) -> datetime:
+    return value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo else value
+
+
+def parse_frozen_now(raw: str) -> datetime:
+    """``SEEDTEST_FROZEN_NOW``'s value as a naive UTC datetime.
+
+    Raises:
+        ValueError: not an ISO 8601 date-time (a typo must not silently mean "real time").
+    """
+    try:
+        return _naive_utc(datetime.fromisoformat(raw.strip()))
+    except ValueError as exc:
+        raise ValueError(
+            f"{FROZEN_NOW_ENV}={raw!r} is not an ISO 8601 date-time (e.g. 2026-03-11T12:30:00)"
+        ) from exc
+
+
 def utc_now() -> datetime:
-    """Now as a naive UTC datetime: the warehouse's timestamp convention."""
+    """Now as a naive UTC datetime: the warehouse's timestamp convention.
+
+    The code's one clock: assets, sensors, jobs and the CLI all ask it. Unless a test froze
+    it, it is the real clock. Test-only overrides, first match wins:
+
+    1. :func:`frozen_utc_now` (in process, e.g. ``dg.materialize`` or a sensor evaluated with
+       ``build_sensor_context``);
+    2. the ``SEEDTEST_FROZEN_NOW`` environment variable (subprocesses: the CLI, the Dagster
+       webserver, daemon, code servers and run workers that tests start), read at each call.
+
+    Neither is ever on by default.
+    """
+    if _frozen is not None:
+        return _frozen
+    raw = os.environ.get(FROZEN_NOW_ENV, "").strip()
+    if raw:
+        frozen = parse_frozen_now(raw)
+        if raw not in _warned:
+            _warned.add(raw)
+            _log.warning("%s=%s: the clock is frozen (test only)", FROZEN_NOW_ENV, raw)
+        return frozen
     return datetime.now(UTC).replace(tzinfo=None)
+
+
+class FrozenClock:
+    """The handle :func:`frozen_utc_now` yields: move the frozen instant during a test."""
+
+    @property
+    def now(self) -> datetime:
+        assert _frozen is not None, "the clock is no longer frozen"
+        return _frozen
+
+    def set(self, at: datetime) -> datetime:
+        """Freeze at ``at`` (naive = UTC; aware = converted)."""
+        global _frozen
+        _frozen = _naive_utc(at)
+        return _frozen
+
+    def advance(self, delta: timedelta) -> datetime:
+        """Move the frozen instant by ``delta``."""
+        return self.set(self.now + delta)
+
+    def env(self) -> dict[str, str]:
+        """``{"SEEDTEST_FROZEN_NOW": <the instant>}``: the same frozen now for a subprocess."""
+        return {FROZEN_NOW_ENV: self.now.isoformat()}
+
+
+@contextlib.contextmanager
+def frozen_utc_now(at: datetime) -> Iterator[FrozenClock]:
+    """TEST ONLY: :func:`utc_now` returns ``at`` (naive = UTC) in this process until exit.
+
+    Nests (the previous override is restored on exit). It freezes our clock only, not
+    Dagster's: a partition key must exist at the real time too, so tests freeze at instants
+    in the past (after ``SEEDTEST_PARTITIONS_START``).
+    """
+    global _frozen
+    previous = _frozen
+    clock = FrozenClock()
+    clock.set(at)
+    try:
+        yield clock
+    finally:
+        _frozen = previous
 
 
 def redact_url(url: str) -> str:

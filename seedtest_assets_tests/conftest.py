@@ -21,7 +21,9 @@ from sqlalchemy.engine import make_url
 # before anything imports seedtest_assets.partitions; subprocesses inherit it.
 os.environ["SEEDTEST_PARTITIONS_START"] = "2025-01-06"
 
+from seedtest_assets.settings import FrozenClock, frozen_utc_now
 from seedtest_assets.warehouse import make_engine, upgrade
+from seedtest_assets_tests.clock import NOON
 
 ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 
@@ -106,3 +108,14 @@ def warehouse_url(request, tmp_path) -> Iterator[str]:
     _truncate_all(url)
     yield url
     _truncate_all(url)
+
+
+@pytest.fixture
+def clock(request) -> Iterator[FrozenClock]:
+    """The code's clock (``settings.utc_now``) frozen for the test: at the instant given by
+    indirect parametrization (``@pytest.mark.parametrize("clock", [...], indirect=True)``),
+    else at the test module's ``FROZEN_NOW``, else at ``NOON``. Fixtures that depend on it see
+    the same frozen now as the test; ``clock.set``/``clock.advance`` move it."""
+    at = getattr(request, "param", None) or getattr(request.module, "FROZEN_NOW", NOON)
+    with frozen_utc_now(at) as frozen:
+        yield frozen

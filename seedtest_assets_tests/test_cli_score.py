@@ -1,24 +1,28 @@
-"""``seedtest score --user U``: the original update-theta answer, from the command line."""
+"""``seedtest score --user U``: the original update-theta answer, from the command line.
+
+The command runs in a subprocess with the test's frozen clock (``SEEDTEST_FROZEN_NOW``), so
+the data seeded "1 day ago" and the command's "now" are the same instant's.
+"""
 
 import json
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlalchemy import select
 
-from seedtest_assets.settings import utc_now
 from seedtest_assets.warehouse import make_engine
 from seedtest_assets.warehouse import schema as s
 from seedtest_assets_tests.online_factories import seed_scoring
 from seedtest_assets_tests.test_cli import run_cli
 
 
-def score(url: str, tmp_path, *args: str):
-    return run_cli("score", *args, env={"DATABASE_URL": url, "SEEDTEST_HOME": str(tmp_path)})
+def score(url: str, tmp_path, clock, *args: str):
+    env = {"DATABASE_URL": url, "SEEDTEST_HOME": str(tmp_path), **clock.env()}
+    return run_cli("score", *args, env=env)
 
 
-def test_score_prints_the_original_fields_and_writes_an_on_demand_row(sqlite_url, tmp_path):
-    version = seed_scoring(sqlite_url, utc_now())
-    proc = score(sqlite_url, tmp_path, "--user", "1")
+def test_score_prints_the_original_fields_and_writes_an_on_demand_row(sqlite_url, tmp_path, clock):
+    version = seed_scoring(sqlite_url, clock.now)
+    proc = score(sqlite_url, tmp_path, clock, "--user", "1")
     assert proc.returncode == 0, proc.stderr
     body = json.loads(proc.stdout)
     assert list(body) == ["status", "user_id", "theta", "se", "model", "version", "updated_at"]
@@ -26,7 +30,7 @@ def test_score_prints_the_original_fields_and_writes_an_on_demand_row(sqlite_url
     assert body["model"] == "2PL" and body["version"] == version
     assert -1.5 < body["theta"] < 1.5 and 0 < body["se"] < 1
     updated = datetime.fromisoformat(body["updated_at"].removesuffix("Z"))
-    assert abs(updated - utc_now()) < timedelta(minutes=5)
+    assert updated == clock.now  # the subprocess honoured SEEDTEST_FROZEN_NOW
     engine = make_engine(sqlite_url)
     with engine.connect() as conn:
         row = conn.execute(select(s.mirt_ability)).mappings().one()
@@ -34,9 +38,9 @@ def test_score_prints_the_original_fields_and_writes_an_on_demand_row(sqlite_url
     assert (row["user_id"], row["source"], row["theta"]) == (1, "on_demand", body["theta"])
 
 
-def test_score_without_attempts_is_a_noop_not_an_error(sqlite_url, tmp_path):
-    seed_scoring(sqlite_url, utc_now())
-    proc = score(sqlite_url, tmp_path, "--user", "3", "--lookback-days", "30")
+def test_score_without_attempts_is_a_noop_not_an_error(sqlite_url, tmp_path, clock):
+    seed_scoring(sqlite_url, clock.now)
+    proc = score(sqlite_url, tmp_path, clock, "--user", "3", "--lookback-days", "30")
     assert proc.returncode == 0, proc.stderr
     body = json.loads(proc.stdout)
     assert body == {
@@ -46,8 +50,8 @@ def test_score_without_attempts_is_a_noop_not_an_error(sqlite_url, tmp_path):
     }
 
 
-def test_score_rejects_a_bad_lookback(sqlite_url, tmp_path):
-    proc = score(sqlite_url, tmp_path, "--user", "1", "--lookback-days", "0")
+def test_score_rejects_a_bad_lookback(sqlite_url, tmp_path, clock):
+    proc = score(sqlite_url, tmp_path, clock, "--user", "1", "--lookback-days", "0")
     assert proc.returncode == 2 and "must be >= 1" in proc.stderr
 
 

@@ -22,7 +22,7 @@ A newly started sensor (no cursor) begins at "now".
 
 import os
 import time
-from datetime import date
+from datetime import UTC, date, datetime
 
 import dagster as dg
 
@@ -59,8 +59,11 @@ INTERVAL_SECONDS = int(os.environ.get("SEEDTEST_NEW_ATTEMPTS_INTERVAL", "30"))
 TRIGGER_TAG = "seedtest/trigger"
 
 
-def _last_day() -> date | None:
-    key = daily.get_last_partition_key()
+def _last_day(now: datetime) -> date | None:
+    """The last complete UTC day at ``now`` (our clock, not Dagster's: they agree unless a
+    test froze ours)."""
+    with dg.partition_loading_context(effective_dt=now.replace(tzinfo=UTC)):
+        key = daily.get_last_partition_key()
     return date.fromisoformat(key) if key else None
 
 
@@ -79,7 +82,8 @@ def new_attempts(
 ) -> dg.SensorResult:
     started = time.perf_counter()
     engine = warehouse.engine
-    until = utc_now() - DEFAULT_SETTLE
+    now = utc_now()
+    until = now - DEFAULT_SETTLE
     if not context.cursor:
         first = start_cursor(engine, until)
         return dg.SensorResult(
@@ -103,7 +107,7 @@ def new_attempts(
         elif new_users:
             dynamic.append(users.build_add_request(new_users))
 
-    days = partition_days(batch.days, date.fromisoformat(PARTITIONS_START), _last_day())
+    days = partition_days(batch.days, date.fromisoformat(PARTITIONS_START), _last_day(now))
     requests = [
         dg.RunRequest(
             run_key=features_run_key(day, batch.to_id),

@@ -56,10 +56,11 @@ def mirt_ability(
     context: dg.AssetExecutionContext, config: AbilityConfig, warehouse: WarehouseResource
 ) -> dg.MaterializeResult:
     week_start = date.fromisoformat(context.partition_key)
+    now = utc_now()
     run = score_week(
         warehouse.engine,
         week_start,
-        now=utc_now(),
+        now=now,
         model=config.model,
         lookback_weeks=config.lookback_weeks,
     )
@@ -79,7 +80,7 @@ def mirt_ability(
     # week in progress): a backfill of an older week must not roll a student's "current" week
     # back (ADR 0001).
     recorded = "skipped (not the latest week)"
-    if context.partition_key >= last_complete_week(utc_now()):
+    if context.partition_key >= last_complete_week(now):
         recorded = record_student_materializations(
             context, STUDENT_ABILITY, student_metadata(rows.iter_rows(named=True))
         )

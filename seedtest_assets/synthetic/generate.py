@@ -75,10 +75,12 @@ cores; there is no Python loop over students or attempts (only over weeks).
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 
 import numpy as np
 import polars as pl
+
+from seedtest_assets.settings import utc_now
 
 US_PER_SECOND = 1_000_000
 US_PER_DAY = 86_400 * US_PER_SECOND
@@ -172,7 +174,7 @@ class SyntheticConfig:
         """``start``, or the Monday ``weeks`` weeks before the current (UTC) week's Monday."""
         if self.start is not None:
             return self.start
-        today = today or datetime.now(UTC).date()
+        today = today or utc_now().date()
         return today - timedelta(days=today.weekday() + 7 * self.weeks)
 
     def resolved_n_items(self) -> int:

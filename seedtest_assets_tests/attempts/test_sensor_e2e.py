@@ -1,5 +1,12 @@
 """End to end: a session lands in the warehouse and, with only the daemon running, the student's
-new theta appears in ``mirt_ability`` and in the UI (real webserver + daemon, PostgreSQL)."""
+new theta appears in ``mirt_ability`` and in the UI (real webserver + daemon, PostgreSQL).
+
+The code's clock is frozen (``clock`` fixture, ``NOON``) here and, through
+``SEEDTEST_FROZEN_NOW``, in the servers, their code servers and run workers: the population,
+the session and the sensor's "now" and "today" are the same instant's at any real time (a
+session inserted just after midnight UTC used to put its attempts on yesterday, a complete
+day, and the sensor then launched a features run the test did not expect).
+"""
 
 import time
 from datetime import date, timedelta
@@ -68,7 +75,8 @@ def calibrated_population(url: str, home, instance_url: str) -> str:
 
 
 def complete_a_session(url: str, week: str) -> None:
-    """A new student answers 12 calibrated items and completes the session, now."""
+    """A new student answers 12 calibrated items and completes the session a minute ago (the
+    sensor waits out ``DEFAULT_SETTLE`` after a completion: with a frozen clock, a minute)."""
     engine = make_engine(url)
     now = utc_now()
     with engine.connect() as conn:
@@ -109,7 +117,7 @@ def complete_a_session(url: str, week: str) -> None:
                     "is_correct": [i % 3 != 0 for i in range(n)],
                     "response_time_ms": [20_000] * n,
                     "hints_used": [0] * n,
-                    "attempted_at": [now - timedelta(minutes=n - i) for i in range(n)],
+                    "attempted_at": [now - timedelta(minutes=n + 1 - i) for i in range(n)],
                 }
             ),
         )
@@ -120,8 +128,8 @@ def complete_a_session(url: str, week: str) -> None:
                 {
                     "session_id": [session],
                     "user_id": [NEW_USER],
-                    "started_at": [now - timedelta(minutes=n + 1)],
-                    "completed_at": [now],
+                    "started_at": [now - timedelta(minutes=n + 2)],
+                    "completed_at": [now - timedelta(minutes=1)],
                 }
             ),
         )
@@ -144,7 +152,7 @@ def online_rows(url: str) -> list:
     return rows
 
 
-def test_completed_session_updates_theta_with_only_the_daemon_running(tmp_path):
+def test_completed_session_updates_theta_with_only_the_daemon_running(tmp_path, clock):
     _require_postgres()  # skips locally without PostgreSQL, fails under CI=true
     warehouse_url = create_postgres_database("seedtest_e2e_wh")
     instance_url = create_postgres_database("seedtest_e2e_dagster")
@@ -157,6 +165,7 @@ def test_completed_session_updates_theta_with_only_the_daemon_running(tmp_path):
             "DATABASE_URL": warehouse_url,
             "SEEDTEST_HOME": str(tmp_path),
             "SEEDTEST_NEW_ATTEMPTS_INTERVAL": "2",
+            **clock.env(),  # the servers and the runs they launch share the frozen now
         }
         with dagster_servers(home, instance_url, env) as servers:
             assert servers.start_sensor(SENSOR) == "RUNNING"  # as an operator does in the UI
@@ -171,6 +180,7 @@ def test_completed_session_updates_theta_with_only_the_daemon_running(tmp_path):
             latency = time.monotonic() - inserted
             [row] = rows
             assert row["version"] == f"2PL@{week}" and row["n_responses"] == 12
+            assert row["fitted_at"] == clock.now  # the run worker read SEEDTEST_FROZEN_NOW
             assert -4 < row["theta"] < 4 and 0 < row["se"] < 1
 
             # The UI shows the student's partition with the new theta, from the online run.

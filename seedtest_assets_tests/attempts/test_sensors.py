@@ -1,7 +1,12 @@
-"""The ``new_attempts`` sensor, evaluated with ``build_sensor_context`` (no daemon)."""
+"""The ``new_attempts`` sensor, evaluated with ``build_sensor_context`` (no daemon).
+
+Every test runs with the code's clock frozen (the ``clock`` fixture, at ``NOON`` unless
+parametrized): the attempts that arrive "2 and 3 minutes ago" are placed from that clock, and
+the sensor's "today" (not a partition yet) comes from it too.
+"""
 
 import json
-from datetime import timedelta
+from datetime import date, timedelta
 
 import dagster as dg
 import pytest
@@ -13,10 +18,20 @@ from seedtest_assets.definitions import defs
 from seedtest_assets.partitions import users
 from seedtest_assets.resources import WarehouseResource
 from seedtest_assets.settings import utc_now
+from seedtest_assets_tests.clock import JUST_AFTER_MIDNIGHT, MIDNIGHT_PLUS_2_59, NOON
 from seedtest_assets_tests.factories import DAY, at, attempts_frame, insert_attempts, seed_reference
 from seedtest_assets_tests.online_factories import insert_sessions
 
 NEXT_DAY = DAY + timedelta(days=1)
+
+#: (frozen now, the complete day that the attempts of 3 and 2 minutes ago fall on, if any).
+#: Until 00:03 UTC the attempt of 3 minutes ago is yesterday's: yesterday is a complete day,
+#: so its features are requested too; today's attempts never are (today is not a partition).
+AROUND_MIDNIGHT = [
+    pytest.param(NOON, None, id="noon"),
+    pytest.param(JUST_AFTER_MIDNIGHT, date(2026, 3, 10), id="00:00:30"),
+    pytest.param(MIDNIGHT_PLUS_2_59, date(2026, 3, 10), id="00:02:59"),
+]
 
 
 def tick(instance, url: str, cursor: str | None) -> dg.SensorResult:
@@ -37,7 +52,8 @@ def by_job(result: dg.SensorResult, job: str) -> list[dg.RunRequest]:
 
 
 def arrive(url: str) -> None:
-    """A day of attempts (two students, one unknown id), today's attempts, four sessions."""
+    """A day of attempts (two students, one unknown id), attempts of 3 and 2 minutes ago
+    (by the code's clock, as the sensor will see them), four sessions."""
     now = utc_now()
     insert_attempts(
         url,
@@ -67,9 +83,14 @@ def arrive(url: str) -> None:
 
 
 @pytest.fixture
-def url(warehouse_url) -> str:
+def url(warehouse_url, clock) -> str:
+    """The reference data, with the code's clock frozen for the whole test."""
     seed_reference(warehouse_url, n_users=4)
     return warehouse_url
+
+
+def expected_feature_days(late_day: date | None) -> list[date]:
+    return [DAY, NEXT_DAY] + ([late_day] if late_day else [])
 
 
 def test_first_tick_starts_at_now_and_requests_nothing(url):
@@ -81,7 +102,8 @@ def test_first_tick_starts_at_now_and_requests_nothing(url):
     assert WatchCursor.from_json(result.cursor).attempt_id == 7  # history is not replayed
 
 
-def test_tick_registers_students_requests_features_and_one_online_run(url):
+@pytest.mark.parametrize(("clock", "late_day"), AROUND_MIDNIGHT, indirect=["clock"])
+def test_tick_registers_students_requests_features_and_one_online_run(url, clock, late_day):
     with dg.instance_for_test() as instance:
         start = tick(instance, url, None).cursor
         arrive(url)
@@ -91,11 +113,9 @@ def test_tick_registers_students_requests_features_and_one_online_run(url):
     assert added_users(result) == ["2", "3"]  # 1 known, 999 not a student, 4 no attempts
     features = by_job(result, "features_topic_daily_job")
     # Complete days only: today is not a partition yet (the daily schedule computes it).
-    assert [r.partition_key for r in features] == [DAY.isoformat(), NEXT_DAY.isoformat()]
-    assert [r.run_key for r in features] == [
-        f"features_topic_daily:{DAY}:105",
-        f"features_topic_daily:{NEXT_DAY}:105",
-    ]
+    days = expected_feature_days(late_day)
+    assert [r.partition_key for r in features] == [d.isoformat() for d in days]
+    assert [r.run_key for r in features] == [f"features_topic_daily:{d}:105" for d in days]
     [online] = by_job(result, "student_rescore_job")
     config = online.run_config["ops"]["rescore_students"]["config"]
     assert config == {"user_ids": [1, 3], "source": "online"}  # ids in config, one run
@@ -171,14 +191,20 @@ def test_bounded_batches_walk_through_a_backlog(url, monkeypatch):
     assert sorted(registered) == ["1", "2", "3"]
 
 
-def test_switch_off_keeps_users_and_features_but_requests_no_online_update(url, monkeypatch):
+@pytest.mark.parametrize(("clock", "late_day"), AROUND_MIDNIGHT, indirect=["clock"])
+def test_switch_off_keeps_users_and_features_but_requests_no_online_update(
+    url, clock, late_day, monkeypatch
+):
     monkeypatch.setenv("ENABLE_IRT_ONLINE_UPDATE", "false")
     with dg.instance_for_test() as instance:
         start = tick(instance, url, None).cursor
         arrive(url)
         result = tick(instance, url, start)
     assert by_job(result, "student_rescore_job") == []
-    assert len(by_job(result, "features_topic_daily_job")) == 2
+    features = by_job(result, "features_topic_daily_job")
+    assert [r.partition_key for r in features] == [
+        d.isoformat() for d in expected_feature_days(late_day)
+    ]
     assert added_users(result) == ["1", "2", "3"]
     # The sessions are passed over, not replayed when the switch comes back on.
     assert WatchCursor.from_json(result.cursor).session_id == 11

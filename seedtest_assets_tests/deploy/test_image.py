@@ -20,7 +20,6 @@ import shutil
 import subprocess
 import sys
 import sysconfig
-import time
 import tomllib
 import zipfile
 from dataclasses import dataclass, field
@@ -283,11 +282,10 @@ def test_dockerignore_sends_only_what_the_image_needs(dockerfile) -> None:
 
 
 # --------------------------------------------------------------------------- packaging
-@pytest.fixture(scope="module")
-def image_wheel(tmp_path_factory, dockerfile) -> tuple[Path, float]:
+def build_image_wheel(dockerfile: Dockerfile, context: Path, out: Path) -> Path:
     """The wheel `pip install .` builds in the image, from the same files (the build stage's
-    COPY set, nothing else), offline. Returns (wheel, seconds)."""
-    context = tmp_path_factory.mktemp("context")
+    COPY set, nothing else, copied into the empty folder ``context``), offline, into ``out``.
+    How long it takes is measured by ``benchmarks/image_wheel.py``, not asserted here."""
     build = dockerfile.stages["build"]
     (workdir,) = build.values("WORKDIR")
     for sources, dest, _ in _copies(build):
@@ -304,8 +302,6 @@ def image_wheel(tmp_path_factory, dockerfile) -> tuple[Path, float]:
                 target.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copy(ROOT / src, target)
     assert workdir == "/src", "the build context above stands for WORKDIR /src"
-    out = tmp_path_factory.mktemp("wheel")
-    started = time.perf_counter()
     subprocess.run(
         [
             sys.executable,
@@ -323,15 +319,20 @@ def image_wheel(tmp_path_factory, dockerfile) -> tuple[Path, float]:
         cwd=context,
         timeout=120,
     )
-    seconds = time.perf_counter() - started
     (wheel,) = out.glob("seedtest_assets-*.whl")
-    return wheel, seconds
+    return wheel
+
+
+@pytest.fixture(scope="module")
+def image_wheel(tmp_path_factory, dockerfile) -> Path:
+    return build_image_wheel(
+        dockerfile, tmp_path_factory.mktemp("context"), tmp_path_factory.mktemp("wheel")
+    )
 
 
 @pytest.mark.slow
 def test_wheel_holds_the_package_and_its_runtime_files(image_wheel) -> None:
-    wheel, seconds = image_wheel
-    assert seconds < 30, f"wheel build took {seconds:.1f} s"
+    wheel = image_wheel
     names = set(zipfile.ZipFile(wheel).namelist())
     package = ROOT / "seedtest_assets"
     expected = {
@@ -383,7 +384,7 @@ def test_code_location_runs_from_the_wheel_as_laid_out_in_the_image(
 ) -> None:
     """Only the wheel (no checkout) and the copied quarto/ folder, with the image's env: the
     definitions load, the migrations apply and the report template converts."""
-    wheel, _ = image_wheel
+    wheel = image_wheel
     site = tmp_path / "site"
     zipfile.ZipFile(wheel).extractall(site)
     env_image = dockerfile.stages["runtime"].env()

@@ -437,6 +437,11 @@ def ops_stack(tmp_path_factory) -> Iterator[OpsStack]:
     engine = make_engine(warehouse_url)
     try:
         upgrade(warehouse_url)
+        # The calendar is read once, here, and every test takes its weeks from it. Only
+        # complete weeks are ever targeted, and they stay complete if Monday 00:00 UTC passes
+        # during the module, so the servers keep the real clock: freezing it
+        # (SEEDTEST_FROZEN_NOW) would stop computed_at from advancing between two writes of a
+        # day, which the kill/terminate tests compare.
         today = utc_now().date()
         this_monday = today - timedelta(days=today.weekday())
         start = this_monday - timedelta(weeks=WEEKS)

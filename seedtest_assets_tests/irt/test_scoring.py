@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import polars as pl
 import pytest
@@ -124,7 +122,8 @@ def test_long_history_uses_a_fine_enough_grid():
     assert one.theta == pytest.approx(reference["theta"], abs=1e-3)
 
 
-def test_score_one_matches_batch_and_is_fast(sim_2pl, cal_2pl):
+def test_score_one_matches_batch(sim_2pl, cal_2pl):
+    """``score_one`` gives the batch's numbers (its speed is measured by benchmarks/irt.py)."""
     responses = sim_2pl[0]
     bank = ItemBank(cal_2pl.items)
     batch = score(responses, bank)
@@ -136,15 +135,6 @@ def test_score_one_matches_batch_and_is_fast(sim_2pl, cal_2pl):
             row = batch.filter(pl.col("user_id") == user).row(0, named=True)
             assert one.theta == pytest.approx(row["theta"], abs=1e-9)
             assert one.se == pytest.approx(row["se"], abs=1e-9)
-    user = responses.filter(pl.col("user_id") == batch["user_id"][0])
-    ids, correct = user["item_id"].to_numpy(), user["is_correct"].to_numpy()
-    timings = []
-    for _ in range(200):
-        start = time.perf_counter()
-        bank.score_one(ids, correct)
-        timings.append(time.perf_counter() - start)
-    # ~30 us measured for 40 responses; generous bound for a loaded CI machine
-    assert np.median(timings) < 200e-6
 
 
 def test_scoring_is_independent_of_id_values(cal_2pl, sim_2pl):

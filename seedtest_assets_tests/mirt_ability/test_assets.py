@@ -1,6 +1,10 @@
-"""Weekly calibration and scoring through Dagster on a small generated population."""
+"""Weekly calibration and scoring through Dagster on a small generated population.
 
-from datetime import date, timedelta
+The code's clock is frozen in every test (the ``clock`` fixture, here at ``MONDAY_MORNING``
+unless parametrized): "the latest week" is computed from that clock, never from the real one.
+"""
+
+from datetime import date
 
 import dagster as dg
 import polars as pl
@@ -12,15 +16,17 @@ from seedtest_assets.mirt_ability.pipeline import score_students
 from seedtest_assets.mirt_item_params.assets import mirt_item_params
 from seedtest_assets.partitions import last_complete_week, users
 from seedtest_assets.resources import WarehouseResource
-from seedtest_assets.settings import utc_now
 from seedtest_assets.synthetic import SyntheticConfig, generate, load
 from seedtest_assets.warehouse import make_engine, read_frame
 from seedtest_assets.warehouse import schema as s
+from seedtest_assets_tests.clock import MONDAY_MORNING, SUNDAY_NIGHT
 
-# The population ends with the latest weekly partition, so the batch records per-student events.
-LATEST = date.fromisoformat(last_complete_week(utc_now()))
-START = LATEST - timedelta(weeks=2)
-WEEKS = [START + timedelta(weeks=i) for i in range(3)]
+#: The population's 3 weeks end with the last complete week at MONDAY_MORNING (2026-03-09); on
+#: SUNDAY_NIGHT, 20 s earlier, the last complete week is the one before (2026-03-02).
+WEEKS = [date(2026, 2, 23), date(2026, 3, 2), date(2026, 3, 9)]
+START = WEEKS[0]
+#: Where the ``clock`` fixture freezes the code's clock unless a test is parametrized.
+FROZEN_NOW = MONDAY_MORNING
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +50,7 @@ def materialize(url, assets, instance, partition_key):
     )
 
 
-def test_weekly_calibration_and_scoring_with_checks_and_per_student_events(population_url):
+def test_weekly_calibration_and_scoring_with_checks_and_per_student_events(population_url, clock):
     engine = make_engine(population_url)
     with dg.instance_for_test() as instance:
         for week in WEEKS:
@@ -85,9 +91,21 @@ def test_weekly_calibration_and_scoring_with_checks_and_per_student_events(popul
     engine.dispose()
 
 
-def test_per_student_events_use_the_batched_internal_api_and_show_per_partition(population_url):
-    """Pins dagster's internal batched event API (ADR 0001): if it moves, this fails."""
-    latest = LATEST.isoformat()
+@pytest.mark.parametrize(
+    "clock",
+    [
+        pytest.param(SUNDAY_NIGHT, id="sunday-23:59:50"),
+        pytest.param(MONDAY_MORNING, id="monday-00:00:10"),
+    ],
+    indirect=True,
+)
+def test_per_student_events_use_the_batched_internal_api_and_show_per_partition(
+    population_url, clock
+):
+    """Pins dagster's internal batched event API (ADR 0001): if it moves, this fails. The
+    latest week is the last complete week at the moment of the run, by the code's clock."""
+    latest = last_complete_week(clock.now)
+    assert latest in {w.isoformat() for w in WEEKS}
     with dg.instance_for_test() as instance:
         result = materialize(population_url, [mirt_item_params, mirt_ability], instance, latest)
         mat = result.asset_materializations_for_node("mirt_ability")[0]
@@ -100,7 +118,7 @@ def test_per_student_events_use_the_batched_internal_api_and_show_per_partition(
         assert event.asset_materialization.metadata["week_start"].value == latest
 
 
-def test_student_rescore_on_demand_and_noop(population_url):
+def test_student_rescore_on_demand_and_noop(population_url, clock):
     engine = make_engine(population_url)
     with engine.connect() as conn:  # a student who practised in the last week
         student = conn.execute(
@@ -120,8 +138,6 @@ def test_student_rescore_on_demand_and_noop(population_url):
         )
     assert row["user_id"] == student
     # A student with no attempts is a clear no-op, not an error.
-    from datetime import datetime
-
-    run = score_students(engine, [99999999], now=datetime.combine(LATEST, datetime.min.time()))
+    run = score_students(engine, [99999999], now=clock.now)
     assert run.rows.height == 0
     engine.dispose()

@@ -1,4 +1,9 @@
-"""The Dagster shell: materializing report_artifacts and student/report_artifacts on SQLite."""
+"""The Dagster shell: materializing report_artifacts and student/report_artifacts on SQLite.
+
+The code's clock is frozen for every test (the ``clock`` fixture) and the report week is the
+last complete week by that clock (``latest``), so the batch records per-student events at any
+real time, also across Monday 00:00 UTC.
+"""
 
 from datetime import UTC, date, datetime, timedelta
 
@@ -14,18 +19,22 @@ from seedtest_assets.report_artifacts.assets import (
 )
 from seedtest_assets.report_artifacts.schedules import report_artifacts_schedule
 from seedtest_assets.resources import ReportStoreResource, WarehouseResource
-from seedtest_assets.settings import utc_now
 from seedtest_assets.warehouse import make_engine
 from seedtest_assets.warehouse import schema as s
+from seedtest_assets_tests.clock import MONDAY_MORNING, NOON, SUNDAY_NIGHT
 from seedtest_assets_tests.report_artifacts.helpers import seed_week
-
-# The latest complete week, so the batch also records per-student events (ADR 0001).
-LATEST = last_complete_week(utc_now())
 
 
 @pytest.fixture
-def url(sqlite_url) -> str:
-    seed_week(sqlite_url, n_users=6, week=date.fromisoformat(LATEST))
+def latest(clock) -> str:
+    """The last complete week at the frozen now, so the batch also records per-student events
+    (ADR 0001)."""
+    return last_complete_week(clock.now)
+
+
+@pytest.fixture
+def url(sqlite_url, latest) -> str:
+    seed_week(sqlite_url, n_users=6, week=date.fromisoformat(latest))
     return sqlite_url
 
 
@@ -48,14 +57,23 @@ def run_config(asset: str, **config) -> dict:
     return {"ops": {asset: {"config": config}}}
 
 
-def test_weekly_batch_materializes_records_and_logs_per_student_events(url, tmp_path):
+@pytest.mark.parametrize(
+    "clock",
+    [
+        pytest.param(NOON, id="wednesday"),
+        pytest.param(SUNDAY_NIGHT, id="sunday-23:59:50"),
+        pytest.param(MONDAY_MORNING, id="monday-00:00:10"),
+    ],
+    indirect=True,
+)
+def test_weekly_batch_materializes_records_and_logs_per_student_events(url, latest, tmp_path):
     home = tmp_path / "home"
     with dg.instance_for_test() as instance:
         result = dg.materialize(
             [report_artifacts],
             resources=resources(url, home),
             instance=instance,
-            partition_key=LATEST,
+            partition_key=latest,
         )
         assert result.success
         meta = result.asset_materializations_for_node("report_artifacts")[0].metadata
@@ -72,20 +90,20 @@ def test_weekly_batch_materializes_records_and_logs_per_student_events(url, tmp_
         }
         ev = instance.get_latest_materialization_event(STUDENT_REPORTS)
         m = ev.asset_materialization.metadata
-        assert m["week_start"].value == LATEST and m["pdf_key"].value.endswith(".pdf")
+        assert m["week_start"].value == latest and m["pdf_key"].value.endswith(".pdf")
         assert "url" not in " ".join(m)  # presigned URLs are bearer tokens: not in the log
     assert count_rows(url) == 12
-    assert len(list((home / "reports" / LATEST).iterdir())) == 12
+    assert len(list((home / "reports" / latest).iterdir())) == 12
 
 
-def test_selection_through_config_and_dry_run_writes_nothing(url, tmp_path):
+def test_selection_through_config_and_dry_run_writes_nothing(url, latest, tmp_path):
     home = tmp_path / "home"
     with dg.instance_for_test() as instance:
         result = dg.materialize(
             [report_artifacts],
             resources=resources(url, home),
             instance=instance,
-            partition_key=LATEST,
+            partition_key=latest,
             run_config=run_config("report_artifacts", dry_run=True, org_ids=[1], max_users=2),
         )
         assert result.success
@@ -97,26 +115,26 @@ def test_selection_through_config_and_dry_run_writes_nothing(url, tmp_path):
             [report_artifacts],
             resources=resources(url, home),
             instance=instance,
-            partition_key=LATEST,
+            partition_key=latest,
             run_config=run_config(
                 "report_artifacts", user_ids=[2, 100], formats=["pdf"], lang="en"
             ),
         )
         meta = result.asset_materializations_for_node("report_artifacts")[0].metadata
         assert meta["students_selected"].value == 2 and meta["rows_recorded"].value == 2
-    assert sorted(p.name for p in (home / "reports" / LATEST).iterdir()) == ["100.pdf", "2.pdf"]
+    assert sorted(p.name for p in (home / "reports" / latest).iterdir()) == ["100.pdf", "2.pdf"]
 
 
-def test_failed_students_fail_the_run_after_the_others_are_recorded(url, tmp_path):
+def test_failed_students_fail_the_run_after_the_others_are_recorded(url, latest, tmp_path):
     home = tmp_path / "home"
     # A directory where student 3's PDF should go: that one write fails.
-    (home / "reports" / LATEST / "3.pdf").mkdir(parents=True)
+    (home / "reports" / latest / "3.pdf").mkdir(parents=True)
     with dg.instance_for_test() as instance:
         result = dg.materialize(
             [report_artifacts],
             resources=resources(url, home),
             instance=instance,
-            partition_key=LATEST,
+            partition_key=latest,
             raise_on_error=False,
         )
         assert not result.success
@@ -132,7 +150,7 @@ def test_failed_students_fail_the_run_after_the_others_are_recorded(url, tmp_pat
     assert count_rows(url) == 11
 
 
-def test_rerender_one_student(url, tmp_path):
+def test_rerender_one_student(url, latest, tmp_path):
     home = tmp_path / "home"
     with dg.instance_for_test() as instance:
         instance.add_dynamic_partitions(users.name, ["2", "6", "999"])
@@ -141,11 +159,11 @@ def test_rerender_one_student(url, tmp_path):
             resources=resources(url, home),
             instance=instance,
             partition_key="6",  # not active this week: re-rendering works all the same
-            run_config=run_config("student__report_artifacts", week_start=LATEST),
+            run_config=run_config("student__report_artifacts", week_start=latest),
         )
         meta = result.asset_materializations_for_node("student__report_artifacts")[0].metadata
         assert meta["students_succeeded"].value == 1
-        assert meta["pdf_key"].value == f"reports/{LATEST}/6.pdf"
+        assert meta["pdf_key"].value == f"reports/{latest}/6.pdf"
         assert meta["pdf_bytes"].value > 1000
         missing = dg.materialize(
             [student_report_artifacts],
@@ -168,7 +186,7 @@ def test_schedule_targets_the_week_that_just_ended(monkeypatch):
 
 
 def test_sharded_schedule_fans_the_week_out_and_the_shards_cover_it_once(
-    url, tmp_path, monkeypatch
+    url, latest, tmp_path, monkeypatch
 ):
     """SEEDTEST_REPORT_SHARDS=3: three run requests whose configs, materialized, store every
     student's report exactly once (what three pods would do)."""
@@ -189,7 +207,7 @@ def test_sharded_schedule_fans_the_week_out_and_the_shards_cover_it_once(
                 [report_artifacts],
                 resources=resources(url, home),
                 instance=instance,
-                partition_key=LATEST,
+                partition_key=latest,
                 run_config=req.run_config,
             )
             assert result.success
@@ -203,7 +221,7 @@ def test_sharded_schedule_fans_the_week_out_and_the_shards_cover_it_once(
                 s.report_artifacts.c.user_id
             )
         ).all()
-        lo = datetime.fromisoformat(LATEST)
+        lo = datetime.fromisoformat(latest)
         active = conn.execute(
             select(func.count(func.distinct(s.attempts.c.user_id))).where(
                 s.attempts.c.attempted_at >= lo, s.attempts.c.attempted_at < lo + timedelta(days=7)
