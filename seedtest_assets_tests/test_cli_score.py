@@ -55,10 +55,10 @@ def test_score_rejects_a_bad_lookback(sqlite_url, tmp_path, clock):
     assert proc.returncode == 2 and "must be >= 1" in proc.stderr
 
 
-def test_an_unknown_student_is_an_error_not_a_noop(sqlite_url, tmp_path):
+def test_an_unknown_student_is_an_error_not_a_noop(sqlite_url, tmp_path, clock):
     """The issue: a student who is not in users answered ``noop`` with exit 0."""
-    seed_scoring(sqlite_url, utc_now())
-    proc = score(sqlite_url, tmp_path, "--user", "99")
+    seed_scoring(sqlite_url, clock.now)
+    proc = score(sqlite_url, tmp_path, clock, "--user", "99")
     assert proc.returncode == 3, proc.stderr
     assert proc.stdout == ""
     assert proc.stderr.strip() == (
@@ -71,6 +71,6 @@ def test_an_unknown_student_is_an_error_not_a_noop(sqlite_url, tmp_path):
     engine.dispose()
 
 
-def test_a_user_id_that_is_not_an_id_is_a_usage_error(sqlite_url, tmp_path):
-    proc = score(sqlite_url, tmp_path, "--user", "abc")
+def test_a_user_id_that_is_not_an_id_is_a_usage_error(sqlite_url, tmp_path, clock):
+    proc = score(sqlite_url, tmp_path, clock, "--user", "abc")
     assert proc.returncode == 2 and "not a student id" in proc.stderr
