@@ -41,11 +41,14 @@ class TrendPoint:
 
 @dataclass(frozen=True)
 class TopicBar:
-    """One topic row: name, accuracy in [0, 1], minutes of answering (≥ 0)."""
+    """One topic row: name, accuracy in [0, 1], minutes of answering (≥ 0), answers, and the
+    topic θ as printed (``"–"`` when not estimated)."""
 
     name: str
     accuracy: float
     minutes: float
+    attempts: int = 0
+    theta: str = "–"
 
 
 def _num(x: float) -> str:
@@ -117,20 +120,27 @@ def theta_trend_svg(
     goal: float | None,
     title: str,
     goal_label: str,
-    band_label: str,
+    band_label: str = "",
+    axis_label: str = "θ",
     width: int = 640,
-    height: int = 230,
+    height: int = 170,
 ) -> str:
     """θ per week with a 95% band (θ ± 1.96 SE), the latest value labelled, the goal dashed.
 
+    With one week, the band is an error bar. The y axis is titled ``axis_label``; the goal's
+    label sits in the right margin, outside the plot, so it never covers the data.
+
     Args:
         points: weeks in time order (at least one).
-        goal: the student's goal θ, or None.
+        goal: the student's goal θ, or None (no goal line).
         title: accessible title (also the SVG ``<title>``).
         goal_label: text beside the goal line, e.g. ``"목표 1.20"``.
-        band_label: legend text for the band, e.g. ``"95% 구간"``.
+        band_label: legend text for the band (top left), e.g. ``"95% 구간"``; "" = no legend
+            (the report's caption says what is drawn).
+        axis_label: the y axis title.
     """
-    left, right, top, bottom = 44, 16, 26, 30
+    left, top, bottom = 58, 10, 28
+    right = 16 + (int(text_width(goal_label, 11)) + 8 if goal is not None and goal_label else 0)
     pw, ph = width - left - right, height - top - bottom
     lows = [p.theta - 1.96 * p.se for p in points]
     highs = [p.theta + 1.96 * p.se for p in points]
@@ -155,6 +165,8 @@ def theta_trend_svg(
             f'stroke="{GRID}" stroke-width="1"/>'
         )
         body.append(_text(left - 6, y(t) + 4, f"{t:g}", size=11, anchor="end", fill=MUTED))
+    # y axis title, left of the tick labels, halfway up
+    body.append(_text(12, top + ph / 2 + 5, axis_label, size=14, anchor="middle", fill=ACCENT))
     if n > 1:  # the 95% band
         upper = " ".join(f"{_num(x(i))},{_num(y(v))}" for i, v in enumerate(highs))
         lower = " ".join(f"{_num(x(i))},{_num(y(v))}" for i, v in reversed(list(enumerate(lows))))
@@ -169,7 +181,8 @@ def theta_trend_svg(
             f'<line x1="{left}" y1="{_num(y(goal))}" x2="{left + pw}" y2="{_num(y(goal))}" '
             f'stroke="{GOAL}" stroke-width="1.5" stroke-dasharray="6 4"/>'
         )
-        body.append(_text(left + pw, y(goal) - 5, goal_label, size=11, anchor="end", fill=GOAL))
+        if goal_label:
+            body.append(_text(left + pw + 6, y(goal) + 4, goal_label, size=11, fill=GOAL))
     if n > 1:
         line = " ".join(f"{_num(x(i))},{_num(y(p.theta))}" for i, p in enumerate(points))
         body.append(
@@ -180,10 +193,13 @@ def theta_trend_svg(
         r = 4.5 if i == n - 1 else 3
         body.append(f'<circle cx="{_num(x(i))}" cy="{_num(y(p.theta))}" r="{r}" fill="{ACCENT}"/>')
     last = points[-1]
+    label_y = y(last.theta) - 9  # above the point, unless that is where the goal line runs
+    if goal is not None and abs(label_y - 4 - y(goal)) < 9:
+        label_y = y(last.theta) + 17
     body.append(
         _text(
             x(n - 1) - 8 if n > 1 else x(0) + 10,
-            y(last.theta) - 9,
+            label_y,
             f"{last.theta:.2f}",
             size=12,
             anchor="end" if n > 1 else "start",
@@ -194,11 +210,16 @@ def theta_trend_svg(
     step = max(1, math.ceil(n / 12))  # at most ~12 x labels
     for i, p in enumerate(points):
         if i % step == 0 or i == n - 1:
-            body.append(_text(x(i), height - 10, p.label, size=11, anchor="middle", fill=MUTED))
-    # legend: band swatch and label (top left)
-    body.append(f'<rect x="{left}" y="6" width="14" height="9" fill="{BAND}"/>')
-    body.append(_text(left + 19, 14.5, band_label, size=11, fill=MUTED))
+            body.append(_text(x(i), height - 7, p.label, size=11, anchor="middle", fill=MUTED))
+    if band_label:  # legend: band swatch and label (top left of the plot)
+        body.append(f'<rect x="{left + 8}" y="{top + 3}" width="14" height="9" fill="{BAND}"/>')
+        body.append(_text(left + 27, top + 11.5, band_label, size=11, fill=MUTED))
     return _svg(width, height, body, title)
+
+
+def _minutes_text(minutes: float, unit: str) -> str:
+    """Minutes rounded to whole minutes; under half a minute (but some) is "<1"."""
+    return ("<1" if 0 < minutes < 0.5 else f"{minutes:.0f}") + unit
 
 
 def topic_bars_svg(
@@ -208,44 +229,77 @@ def topic_bars_svg(
     accuracy_label: str,
     minutes_label: str,
     minutes_unit: str,
+    topic_label: str = "",
+    attempts_label: str = "",
+    theta_label: str = "",
     width: int = 640,
 ) -> str:
-    """Two aligned horizontal bar panels per topic: accuracy (0-100%) and minutes.
+    """The week's topics as one table-like chart: a row per topic with its name, answers,
+    accuracy (bar, 0-100%), minutes (bar, scaled to the largest) and topic θ.
+
+    The header row names the columns; the answers and θ columns are drawn when their header
+    is given (``attempts_label``, ``theta_label``). A bar chart and a table of the same
+    numbers would say everything twice and take twice the page.
 
     Args:
         bars: topics in display order (at least one).
         accuracy_label, minutes_label: panel headings; ``minutes_unit`` follows each value
             (e.g. ``"분"`` or ``" min"``).
+        topic_label, attempts_label, theta_label: headings of the name, answers and topic-θ
+            columns.
     """
-    row_h, top = 24, 26
-    name_w = 190
-    gap = 24
-    acc_w = int((width - name_w - gap - 8) * 0.58)
-    min_w = width - name_w - gap - acc_w - 8
-    height = top + row_h * len(bars) + 8
+    row_h, head_h = 18, 20
+    name_w = 186
+    att_w = 56 if attempts_label else 0
+    th_w = 58 if theta_label else 0
+    gap = 16
+    rest = width - name_w - att_w - th_w - 2 * gap
+    acc_w = int(rest * 0.55)
+    min_w = rest - acc_w - gap
+    height = head_h + row_h * len(bars) + 4
     max_min = max((b.minutes for b in bars), default=0.0) or 1.0
-    ax = name_w
-    mx = name_w + acc_w + gap
-    body = [
-        _text(ax, 16, accuracy_label, size=11, fill=MUTED, weight="bold"),
-        _text(mx, 16, minutes_label, size=11, fill=MUTED, weight="bold"),
-    ]
+    ax = name_w + att_w + gap
+    mx = ax + acc_w + gap
+    body = []
+    if topic_label:
+        body.append(_text(0, 14, topic_label, size=11, fill=MUTED, weight="bold"))
+    if attempts_label:
+        body.append(
+            _text(
+                name_w + att_w, 14, attempts_label, size=11, anchor="end", fill=MUTED, weight="bold"
+            )
+        )
+    body.append(_text(ax, 14, accuracy_label, size=11, fill=MUTED, weight="bold"))
+    body.append(_text(mx, 14, minutes_label, size=11, fill=MUTED, weight="bold"))
+    if theta_label:
+        body.append(_text(width, 14, theta_label, size=11, anchor="end", fill=MUTED, weight="bold"))
+    body.append(
+        f'<line x1="0" y1="{head_h - 2}" x2="{width}" y2="{head_h - 2}" stroke="{ACCENT}" '
+        'stroke-width="1"/>'
+    )
     for i, b in enumerate(bars):
-        yy = top + i * row_h
-        name = fit_text(b.name, name_w - 12, 12)
-        body.append(_text(name_w - 8, yy + 15, name, size=12, anchor="end"))
+        yy = head_h + i * row_h
+        if i % 2 == 1:
+            body.append(f'<rect x="0" y="{yy}" width="{width}" height="{row_h}" fill="#f7f9fb"/>')
+        name = fit_text(b.name, name_w - 8, 12)
+        body.append(_text(0, yy + 13, name, size=12))
+        if attempts_label:
+            body.append(_text(name_w + att_w, yy + 13, str(b.attempts), size=11, anchor="end"))
         acc = min(1.0, max(0.0, b.accuracy))
-        bar_w = (acc_w - 44) * acc
+        track = acc_w - 40
         body.append(
-            f'<rect x="{ax}" y="{yy + 4}" width="{_num(acc_w - 44)}" height="14" fill="{GRID}"/>'
+            f'<rect x="{ax}" y="{yy + 3.5}" width="{_num(track)}" height="11" fill="{GRID}"/>'
         )
         body.append(
-            f'<rect x="{ax}" y="{yy + 4}" width="{_num(bar_w)}" height="14" fill="{ACCURACY}"/>'
+            f'<rect x="{ax}" y="{yy + 3.5}" width="{_num(track * acc)}" height="11" '
+            f'fill="{ACCURACY}"/>'
         )
-        body.append(_text(ax + acc_w - 40, yy + 15, f"{acc * 100:.0f}%", size=11))
-        mw = (min_w - 56) * (max(0.0, b.minutes) / max_min)
+        body.append(_text(ax + track + 4, yy + 13, f"{acc * 100:.0f}%", size=11))
+        mw = (min_w - 48) * (max(0.0, b.minutes) / max_min)
         body.append(
-            f'<rect x="{mx}" y="{yy + 4}" width="{_num(mw)}" height="14" fill="{MINUTES}"/>'
+            f'<rect x="{mx}" y="{yy + 3.5}" width="{_num(mw)}" height="11" fill="{MINUTES}"/>'
         )
-        body.append(_text(mx + mw + 5, yy + 15, f"{b.minutes:.0f}{minutes_unit}", size=11))
+        body.append(_text(mx + mw + 4, yy + 13, _minutes_text(b.minutes, minutes_unit), size=11))
+        if theta_label:
+            body.append(_text(width, yy + 13, b.theta, size=11, anchor="end"))
     return _svg(width, height, body, title)

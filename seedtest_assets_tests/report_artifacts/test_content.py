@@ -94,7 +94,8 @@ def test_build_report_has_every_section():
     }
     assert data["study"]["summary"].startswith("3일 동안 94분")
     assert data["charts"]["theta"].startswith("<svg") and "0.52" in data["charts"]["theta"]
-    assert data["charts"]["topics"].count("<rect") == 3 * 3
+    topics_svg = data["charts"]["topics"]
+    assert topics_svg.count('fill="#457b9d"') == 3 and topics_svg.count('fill="#81b29a"') == 3
     assert data["practice"] and data["strongest"] and data["weakest"]
 
 
