@@ -20,9 +20,13 @@ Definitions used in the text (θ in logits on the IRT 2PL scale of ``mirt_item_p
   goal, topics more than :data:`NO_GOAL_MARGIN` below the student's overall θ.
 - The KPI sentences follow the ``weekly_kpi.kpis`` definitions (docs/kpis.md): ``I_t`` the
   growth rate, i.e. the expected θ change from last week to this one (logits; "not yet clear"
-  when |I_t| < 2 SE), ``E_t`` θ gain per study hour (null below 3 minutes a week), ``P``
-  probability of reaching the goal θ by the goal date at the current pace, ``S`` probability
-  of no active day in the next 14 days.
+  when |I_t| < 2 SE), ``E_t`` θ gain per study hour (null below 3 minutes a week; a negative
+  value says what it means and what to do), ``P`` probability of reaching the goal θ by the
+  goal date at the current pace (worded as a back-cast once the date has passed), ``S``
+  probability of no active day in the next 14 days, banded by :data:`S_BANDS` on the printed
+  percentage. Probabilities below 0.5% or from 99.5% print as "less than 1%" / "over 99%".
+- Korean sentences never glue a particle (이에요/예요, 이/가) to a number: its reading, not
+  its last digit, decides the particle.
 """
 
 from __future__ import annotations
@@ -45,6 +49,14 @@ MIN_TOPIC_ANSWERS = 5
 NO_GOAL_MARGIN = 0.3  # logits below overall θ that make a topic "to practise" without a goal
 MAX_PRACTICE = 3
 MAX_STRENGTHS = 2
+#: Rows of the week's topic chart: with more topics, the ones with least time share the last
+#: row ("3 other topics"), so that the report stays on one page.
+MAX_TOPIC_ROWS = 8
+#: Weeks of answers behind θ, its growth line and topic θ (the window of ``mirt_ability``).
+LOOKBACK_WEEKS = 12
+#: Churn-risk bands on the printed percentage: below 25 low, 25-49 medium, 50 and up high
+#: (docs/kpis.md: above 0.5 the student will probably not come back on their own).
+S_BANDS = (25, 50)
 #: z for a two-sided 95% interval.
 Z95 = 1.96
 #: |I_t| below this many SEs: "the trend is not yet clear" (docs/kpis.md).
@@ -109,16 +121,30 @@ LABELS: dict[str, dict[str, str]] = {
         "title": "{name} · {week} 주간 학습 리포트",
         "week": "{start} ~ {end}",
         "goal": "목표: {goal_date}까지 θ {goal_theta}",
+        "goal_passed": "목표: {goal_date}까지 θ {goal_theta} (목표 날짜 지남)",
         "no_goal": "설정된 목표가 없어요.",
         "theta_heading": "이번 주 실력 (θ)",
         "theta_headline": "θ {theta} ± {se}",
-        "theta_interval": "95% 구간은 {lo} ~ {hi}예요.",
-        "trend": "최근 추세는 주당 {slope}이에요.",
-        "trend_none": "추세를 보려면 2주 이상의 기록이 필요해요.",
+        "theta_interval": "95% 구간은 {lo}부터 {hi}까지예요.",
+        "trend_up": "추세: 1주에 θ가 {delta}씩 오르고 있어요",
+        "trend_down": "추세: 1주에 θ가 {delta}씩 내려가고 있어요",
+        "trend_flat": "추세: 1주에 θ가 거의 변하지 않아요",
+        "trend_noise": " (아직 뚜렷하지 않아요)",
+        "trend_none": "추세(성장선의 기울기)는 아직 계산되지 않았어요.",
+        "theta_about": (
+            "이 θ는 최근 {weeks}주 동안 푼 모든 문제로 그린 성장선에서 읽은 이번 주 마지막 "
+            "날의 실력이고, 추세는 이 성장선의 기울기예요."
+        ),
+        "theta_about_no_line": "이 θ는 최근 {weeks}주 동안 푼 문제로 추정한 실력이에요.",
         "theta_missing": "이번 주에는 실력(θ) 추정치가 없어요. 문제를 풀면 다음 리포트에 나와요.",
         "theta_chart_title": "주별 실력(θ) 추이",
-        "theta_chart_caption": "선: 주별 θ 추정치 · 음영: 95% 구간 · 점선: 목표",
-        "band": "95% 구간",
+        "caption_line": "선과 점: 매주 그 주까지의 풀이로 계산한 θ",
+        "caption_point": "점: 이번 주 θ",
+        "caption_band": "음영: 95% 구간",
+        "caption_bar": "막대: 95% 구간",
+        "caption_goal": "점선: 목표 θ {goal}",
+        "caption_sep": " · ",
+        "theta_axis": "θ",
         "goal_line": "목표 {goal}",
         "kpi_heading": "핵심 지표",
         "kpis_missing": "이번 주 핵심 지표가 아직 계산되지 않았어요.",
@@ -132,29 +158,55 @@ LABELS: dict[str, dict[str, str]] = {
         "I_t_noise": " (아직 뚜렷한 추세는 아니에요)",
         "I_t_none": "지난주 추정치가 없어 변화를 계산하지 못했어요",
         "E_t_text": "공부 1시간당 θ {value}",
+        "E_t_negative": (
+            ": 공부하는 동안 실력 추정치가 내려갔다는 뜻이에요. 공부를 줄일 이유는 아니에요. "
+            "틀린 문제를 다시 풀어 보고, 계속 어려운 주제는 선생님께 물어보세요"
+        ),
+        "E_t_noise": " (아직 뚜렷하지 않아요)",
         "E_t_none": "공부 시간이 너무 적어 계산하지 않았어요",
-        "P_text": "목표 달성 가능성 {pct}% (지금 속도로 {goal_date}까지 θ {goal_theta})",
+        "P_text": "지금 속도라면 {goal_date}까지 목표 θ {goal_theta}에 도달할 가능성 {pct}",
+        "P_passed": (
+            "목표 날짜({goal_date})가 지났어요. 그날까지 목표 θ {goal_theta}에 도달했을 "
+            "가능성 {pct}"
+        ),
         "P_none": "목표가 없어 계산하지 않았어요",
-        "S_text": "앞으로 2주 동안 학습하지 않을 위험 {pct}% ({band})",
+        "P_pending": "아직 계산되지 않았어요",
+        "S_text": "앞으로 2주 동안 학습하지 않을 위험 {pct} ({band})",
         "S_none": "계산하지 않았어요",
         "S_low": "낮음",
         "S_mid": "보통",
         "S_high": "높음",
+        "pct": "{pct}%",
+        "pct_below": "1% 미만",
+        "pct_above": "99% 초과",
         "study_heading": "이번 주 학습",
         "study_summary": (
-            "{days}일 동안 {minutes}분 문제를 풀었고, {attempts}문제 중 {correct}문제를 "
-            "맞혔어요 (정답률 {accuracy}%)."
+            "이번 주에는 {days}{attempts}를 풀고 {correct}를 맞혔어요 "
+            "(정답률 {accuracy}%, 풀이 시간 {minutes})."
         ),
+        "study_summary_all": (
+            "이번 주에는 {days}{attempts}를 풀고 모두 맞혔어요 (정답률 100%, 풀이 시간 {minutes})."
+        ),
+        "study_summary_zero": (
+            "이번 주에는 {days}{attempts}를 풀었지만 맞힌 문제는 아직 없어요 (풀이 시간 {minutes})."
+        ),
+        "study_days_one": "하루 동안 ",
+        "study_days": "{n}일 동안 ",
+        "study_questions_one": "1문제",
+        "study_questions": "{n}문제",
+        "study_minutes_one": "1분",
+        "study_minutes": "{n}분",
+        "study_minutes_lt1": "1분 미만",
         "study_none": "이번 주에는 푼 문제가 없어요.",
-        "topics_chart_title": "주제별 정답률과 풀이 시간",
+        "topics_chart_title": "주제별 문제 수, 정답률, 풀이 시간과 주제 θ",
         "col_topic": "주제",
         "col_attempts": "문제 수",
-        "col_accuracy": "정답률",
-        "col_minutes": "시간(분)",
         "col_theta": "주제 θ",
         "accuracy": "정답률",
         "minutes": "풀이 시간",
         "minutes_unit": "분",
+        "topics_other": "그 외 {n}개 주제",
+        "topics_note": "주제 θ: 최근 {weeks}주 풀이로 추정 (–: {n}문제 미만이라 추정하지 않음)",
         "strengths_heading": "강점과 약점",
         "strongest": "가장 강한 주제",
         "weakest": "보완이 필요한 주제",
@@ -178,17 +230,31 @@ LABELS: dict[str, dict[str, str]] = {
         "title": "{name} · weekly learning report · {week}",
         "week": "{start} to {end}",
         "goal": "Goal: θ {goal_theta} by {goal_date}",
+        "goal_passed": "Goal: θ {goal_theta} by {goal_date} (goal date passed)",
         "no_goal": "No goal set.",
         "theta_heading": "This week's ability (θ)",
         "theta_headline": "θ {theta} ± {se}",
-        "theta_interval": "95% interval {lo} to {hi}.",
-        "trend": "Recent trend: {slope} per week.",
-        "trend_none": "A trend needs at least 2 weeks of estimates.",
+        "theta_interval": "95% interval: {lo} to {hi}.",
+        "trend_up": "Trend: θ rising by {delta} per week",
+        "trend_down": "Trend: θ falling by {delta} per week",
+        "trend_flat": "Trend: θ about level (0.00 per week)",
+        "trend_noise": " (not yet clear)",
+        "trend_none": "No trend yet (the growth line's slope is not computed).",
+        "theta_about": (
+            "This θ is your ability at the end of this week, read off a growth line fitted "
+            "through all your answers of the last {weeks} weeks; the trend is that line's slope."
+        ),
+        "theta_about_no_line": "This θ is estimated from your answers of the last {weeks} weeks.",
         "theta_missing": "No ability (θ) estimate this week: answer some questions and it "
         "appears in the next report.",
         "theta_chart_title": "Ability (θ) by week",
-        "theta_chart_caption": "Line: weekly θ estimate · band: 95% interval · dashed: goal",
-        "band": "95% interval",
+        "caption_line": "line and dots: θ as computed each week from the answers until then",
+        "caption_point": "dot: this week's θ",
+        "caption_band": "band: 95% interval",
+        "caption_bar": "bar: 95% interval",
+        "caption_goal": "dashed: goal θ {goal}",
+        "caption_sep": " · ",
+        "theta_axis": "θ",
         "goal_line": "goal {goal}",
         "kpi_heading": "Key indicators",
         "kpis_missing": "This week's key indicators are not computed yet.",
@@ -202,30 +268,58 @@ LABELS: dict[str, dict[str, str]] = {
         "I_t_noise": " (the trend is not yet clear)",
         "I_t_none": "No estimate for last week, so no change to report",
         "E_t_text": "{value} θ per hour of study",
+        "E_t_negative": (
+            ": your ability estimate went down while you studied. That is no reason to study "
+            "less: redo the questions you got wrong and ask your teacher about topics that stay "
+            "hard"
+        ),
+        "E_t_noise": " (not yet clear)",
         "E_t_none": "Not computed: too little study time",
-        "P_text": "{pct}% chance of reaching your goal by {goal_date} at your current pace "
-        "(θ {goal_theta})",
+        "P_text": "{pct} chance of reaching your goal θ {goal_theta} by {goal_date} at your "
+        "current pace",
+        "P_passed": "The goal date ({goal_date}) has passed: {pct} chance that θ had reached "
+        "the goal {goal_theta} by then",
         "P_none": "Not computed: no goal set",
-        "S_text": "{pct}% risk of not coming back in the next 2 weeks ({band})",
+        "P_pending": "Not computed yet",
+        "S_text": "{pct} risk of not coming back in the next 2 weeks ({band})",
         "S_none": "Not computed",
         "S_low": "low",
         "S_mid": "medium",
         "S_high": "high",
+        "pct": "{pct}%",
+        "pct_below": "less than 1%",
+        "pct_above": "over 99%",
         "study_heading": "This week's study",
         "study_summary": (
-            "{minutes} minutes of answering on {days} days: {correct} of {attempts} answers "
-            "correct ({accuracy}%)."
+            "This week you answered {attempts}{days} and got {correct} right ({accuracy}%), "
+            "in {minutes} of answering."
         ),
+        "study_summary_all": (
+            "This week you answered {attempts}{days} and got them all right (100%), "
+            "in {minutes} of answering."
+        ),
+        "study_summary_zero": (
+            "This week you answered {attempts}{days}, none of them right yet, "
+            "in {minutes} of answering."
+        ),
+        "study_days_one": " on 1 day",
+        "study_days": " on {n} days",
+        "study_questions_one": "1 question",
+        "study_questions": "{n} questions",
+        "study_minutes_one": "1 minute",
+        "study_minutes": "{n} minutes",
+        "study_minutes_lt1": "less than a minute",
         "study_none": "No answers this week.",
-        "topics_chart_title": "Accuracy and answering time by topic",
+        "topics_chart_title": "Answers, accuracy, answering time and topic θ by topic",
         "col_topic": "Topic",
         "col_attempts": "Answers",
-        "col_accuracy": "Accuracy",
-        "col_minutes": "Minutes",
         "col_theta": "Topic θ",
         "accuracy": "Accuracy",
         "minutes": "Answering time",
         "minutes_unit": " min",
+        "topics_other": "{n} other topics",
+        "topics_note": "Topic θ: from the last {weeks} weeks' answers (–: fewer than {n} "
+        "answers, not estimated)",
         "strengths_heading": "Strengths and weaknesses",
         "strongest": "Strongest topics",
         "weakest": "Topics to strengthen",
@@ -271,6 +365,23 @@ def _pct(p: float) -> str:
     return f"{100 * p:.0f}"
 
 
+def _pct_text(p: float, L: Mapping[str, str]) -> str:
+    """A probability as printed: "11%", and "less than 1%" / "over 99%" at the ends (a
+    rounded "0%" or "100%" would claim certainty the model does not have)."""
+    if p < 0.005:
+        return L["pct_below"]
+    if p >= 0.995:
+        return L["pct_above"]
+    return L["pct"].format(pct=_pct(p))
+
+
+def churn_band(s: float) -> str:
+    """ "low" | "mid" | "high" for churn risk ``s``, on the percentage as printed (so a risk
+    shown as 50% is never "medium"); bands :data:`S_BANDS`."""
+    shown = int(_pct(s))
+    return "low" if shown < S_BANDS[0] else "mid" if shown < S_BANDS[1] else "high"
+
+
 def _num(kpis: Mapping[str, Any] | None, key: str) -> float | None:
     """A finite float KPI, else None (missing, null or not a number)."""
     if not kpis:
@@ -309,18 +420,30 @@ def kpi_sentences(
     out.append({"key": "I_t", "name": L["I_t"], "text": text})
 
     e_t = _num(kpis, "E_t")
-    text = L["E_t_none"] if e_t is None else L["E_t_text"].format(value=_signed(e_t))
+    if e_t is None:
+        text = L["E_t_none"]
+    else:
+        value = _signed(e_t)
+        text = L["E_t_text"].format(value=value)
+        if value.startswith("-"):  # what a fall means for the student, and what to do
+            e_se = _num(kpis, "E_t_se")
+            if e_se is not None and abs(e_t) < TREND_CLEAR_SE * e_se:
+                text += L["E_t_noise"]
+            text += L["E_t_negative"]
     out.append({"key": "E_t", "name": L["E_t"], "text": text})
 
     p = _num(kpis, "P")
     g_theta = _num(kpis, "goal_theta")
     g_theta = g_theta if g_theta is not None else goal_theta
     g_date = kpis.get("goal_date") or (goal_date.isoformat() if goal_date else None)
-    if p is None:
-        text = L["P_none"]
+    if p is None:  # "no goal" only when there is none (a goal set after the KPIs: pending)
+        text = L["P_none"] if g_theta is None else L["P_pending"]
     else:
-        text = L["P_text"].format(
-            pct=_pct(p),
+        # weeks_to_goal < 0: the goal date lies before the end of the week, P is back-cast
+        # ("did they make it", docs/kpis.md).
+        weeks_left = _num(kpis, "weeks_to_goal")
+        text = L["P_passed" if weeks_left is not None and weeks_left < 0 else "P_text"].format(
+            pct=_pct_text(p, L),
             goal_date=g_date or "?",
             goal_theta=_f(g_theta) if g_theta is not None else "?",
         )
@@ -330,8 +453,7 @@ def kpi_sentences(
     if s is None:
         text = L["S_none"]
     else:
-        band = L["S_low"] if s < 0.25 else L["S_mid"] if s < 0.5 else L["S_high"]
-        text = L["S_text"].format(pct=_pct(s), band=band)
+        text = L["S_text"].format(pct=_pct_text(s, L), band=L["S_" + churn_band(s)])
     out.append({"key": "S", "name": L["S"], "text": text})
     return out
 
@@ -395,6 +517,76 @@ def practice_next(
     ]
 
 
+# --------------------------------------------------------------------------- θ and study text
+def _trend_text(slope: float | None, slope_se: float | None, L: Mapping[str, str]) -> str:
+    """The growth line's slope per week in words ("not yet clear" when |slope| < 2 SE)."""
+    if slope is None:
+        return L["trend_none"]
+    delta = _f(abs(slope))
+    if float(delta) == 0:
+        return L["trend_flat"] + "."
+    text = L["trend_up" if slope > 0 else "trend_down"].format(delta=delta)
+    if slope_se is not None and abs(slope) < TREND_CLEAR_SE * slope_se:
+        text += L["trend_noise"]
+    return text + "."
+
+
+def theta_caption(n_weeks: int, goal_theta: float | None, L: Mapping[str, str]) -> str:
+    """The θ chart's caption, naming only what :func:`charts.theta_trend_svg` draws: a line
+    and a band from 2 weeks on (one week: a dot and an error bar), the goal line if any."""
+    parts = (
+        [L["caption_line"], L["caption_band"]]
+        if n_weeks > 1
+        else [L["caption_point"], L["caption_bar"]]
+    )
+    if goal_theta is not None:
+        parts.append(L["caption_goal"].format(goal=_f(goal_theta)))
+    text = L["caption_sep"].join(parts)
+    return text[:1].upper() + text[1:]
+
+
+def study_summary(days: int, minutes: float, attempts: int, correct: int, lang: str) -> str:
+    """The week's study in one sentence: days, answers, correct, accuracy, minutes (singular
+    and plural, "less than a minute", no answer right or all of them)."""
+    L = labels(lang)
+    if attempts <= 0:
+        return L["study_none"]
+    days_text = (
+        "" if days <= 0 else L["study_days_one"] if days == 1 else L["study_days"].format(n=days)
+    )
+
+    def questions(n: int) -> str:
+        return L["study_questions_one"] if n == 1 else L["study_questions"].format(n=n)
+
+    shown = f"{minutes:.0f}"
+    minutes_text = (
+        L["study_minutes_lt1"]
+        if minutes < 0.5
+        else L["study_minutes_one"]
+        if shown == "1"
+        else L["study_minutes"].format(n=shown)
+    )
+    key = (
+        "study_summary_zero"
+        if correct <= 0
+        else "study_summary_all"
+        if correct >= attempts > 1
+        else "study_summary"
+    )
+    return L[key].format(
+        days=days_text,
+        attempts=questions(attempts),
+        correct=questions(correct) if lang == "ko" else str(correct),
+        accuracy=_pct(correct / attempts),
+        minutes=minutes_text,
+    )
+
+
+def _topic_theta(t: TopicStats) -> str:
+    """Topic θ as printed: "–" below :data:`MIN_TOPIC_ANSWERS` answers or without items."""
+    return _f(t.theta) if t.theta is not None and t.n >= MIN_TOPIC_ANSWERS else "–"
+
+
 # --------------------------------------------------------------------------- the report
 def build_report(inp: StudentInputs, lang: str, generated_at: datetime) -> dict[str, Any]:
     """The report data of one student (see the module docstring for the definitions).
@@ -417,11 +609,14 @@ def build_report(inp: StudentInputs, lang: str, generated_at: datetime) -> dict[
     goal_date = inp.goal_date
     if goal_date is None and kpis and kpis.get("goal_date"):
         goal_date = date.fromisoformat(str(kpis["goal_date"]))
-    goal = (
-        L["goal"].format(goal_theta=_f(goal_theta), goal_date=goal_date.isoformat())
-        if goal_theta is not None and goal_date is not None
-        else L["no_goal"]
-    )
+    if goal_theta is not None and goal_date is not None:
+        # Passed: the goal date is before the end of the report week (weeks_to_goal < 0).
+        passed = goal_date < inp.week_start + timedelta(days=7)
+        goal = L["goal_passed" if passed else "goal"].format(
+            goal_theta=_f(goal_theta), goal_date=goal_date.isoformat()
+        )
+    else:
+        goal = L["no_goal"]
 
     # This week's θ: the week's mirt_ability row (the KPI row copies it; docs/irt.md).
     history = [h for h in inp.history if h[0] <= inp.week_start]
@@ -443,9 +638,11 @@ def build_report(inp: StudentInputs, lang: str, generated_at: datetime) -> dict[
         theta_block.update(
             headline=L["theta_headline"].format(theta=_f(theta), se=_f(se)),
             interval=L["theta_interval"].format(lo=_f(theta - Z95 * se), hi=_f(theta + Z95 * se)),
-            trend=(
-                L["trend"].format(slope=_signed(slope)) if slope is not None else L["trend_none"]
+            trend=_trend_text(slope, _num(kpis, "I_t_se"), L),
+            about=L["theta_about" if slope is not None else "theta_about_no_line"].format(
+                weeks=LOOKBACK_WEEKS
             ),
+            caption=theta_caption(len(history), goal_theta, L),
         )
         points = [TrendPoint(h[0].strftime("%m-%d"), h[1], h[2]) for h in history]
         charts["theta"] = theta_trend_svg(
@@ -453,7 +650,7 @@ def build_report(inp: StudentInputs, lang: str, generated_at: datetime) -> dict[
             goal=goal_theta,
             title=L["theta_chart_title"],
             goal_label=L["goal_line"].format(goal=_f(goal_theta)) if goal_theta is not None else "",
-            band_label=L["band"],
+            axis_label=L["theta_axis"],
         )
 
     # This week's study, by topic (answers in the report week only).
@@ -465,36 +662,51 @@ def build_report(inp: StudentInputs, lang: str, generated_at: datetime) -> dict[
     correct = sum(t.week_correct for t in week_topics)
     minutes = sum(t.week_minutes for t in week_topics)
     study = {
-        "summary": L["study_summary"].format(
-            days=inp.active_days,
-            minutes=f"{minutes:.0f}",
-            attempts=attempts,
-            correct=correct,
-            accuracy=_pct(correct / attempts),
-        )
-        if attempts
-        else L["study_none"]
+        "summary": study_summary(inp.active_days, minutes, attempts, correct, lang),
+        "topics_note": L["topics_note"].format(weeks=LOOKBACK_WEEKS, n=MIN_TOPIC_ANSWERS),
     }
-    topic_rows = [
-        {
-            "name": _topic_name(t, lang),
-            "attempts": str(t.week_attempts),
-            "accuracy": _pct(t.week_correct / t.week_attempts) + "%",
-            "minutes": f"{t.week_minutes:.0f}",
-            "theta": _f(t.theta) if t.theta is not None and t.n >= MIN_TOPIC_ANSWERS else "–",
-        }
+    bars = [
+        TopicBar(
+            _topic_name(t, lang),
+            t.week_correct / t.week_attempts,
+            t.week_minutes,
+            attempts=t.week_attempts,
+            theta=_topic_theta(t),
+        )
         for t in week_topics
     ]
-    if week_topics:
+    if len(bars) > MAX_TOPIC_ROWS:  # the page has room for so many rows: sum up the rest
+        rest = week_topics[MAX_TOPIC_ROWS - 1 :]
+        n_rest = sum(t.week_attempts for t in rest)
+        bars[MAX_TOPIC_ROWS - 1 :] = [
+            TopicBar(
+                L["topics_other"].format(n=len(rest)),
+                sum(t.week_correct for t in rest) / n_rest,
+                sum(t.week_minutes for t in rest),
+                attempts=n_rest,
+                theta="",
+            )
+        ]
+    topic_rows = [
+        {
+            "name": b.name,
+            "attempts": str(b.attempts),
+            "accuracy": _pct(b.accuracy) + "%",
+            "minutes": "<1" if 0 < b.minutes < 0.5 else f"{b.minutes:.0f}",
+            "theta": b.theta,
+        }
+        for b in bars
+    ]
+    if bars:
         charts["topics"] = topic_bars_svg(
-            [
-                TopicBar(_topic_name(t, lang), t.week_correct / t.week_attempts, t.week_minutes)
-                for t in week_topics
-            ],
+            bars,
             title=L["topics_chart_title"],
             accuracy_label=L["accuracy"],
             minutes_label=L["minutes"],
             minutes_unit=L["minutes_unit"],
+            topic_label=L["col_topic"],
+            attempts_label=L["col_attempts"],
+            theta_label=L["col_theta"],
         )
 
     strongest, weakest = strengths(inp.topics, lang)

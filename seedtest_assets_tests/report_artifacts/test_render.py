@@ -35,8 +35,10 @@ def test_pdf_shows_the_korean_name_theta_and_charts(templates_ko):
     text = pdf_text(pdf)
     assert KOREAN_NAME in text and "서울 한빛학원" in text
     assert "θ 0.52 ± 0.21" in text  # the week's θ with its SE
-    assert "목표 달성 가능성 72%" in text
-    assert "주별 θ 추정치" in text  # chart caption
+    squeezed = "".join(text.split())  # a PDF line may wrap anywhere
+    assert "목표θ1.20에도달할가능성72%" in squeezed
+    assert "이θ는최근12주동안푼모든문제로그린성장선에서읽은이번주마지막날의실력" in squeezed
+    assert "점선:목표θ1.20" in squeezed  # chart caption
     assert "09-28" in text and "41분" in text  # text inside the two SVG charts
     assert "미적분" in text  # practise next
     fonts = {
@@ -75,7 +77,7 @@ def test_english_labels():
     r = render.ReportRenderer(t)
     text = pdf_text(r.pdf(data))
     assert "Weekly learning report" in text
-    assert "72% chance of reaching your goal by 2026-12-20" in text
+    assert "72% chance of reaching your goal θ 1.20 by 2026-12-20" in " ".join(text.split())
     assert 'lang="en"' in r.html(data).decode()
 
 
