@@ -23,7 +23,8 @@ Two modes, chosen by metadata:
                  delimiters {{= =}} and {%= =%}, so one pandoc run per batch produces an HTML
                  and a typst template that Python fills per student (the fast route). Values
                  are escaped by Jinja: HTML autoescape, and typst string literals
-                 (`#"..."` via the `typst_str` filter), so data never becomes markup.
+                 (`#"..."` via the `typst_text` filter; Korean words in boxes, see
+                 there), so data never becomes markup.
 Only HTML and typst output are supported in template mode.
 ]]
 
@@ -41,6 +42,50 @@ end
 local function typst_string(s)
   s = s:gsub("\\", "\\\\"):gsub('"', '\\"'):gsub("\n", "\\n"):gsub("\r", "\\r")
   return '"' .. s .. '"'
+end
+
+local function has_hangul(s)
+  for _, c in utf8.codes(s) do
+    if c >= 0xAC00 and c <= 0xD7AF then
+      return true
+    end
+  end
+  return false
+end
+
+-- A value as typst text with each word holding Hangul in a box, so that lines break between
+-- Korean words, not inside them (keep-all); the same as render.typst_text in Python.
+local function typst_text(s)
+  if not has_hangul(s) then
+    return typst_string(s)
+  end
+  local parts, plain = {}, ""
+  local pos = 1
+  while pos <= #s do
+    local a, b = s:find("%s+", pos)
+    local word_end = a and a - 1 or #s
+    local word = s:sub(pos, word_end)
+    if word ~= "" then
+      if has_hangul(word) then
+        if plain ~= "" then
+          parts[#parts + 1] = typst_string(plain)
+          plain = ""
+        end
+        parts[#parts + 1] = "box(" .. typst_string(word) .. ")"
+      else
+        plain = plain .. word
+      end
+    end
+    if not a then
+      break
+    end
+    plain = plain .. s:sub(a, b)
+    pos = b + 1
+  end
+  if plain ~= "" then
+    parts[#parts + 1] = typst_string(plain)
+  end
+  return "{" .. table.concat(parts, "; ") .. "}"
 end
 
 local function truthy(v)
@@ -131,13 +176,13 @@ local function value_inline(path, scope)
       return raw_inline("{{= " .. path .. " =}}")
     end
     -- `;` ends the embedded expression so following text stays markup.
-    return raw_inline("#{{= " .. path .. " | typst_str =}};")
+    return raw_inline("#{{= " .. path .. " | typst_text =}};")
   end
   -- typst: a string literal here too, so both modes produce the same document (and a
   -- value is never read as markup: "-0.4" stays a hyphen, "*x*" stays stars).
   local text = text_of(lookup(scope, path))
   if is_typst() then
-    return raw_inline("#" .. typst_string(text) .. ";")
+    return raw_inline("#" .. typst_text(text) .. ";")
   end
   return pandoc.Str(text)
 end
@@ -310,6 +355,34 @@ local function conditional(div, scope)
   return pandoc.Blocks({})
 end
 
+-- A paragraph holding only a chart: the chart as a block (HTML: no <div> inside a <p>).
+local function chart_para(para)
+  local spans = {}
+  for _, el in ipairs(para.content) do
+    if el.t == "Span" and el.classes:includes("chart") then
+      spans[#spans + 1] = el
+    elseif el.t ~= "Space" and el.t ~= "SoftBreak" then
+      return nil
+    end
+  end
+  if #spans ~= 1 then
+    return nil
+  end
+  return spans[1]
+end
+
+-- Attributes named `typst:...` are pandoc's typst properties (e.g. `typst:text:size`): for
+-- the PDF only, dropped from HTML (where they would be invalid attributes).
+local function drop_typst_attributes(div)
+  local keep = {}
+  for k, v in pairs(div.attributes) do
+    if not k:match("^typst:") then
+      keep[k] = v
+    end
+  end
+  div.attributes = keep
+end
+
 expand = function(blocks, scope)
   return pandoc.Blocks(blocks):walk({
     traverse = "topdown",
@@ -320,6 +393,19 @@ expand = function(blocks, scope)
         return loop(div, scope), false
       elseif div.classes:includes("rows") then
         return loop_rows(div, scope), false
+      end
+      if is_html() then
+        drop_typst_attributes(div)
+        div.content = expand(div.content, scope)
+        return div, false
+      end
+      return nil
+    end,
+    Para = function(para)
+      local span = chart_para(para)
+      if span then
+        local inline = chart_inline(pandoc.utils.stringify(span.content), span.attributes.width, scope)
+        return raw_block(inline.text), false
       end
       return nil
     end,

@@ -26,6 +26,7 @@ from __future__ import annotations
 import base64
 import functools
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -252,6 +253,38 @@ def typst_str(value: Any) -> str:
     return f'"{s}"'
 
 
+def _is_hangul(c: str) -> bool:
+    return 0xAC00 <= ord(c) <= 0xD7AF
+
+
+def typst_text(value: Any) -> str:
+    """``value`` as a typst expression printing it as text, with every word that holds Hangul
+    in a ``box``: lines then break between Korean words, never inside one (CSS ``word-break:
+    keep-all``, as the HTML does; typst has no such option and breaks between any two
+    syllables). Without Hangul, the plain string literal of :func:`typst_str`.
+
+    Boxes rather than a ``show regex(...): box`` rule: that rule recurses once per match and
+    fails with "maximum grouping depth exceeded" on a paragraph of a few hundred words.
+    ``report.lua`` does the same in data mode (``typst_text`` there).
+    """
+    s = "" if value is None else str(value)
+    if not any(_is_hangul(c) for c in s):
+        return typst_str(s)
+    parts: list[str] = []
+    plain = ""
+    for token in re.split(r"(\s+)", s):
+        if token and not token.isspace() and any(_is_hangul(c) for c in token):
+            if plain:
+                parts.append(typst_str(plain))
+                plain = ""
+            parts.append(f"box({typst_str(token)})")
+        else:
+            plain += token
+    if plain:
+        parts.append(typst_str(plain))
+    return "{" + "; ".join(parts) + "}"
+
+
 def _env(autoescape: bool) -> jinja2.Environment:
     env = jinja2.Environment(
         autoescape=autoescape,
@@ -267,6 +300,7 @@ def _env(autoescape: bool) -> jinja2.Environment:
         keep_trailing_newline=True,
     )
     env.filters["typst_str"] = typst_str
+    env.filters["typst_text"] = typst_text
     return env
 
 
