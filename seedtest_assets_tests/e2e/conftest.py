@@ -175,7 +175,12 @@ query Materializations($key: AssetKeyInput!, $partitions: [String!]) {
     ... on Asset {
       assetMaterializations(partitions: $partitions) {
         partition runId
-        metadataEntries { label ... on IntMetadataEntry { intValue } }
+        metadataEntries {
+          label
+          ... on IntMetadataEntry { intValue }
+          ... on FloatMetadataEntry { floatValue }
+          ... on TextMetadataEntry { text }
+        }
       }
     }
   }

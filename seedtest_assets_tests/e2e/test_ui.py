@@ -454,3 +454,43 @@ def test_backfill_past_weeks_with_their_days_from_the_ui(chromium, ops_stack):
         for asset in assets:
             assert materialized_once(stack, asset, keys, run_ids) == dict.fromkeys(keys, 1)
         assert len(runs) == predicted, describe(runs)
+
+    # One θ per student-week, wherever a person reads it (the last week is the latest, so the
+    # weekly batch recorded each student's student/mirt_ability in the UI): the report's text,
+    # the UI's materialization metadata (GraphQL), `seedtest theta`, the KPI row and the table.
+    _same_theta_everywhere(stack, date.fromisoformat(weeks[-1]))
+
+
+def _same_theta_everywhere(stack, week: date, students: int = 5) -> None:
+    import json
+
+    from seedtest_assets.report_artifacts.verify import report_text
+    from seedtest_assets_tests.test_cli import run_cli
+
+    rows = stack.rows(
+        "SELECT a.user_id, a.theta, a.se, (k.kpis->>'theta')::float, (k.kpis->>'se')::float "
+        "FROM mirt_ability a JOIN weekly_kpi k ON k.user_id = a.user_id "
+        "AND k.week_start = a.week_start JOIN report_artifacts r ON r.user_id = a.user_id "
+        "AND r.week_start = a.week_start AND r.format = 'html' "
+        "WHERE a.week_start = :w AND a.source = 'weekly' ORDER BY a.user_id LIMIT :n",
+        w=week,
+        n=students,
+    )
+    assert len(rows) == students
+    reports = stack.home.parent / "reports" / week.isoformat()
+    for user_id, theta, se, kpi_theta, kpi_se in rows:
+        assert (kpi_theta, kpi_se) == (theta, se), user_id  # the KPI row copies the row
+        shown = report_text((reports / f"{user_id}.html").read_text("utf-8")).theta_headline
+        assert shown == f"θ {theta:.2f} ± {se:.2f}", (user_id, shown, theta, se)
+        [mat] = stack.materializations("student/mirt_ability", [str(user_id)])[-1:]
+        meta = {e["label"]: e for e in mat["metadataEntries"]}
+        assert meta["theta"]["floatValue"] == theta and meta["se"]["floatValue"] == se, user_id
+        assert meta["week_start"]["text"] == week.isoformat()
+        proc = run_cli(
+            "theta", "--user", str(user_id), "--week", week.isoformat(),
+            env={"DATABASE_URL": stack.warehouse_url, "SEEDTEST_HOME": str(stack.home.parent)},
+        )  # fmt: skip
+        assert proc.returncode == 0, proc.stderr
+        answer = json.loads(proc.stdout)
+        assert (answer["theta"], answer["se"]) == (theta, se), user_id
+
