@@ -19,8 +19,9 @@
   run per non-contiguous key).
 
 Measured predictions (ADR): weekly batch = 1 run per week; a burst of 1,000 finished sessions =
-1 run per sensor tick; one student = 1 run; a backfill of k weeks with their daily upstream =
-1 + 3k runs (1 over the days; per week calibration, scoring, KPIs + reports: ADR Amendment 2).
+1 run per sensor tick; one student = 1 run; a backfill of k weeks with their days from the UI
+= 1 run over the days, then 1 per week (two steps: the dialog takes one partitions definition
+at its roots; ADR Amendment 3); the same in one API request = 1 + k to 1 + 3k runs.
 """
 
 from __future__ import annotations
@@ -39,8 +40,8 @@ daily = dg.DailyPartitionsDefinition(start_date=PARTITIONS_START, timezone="UTC"
 
 # day_offset=1: weeks start on Monday, as the original's --week YYYY-MM-DD (a Monday).
 # end_offset=1: the week in progress exists as a partition (the daily KPI refresh). All weekly
-# assets share this one definition so a backfill can group them (ADR 0001; weeks whose assets
-# depend on earlier weeks take 3 runs each, Amendment 2).
+# assets share this one definition so a backfill can group a week's assets into one run (ADR
+# 0001, Amendment 3).
 weekly = dg.WeeklyPartitionsDefinition(
     start_date=PARTITIONS_START, day_offset=1, timezone="UTC", end_offset=1
 )

@@ -115,3 +115,45 @@ def test_migration_0004_unwraps_json_strings_written_before_it(empty_url):
         a = conn.execute(text("SELECT params->>'a' FROM mirt_item_params")).scalar_one()
         assert float(a) == pytest.approx(1.2)
     engine.dispose()
+
+
+def test_migration_0005_moves_theta_losslessly_both_ways(empty_url):
+    """One theta: the growth line's value becomes ``theta``, the window EAP ``theta_window``;
+    a downgrade restores every row exactly (weekly rows with a fit, online rows without)."""
+    from seedtest_assets.warehouse.db import alembic_config
+
+    upgrade(empty_url, "0004")
+    engine = make_engine(empty_url)
+    cols = "user_id, week_start, theta, se, model, version, source, n_responses, fitted_at"
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                f"INSERT INTO mirt_ability ({cols}, theta_end, theta_end_se, growth, growth_se, "
+                "growth_cov) VALUES (1, :w, -0.05, 0.22, '2PL', 'v', 'weekly', 40, :t, -0.23, "
+                "0.35, -0.038, 0.02, 0.001), (2, :w, 0.4, 0.3, '2PL', 'v', 'online', 5, :t, "
+                "NULL, NULL, NULL, NULL, NULL)"
+            ),
+            {"w": WEEK, "t": datetime(2026, 11, 30, 3, 10)},
+        )
+    before = _abilities(engine, ("theta", "se", "theta_end", "theta_end_se", "growth"))
+    upgrade(empty_url, "0005")
+    after = _abilities(engine, ("theta", "se", "theta_window", "theta_window_se", "growth"))
+    assert after == [(1, -0.23, 0.35, -0.05, 0.22, -0.038), (2, 0.4, 0.3, 0.4, 0.3, None)]
+    with engine.connect() as conn:  # the view still gives each student's newest row
+        latest = conn.execute(text("SELECT user_id, theta FROM mirt_ability_latest ORDER BY 1"))
+        assert latest.all() == [(1, -0.23), (2, 0.4)]
+    from alembic import command
+
+    command.downgrade(alembic_config(empty_url), "0004")
+    assert _abilities(engine, ("theta", "se", "theta_end", "theta_end_se", "growth")) == before
+    engine.dispose()
+
+
+def _abilities(engine, columns: tuple[str, ...]) -> list[tuple]:
+    with engine.connect() as conn:
+        return [
+            tuple(r)
+            for r in conn.execute(
+                text(f"SELECT user_id, {', '.join(columns)} FROM mirt_ability ORDER BY user_id")
+            )
+        ]
