@@ -21,7 +21,7 @@
 Measured predictions (ADR): weekly batch = 1 run per week; a burst of 1,000 finished sessions =
 1 run per sensor tick; one student = 1 run; a backfill of k weeks with their days from the UI
 = 1 run over the days, then 1 per week (two steps: the dialog takes one partitions definition
-at its roots; ADR Amendment 3); the same in one API request = 1 + k to 1 + 3k runs.
+at its roots; ADR Amendment 3); the same in one API request = 1 + k to 1 + 4k runs.
 """
 
 from __future__ import annotations
