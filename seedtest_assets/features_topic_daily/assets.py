@@ -1,6 +1,7 @@
 """``features_topic_daily`` asset and its checks (Dagster shell over the pipeline)."""
 
 import dagster as dg
+from pydantic import Field
 
 from seedtest_assets.attempts import REJECT_REASONS, ValidationLimits
 from seedtest_assets.attempts.assets import attempts
@@ -31,7 +32,12 @@ CHECKS = {
 class FeaturesConfig(dg.Config):
     """Validation and feature settings (launchpad-editable)."""
 
-    max_response_time_ms: int = 3_600_000
+    max_response_time_ms: int = Field(
+        default=3_600_000,
+        ge=1_000,
+        le=24 * 3_600_000,
+        description="Longer answers are quarantined (response_time_absurd); 1 s .. 24 h.",
+    )
 
 
 @dg.asset(

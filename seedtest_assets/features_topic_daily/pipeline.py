@@ -103,7 +103,15 @@ def materialize_features(
     t_compute = time.perf_counter()
 
     with transaction(engine) as conn:
-        replace_rows(conn, f, and_(f.c.date >= start, f.c.date < end), features)
+        # Days whose attempts were all quarantined legitimately have no features; days whose
+        # source rows vanished must not lose their stored features (EmptyReplaceError).
+        replace_rows(
+            conn,
+            f,
+            and_(f.c.date >= start, f.c.date < end),
+            features,
+            allow_empty=raw.height > 0,
+        )
         replace_rows(
             conn,
             s.attempt_rejects,
@@ -112,6 +120,7 @@ def materialize_features(
                 s.attempt_rejects.c.partition_date < end,
             ),
             rejects.drop("attempted_at"),
+            allow_empty=True,  # rejects fixed upstream leave none: that is the goal
         )
     t_write = time.perf_counter()
 

@@ -4,14 +4,17 @@ from datetime import date
 
 import dagster as dg
 import polars as pl
+from pydantic import Field
 
 from seedtest_assets.attempts.assets import attempts
 from seedtest_assets.mirt_ability.pipeline import (
     DEFAULT_LOOKBACK_WEEKS,
+    duplicate_weekly_rows,
     score_students,
     score_week,
 )
 from seedtest_assets.mirt_item_params.assets import mirt_item_params
+from seedtest_assets.options import IrtModel
 from seedtest_assets.partitions import (
     USERS_BACKFILL,
     WEEKLY_BACKFILL,
@@ -28,10 +31,15 @@ STUDENT_ABILITY = dg.AssetKey(["student", "mirt_ability"])
 
 
 class AbilityConfig(dg.Config):
-    """Scoring settings (launchpad-editable)."""
+    """Scoring settings (launchpad-editable; out-of-range values are refused)."""
 
-    model: str = "2PL"
-    lookback_weeks: int = DEFAULT_LOOKBACK_WEEKS
+    model: IrtModel = Field(default="2PL", description="IRT model of the item parameters.")
+    lookback_weeks: int = Field(
+        default=DEFAULT_LOOKBACK_WEEKS,
+        ge=1,
+        le=52,
+        description="Weeks of attempts scored, ending with the week (1-52).",
+    )
 
 
 @dg.asset(
@@ -46,6 +54,12 @@ class AbilityConfig(dg.Config):
             "finite_estimates",
             asset="mirt_ability",
             description="Every theta finite, every SE finite and > 0.",
+        ),
+        dg.AssetCheckSpec(
+            "one_row_per_student",
+            asset="mirt_ability",
+            description="The week has one weekly row per student, counted in the warehouse "
+            "(the unique index uq_mirt_ability_weekly makes a second one impossible).",
         ),
     ],
     description="EAP ability (theta) and SE of every student active in the trailing window, "
@@ -72,7 +86,8 @@ def mirt_ability(
             check_results=[
                 dg.AssetCheckResult(
                     check_name="finite_estimates", passed=True, metadata={"note": note}
-                )
+                ),
+                unique_check(warehouse, week_start),
             ],
         )
     rows = run.rows
@@ -100,8 +115,19 @@ def mirt_ability(
                 check_name="finite_estimates",
                 passed=finite == rows.height,
                 metadata={"students": rows.height, "not_finite": rows.height - finite},
-            )
+            ),
+            unique_check(warehouse, week_start),
         ],
+    )
+
+
+def unique_check(warehouse: WarehouseResource, week_start: date) -> dg.AssetCheckResult:
+    """``one_row_per_student``: duplicated (week, student) weekly rows, counted in SQL."""
+    duplicated = duplicate_weekly_rows(warehouse.engine, week_start)
+    return dg.AssetCheckResult(
+        check_name="one_row_per_student",
+        passed=not duplicated,
+        metadata={"students_with_several_rows": len(duplicated), "sample": duplicated[:10]},
     )
 
 

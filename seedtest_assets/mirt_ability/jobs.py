@@ -10,9 +10,11 @@ materialization of their ``users`` partition, recorded in bulk inside this run.
 """
 
 import dagster as dg
+from pydantic import Field
 
 from seedtest_assets.mirt_ability.assets import STUDENT_ABILITY
 from seedtest_assets.mirt_ability.online import DEFAULT_LOOKBACK_DAYS, update_theta
+from seedtest_assets.options import IrtModel, RescoreSource
 from seedtest_assets.resources import WarehouseResource
 from seedtest_assets.settings import utc_now
 from seedtest_assets.student_events import record_student_materializations, student_metadata
@@ -20,12 +22,17 @@ from seedtest_assets.workloads import ONLINE_JOB_TAGS, ONLINE_POD, op_tags
 
 
 class RescoreConfig(dg.Config):
-    """Which students, and how (launchpad-editable)."""
+    """Which students, and how (launchpad-editable; out-of-range values are refused)."""
 
-    user_ids: list[int]
-    lookback_days: int = DEFAULT_LOOKBACK_DAYS
-    model: str = "2PL"
-    source: str = "online"  # online (sensor) | on_demand (a person)
+    user_ids: list[int] = Field(min_length=1, description="The students to re-score.")
+    lookback_days: int = Field(
+        default=DEFAULT_LOOKBACK_DAYS, ge=1, le=366, description="Days of attempts (1-366)."
+    )
+    model: IrtModel = Field(default="2PL", description="IRT model of the item parameters.")
+    # Never "weekly": the weekly rows belong to the weekly batch (one per student-week).
+    source: RescoreSource = Field(
+        default="online", description="online (the sensor) or on_demand (a person)."
+    )
 
 
 @dg.op(

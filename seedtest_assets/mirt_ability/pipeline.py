@@ -222,6 +222,20 @@ def score_week(
     return run
 
 
+def duplicate_weekly_rows(engine: Engine, week_start: date) -> list[str]:
+    """Students with more than one weekly row for the week (must be none)."""
+    t = s.mirt_ability
+    stmt = (
+        select(t.c.user_id)
+        .where(t.c.week_start == week_start, t.c.source == "weekly")
+        .group_by(t.c.user_id)
+        .having(func.count() > 1)
+        .limit(1000)
+    )
+    with engine.connect() as conn:
+        return [str(u) for u in conn.execute(stmt).scalars()]
+
+
 def score_students(
     engine: Engine,
     user_ids: Sequence[int],

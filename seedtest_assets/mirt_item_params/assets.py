@@ -4,6 +4,7 @@ from datetime import date
 
 import dagster as dg
 import polars as pl
+from pydantic import Field
 
 from seedtest_assets.attempts.assets import attempts
 from seedtest_assets.mirt_item_params.pipeline import (
@@ -11,6 +12,7 @@ from seedtest_assets.mirt_item_params.pipeline import (
     calibrate_week,
     empty_window_note,
 )
+from seedtest_assets.options import IrtModel, Linking
 from seedtest_assets.partitions import WEEKLY_BACKFILL, weekly
 from seedtest_assets.resources import WarehouseResource
 from seedtest_assets.settings import utc_now
@@ -23,11 +25,19 @@ PLAUSIBLE = {"a": (0.05, 4.0), "d": (-10.0, 10.0), "c": (0.0, 0.5)}
 
 
 class CalibrationConfig(dg.Config):
-    """Calibration settings (launchpad-editable)."""
+    """Calibration settings (launchpad-editable; out-of-range values are refused)."""
 
-    model: str = "2PL"
-    window_weeks: int = DEFAULT_WINDOW_WEEKS
-    linking: str = "mean_sigma"  # mean_sigma | fixed | none (see mirt_item_params/pipeline.py)
+    model: IrtModel = Field(default="2PL", description="IRT model to calibrate.")
+    window_weeks: int = Field(
+        default=DEFAULT_WINDOW_WEEKS,
+        ge=1,
+        le=52,
+        description="Weeks of attempts ending with the partition's week (1-52).",
+    )
+    linking: Linking = Field(
+        default="mean_sigma",
+        description="How the week is put on last week's scale (mirt_item_params/pipeline.py).",
+    )
 
 
 @dg.asset(

@@ -10,10 +10,11 @@ import tempfile
 from datetime import date
 
 import dagster as dg
-from pydantic import Field
+from pydantic import Field, field_validator, model_validator
 
 from seedtest_assets.attempts.assets import attempts
 from seedtest_assets.mirt_ability.assets import STUDENT_ABILITY, mirt_ability
+from seedtest_assets.options import Lang, Renderer, ReportFormat, allowed
 from seedtest_assets.partitions import (
     USERS_BACKFILL,
     WEEKLY_BACKFILL,
@@ -35,6 +36,13 @@ STUDENT_REPORTS = dg.AssetKey(["student", "report_artifacts"])
 MAX_LISTED_FAILURES = 50
 
 
+def _check_formats(formats: list[str]) -> list[str]:
+    bad = [f for f in formats if f not in allowed(ReportFormat)]
+    if bad:
+        raise ValueError(f"formats must be among {allowed(ReportFormat)}, got {bad}")
+    return formats
+
+
 class ReportConfig(dg.Config):
     """Which students of the week get a report, and how (launchpad-editable)."""
 
@@ -42,6 +50,7 @@ class ReportConfig(dg.Config):
     user_ids: list[int] = Field(default=[], description="Only these students (empty: all).")
     max_users: int | None = Field(
         default=None,
+        ge=1,
         description="At most this many students, lowest ids first. Empty: env MAX_USERS, "
         "else 1000.",
     )
@@ -51,32 +60,67 @@ class ReportConfig(dg.Config):
     dry_run: bool = Field(
         default=False, description="Render everything, upload nothing, record nothing."
     )
-    lang: str = Field(default="ko", description="Labels: ko | en.")
-    formats: list[str] = Field(default=list(FORMATS), description="Any of html, pdf.")
-    workers: int = Field(default=0, description="Render processes (0: one per core).")
-    renderer: str = Field(
+    lang: Lang = Field(default="ko", description="Labels: ko | en.")
+    # list[Literal] is not a Dagster config type: validated below instead.
+    formats: list[str] = Field(default=list(FORMATS), min_length=1, description="html, pdf.")
+
+    @field_validator("formats")
+    @classmethod
+    def _known_formats(cls, value: list[str]) -> list[str]:
+        return _check_formats(value)
+    workers: int = Field(default=0, ge=0, le=64, description="Render processes (0: one per core).")
+    renderer: Renderer = Field(
         default="",
         description="auto | quarto | pandoc (empty: env SEEDTEST_REPORT_RENDERER, else auto).",
     )
     shard_count: int = Field(
         default=1,
+        ge=1,
+        le=256,
         description="Split the week over this many runs (pods); each renders the students with "
         "user_id % shard_count == shard_index. The schedule sets both from "
         "SEEDTEST_REPORT_SHARDS.",
     )
-    shard_index: int = Field(default=0, description="This run's shard, 0 .. shard_count-1.")
+    shard_index: int = Field(default=0, ge=0, description="This run's shard, 0 .. shard_count-1.")
+
+    @model_validator(mode="after")
+    def _shard_in_range(self):
+        if self.shard_index >= self.shard_count:
+            raise ValueError(
+                f"shard_index must be below shard_count ({self.shard_index} >= {self.shard_count})"
+            )
+        return self
 
 
 class StudentReportConfig(dg.Config):
     """Re-render one student (or a handful): the week and format options."""
 
     week_start: str = Field(
-        default="", description="The report week's Monday (empty: the last complete week)."
+        default="",
+        description="The report week's Monday, YYYY-MM-DD (empty: the last complete week).",
     )
-    lang: str = Field(default="ko", description="Labels: ko | en.")
-    formats: list[str] = Field(default=list(FORMATS), description="Any of html, pdf.")
+    lang: Lang = Field(default="ko", description="Labels: ko | en.")
+    # list[Literal] is not a Dagster config type: validated below instead.
+    formats: list[str] = Field(default=list(FORMATS), min_length=1, description="html, pdf.")
+
+    @field_validator("formats")
+    @classmethod
+    def _known_formats(cls, value: list[str]) -> list[str]:
+        return _check_formats(value)
     dry_run: bool = Field(default=False, description="Render only; upload and record nothing.")
-    renderer: str = Field(default="", description="auto | quarto | pandoc (empty: env/auto).")
+    renderer: Renderer = Field(default="", description="auto | quarto | pandoc (empty: env/auto).")
+
+    @field_validator("week_start")
+    @classmethod
+    def _a_monday(cls, value: str) -> str:
+        if value:
+            try:
+                day = date.fromisoformat(value)
+            except ValueError as exc:
+                raise ValueError(f"week_start must be YYYY-MM-DD, got {value!r}") from exc
+            if day.weekday() != 0:
+                raise ValueError(f"week_start must be a Monday, got {value} ({day:%A})")
+        return value
 
 
 def _batch_metadata(result: BatchResult, store: str) -> dict[str, object]:

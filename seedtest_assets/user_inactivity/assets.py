@@ -1,6 +1,7 @@
 """``user_inactivity`` asset and its checks (Dagster shell over the pipeline)."""
 
 import dagster as dg
+from pydantic import Field, model_validator
 
 from seedtest_assets.features_topic_daily.assets import features_topic_daily
 from seedtest_assets.partitions import DAILY_BACKFILL, daily, partition_days
@@ -17,8 +18,14 @@ from seedtest_assets.workloads import BATCH_POD, batch_job_tags, op_tags
 class InactivityConfig(dg.Config):
     """Status thresholds in days (the operator's policy; see docs/features.md)."""
 
-    at_risk_after_days: int = 7
-    inactive_after_days: int = 14
+    at_risk_after_days: int = Field(default=7, ge=1, le=365)
+    inactive_after_days: int = Field(default=14, ge=1, le=365)
+
+    @model_validator(mode="after")
+    def _ordered(self):
+        if self.inactive_after_days <= self.at_risk_after_days:
+            raise ValueError("inactive_after_days must be greater than at_risk_after_days")
+        return self
 
 
 @dg.asset(

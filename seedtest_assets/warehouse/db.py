@@ -8,6 +8,7 @@ parameters: no SQL is ever assembled from user input.
 
 from __future__ import annotations
 
+import hashlib
 import io
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -248,15 +249,47 @@ def _copy_in(conn: Connection, table: Table, frame: pl.DataFrame) -> None:
                 copy.write(chunk)
 
 
+class EmptyReplaceError(ValueError):
+    """A partition write would delete stored rows and insert none (rolled back)."""
+
+
 def replace_rows(
-    conn: Connection, table: Table, where: ColumnElement[bool], frame: pl.DataFrame
+    conn: Connection,
+    table: Table,
+    where: ColumnElement[bool],
+    frame: pl.DataFrame,
+    *,
+    allow_empty: bool = False,
 ) -> int:
     """Delete the rows matching ``where`` and insert ``frame``, in the caller's transaction.
 
     This is how every partitioned output is written: re-running a partition replaces it.
+
+    - **Concurrent writers serialize.** On PostgreSQL the transaction first takes an advisory
+      lock of ``table`` (released at commit or rollback), so two runs replacing the same
+      partition at once run one after the other and the second replaces the first's rows;
+      without it, both DELETEs saw the old rows and the second INSERT failed with a random
+      ``UniqueViolation``. (SQLite has one writer at a time anyway.)
+    - **Nothing is replaced by nothing.** If ``frame`` is empty but rows matched ``where``,
+      :class:`EmptyReplaceError` is raised (the caller's transaction rolls back, the rows
+      stay) unless ``allow_empty``: a run that lost its input must fail loudly, not empty a
+      partition and pass its checks.
     """
-    conn.execute(table.delete().where(where))
+    if is_postgres(conn):
+        conn.execute(select(func.pg_advisory_xact_lock(table_lock_key(table.name))))
+    deleted = conn.execute(table.delete().where(where)).rowcount
+    if frame.height == 0 and deleted and not allow_empty:
+        raise EmptyReplaceError(
+            f"{table.name}: the new partition has no rows but {deleted} are stored; refusing "
+            "to replace them with nothing (did the input vanish?). Nothing was changed."
+        )
     return insert_frame(conn, table, frame)
+
+
+def table_lock_key(name: str) -> int:
+    """A stable signed 64-bit advisory-lock key for writes to table ``name``."""
+    digest = hashlib.blake2b(f"seedtest:{name}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
 
 
 @contextmanager

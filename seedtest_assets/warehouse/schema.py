@@ -31,6 +31,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    text,
 )
 
 # Naming convention so Alembic migrations and metadata agree on constraint names.
@@ -198,6 +199,25 @@ mirt_ability = Table(
     Column("theta_window_se", Float, nullable=True),
     Index("ix_mirt_ability_user_id_fitted_at", "user_id", "fitted_at"),
     Index("ix_mirt_ability_week_start_source", "week_start", "source"),
+    # One weekly row per student-week, one re-score row per student, source and instant
+    # (migration 0006): overlapping writes can never double a week's abilities.
+    Index(
+        "uq_mirt_ability_weekly",
+        "week_start",
+        "user_id",
+        unique=True,
+        postgresql_where=text("source = 'weekly'"),
+        sqlite_where=text("source = 'weekly'"),
+    ),
+    Index(
+        "uq_mirt_ability_rescore",
+        "user_id",
+        "source",
+        "fitted_at",
+        unique=True,
+        postgresql_where=text("source <> 'weekly'"),
+        sqlite_where=text("source <> 'weekly'"),
+    ),
 )
 
 report_artifacts = Table(

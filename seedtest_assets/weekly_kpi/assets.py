@@ -5,6 +5,7 @@ from datetime import date
 
 import dagster as dg
 import polars as pl
+from pydantic import Field
 
 from seedtest_assets.features_topic_daily.assets import features_topic_daily
 from seedtest_assets.mirt_ability.assets import mirt_ability
@@ -47,12 +48,17 @@ CHECKS = {
 
 
 class KpiConfig(dg.Config):
-    """KPI windows and thresholds (launchpad-editable; see docs/kpis.md)."""
+    """KPI windows and thresholds (launchpad-editable; see docs/kpis.md; out-of-range values
+    are refused)."""
 
-    recent_weeks: int = 4
-    horizon_days: int = 14
-    training_weeks: int = 3
-    min_study_hours: float = 0.05
+    recent_weeks: int = Field(default=4, ge=1, le=12, description="Weeks of activity for E_t/S.")
+    horizon_days: int = Field(default=14, ge=1, le=56, description="S: days without a visit.")
+    training_weeks: int = Field(
+        default=3, ge=1, le=12, description="Past as-of dates the churn model learns from."
+    )
+    min_study_hours: float = Field(
+        default=0.05, ge=0.0, le=40.0, description="E_t is null below this (hours per week)."
+    )
 
 
 @dg.asset(

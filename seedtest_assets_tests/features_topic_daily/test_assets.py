@@ -88,10 +88,10 @@ def test_reconcile_check_fails_when_rows_go_missing(sqlite_url, monkeypatch):
 
     real = pipeline.replace_rows
 
-    def lossy(conn, table, where, frame):
+    def lossy(conn, table, where, frame, **kwargs):
         if table is s.features_topic_daily:
             frame = frame.head(frame.height - 1)
-        return real(conn, table, where, frame)
+        return real(conn, table, where, frame, **kwargs)
 
     monkeypatch.setattr(pipeline, "replace_rows", lossy)
     with dg.instance_for_test() as instance:

@@ -121,11 +121,11 @@ def test_failed_write_leaves_previous_state(warehouse_url, monkeypatch):
     calls = {"n": 0}
     real = pipeline.replace_rows
 
-    def fail_on_second(conn, table, where, frame):
+    def fail_on_second(conn, table, where, frame, **kwargs):
         calls["n"] += 1
         if calls["n"] == 2:
             raise RuntimeError("disk full")
-        return real(conn, table, where, frame)
+        return real(conn, table, where, frame, **kwargs)
 
     monkeypatch.setattr(pipeline, "replace_rows", fail_on_second)
     try:
