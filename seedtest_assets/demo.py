@@ -427,13 +427,12 @@ def print_reports(engine, week: date, home: Path) -> None:
             "ko",
             limit=None,
         )
-        problems = len(v.kpi_problems) + len(v.theta_problems)
+        found = v.read_problems + v.kpi_problems + v.theta_problems
         print(
             f"  read back: {v.checked:,} reports; the 4 KPIs shown in all {v.with_kpis:,} with "
             f"a KPI row and θ equal to mirt_ability in all {v.with_theta:,}"
-            if not problems
-            else f"  read back: {v.checked:,} reports, {problems} PROBLEMS, e.g. "
-            f"{(v.kpi_problems + v.theta_problems)[:3]}"
+            if not found
+            else f"  read back: {v.checked:,} reports, {len(found)} PROBLEMS, e.g. {found[:3]}"
         )
 
 

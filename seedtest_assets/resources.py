@@ -72,7 +72,20 @@ class ReportStoreResource(dg.ConfigurableResource):
             ``$SEEDTEST_HOME/reports/...``).
         url_expiry_seconds: lifetime of the presigned URLs recorded for S3 objects
             (``REPORT_URL_EXPIRY_SECONDS``, default and maximum 7 days).
-        max_attempts: attempts per S3 request (botocore standard retry mode, with backoff).
+        max_attempts: attempts per S3 request (botocore standard retry mode, with backoff;
+            ``S3_MAX_ATTEMPTS``, default 3).
+        connect_timeout: seconds to open a connection to S3 (``S3_CONNECT_TIMEOUT_SECONDS``,
+            default 3).
+        read_timeout: seconds S3 may stay silent during an answer (per socket read;
+            ``S3_READ_TIMEOUT_SECONDS``, default 10).
+        file_deadline_seconds: one file's upload or download, retries included
+            (``S3_FILE_DEADLINE_SECONDS``, default 30; at least connect + read + 1 s).
+        breaker_failures: consecutive files the store did not answer (timeouts, connection
+            failures) after which a batch judges it down and fails the rest unattempted
+            (``REPORT_STORE_BREAKER_FAILURES``, default 3).
+        batch_budget_seconds: a weekly batch's total time budget from its start; students not
+            started by then fail unattempted (``REPORT_BATCH_BUDGET_SECONDS``; 0 = 600 s + 1 s
+            per selected student). The run config ``time_budget_seconds`` overrides it.
 
     AWS credentials are never configuration: boto3 reads them from its usual chain
     (environment, profile, instance or pod role).
@@ -84,7 +97,12 @@ class ReportStoreResource(dg.ConfigurableResource):
     prefix: str = "reports"
     local_dir: str = ""
     url_expiry_seconds: int = 7 * 24 * 3600
-    max_attempts: int = 5
+    max_attempts: int = 3
+    connect_timeout: float = 3.0
+    read_timeout: float = 10.0
+    file_deadline_seconds: float = 30.0
+    breaker_failures: int = 3
+    batch_budget_seconds: float = 0.0
 
     def store_settings(self):
         """The picklable settings the render workers open the store from."""
@@ -98,6 +116,10 @@ class ReportStoreResource(dg.ConfigurableResource):
             prefix=self.prefix,
             url_expiry_seconds=self.url_expiry_seconds,
             max_attempts=self.max_attempts,
+            connect_timeout=self.connect_timeout,
+            read_timeout=self.read_timeout,
+            file_deadline=self.file_deadline_seconds,
+            breaker_failures=self.breaker_failures,
         )
 
     def describe(self) -> str:
@@ -109,11 +131,27 @@ class ReportStoreResource(dg.ConfigurableResource):
         return f"{st.local_dir}/{st.prefix}/"
 
 
+#: Non-secret numeric store settings: (env, field, type). Floats are read here (``EnvVar``
+#: resolves only strings and ints), ints through ``EnvVar.int``.
+_NUMERIC_ENV = (
+    ("REPORT_URL_EXPIRY_SECONDS", "url_expiry_seconds", int),
+    ("S3_MAX_ATTEMPTS", "max_attempts", int),
+    ("S3_CONNECT_TIMEOUT_SECONDS", "connect_timeout", float),
+    ("S3_READ_TIMEOUT_SECONDS", "read_timeout", float),
+    ("S3_FILE_DEADLINE_SECONDS", "file_deadline_seconds", float),
+    ("REPORT_STORE_BREAKER_FAILURES", "breaker_failures", int),
+    ("REPORT_BATCH_BUDGET_SECONDS", "batch_budget_seconds", float),
+)
+
+
 def report_store_from_env() -> ReportStoreResource:
     """The report store from the environment: S3 when ``S3_BUCKET`` is set, else local.
 
-    ``S3_BUCKET``, ``AWS_REGION``, ``S3_ENDPOINT_URL`` and ``REPORT_URL_EXPIRY_SECONDS`` are
-    read through ``EnvVar`` when set (the UI shows the names); unset ones keep the defaults.
+    ``S3_BUCKET``, ``AWS_REGION``, ``S3_ENDPOINT_URL`` and the integer settings
+    (``REPORT_URL_EXPIRY_SECONDS``, ``S3_MAX_ATTEMPTS``, ``REPORT_STORE_BREAKER_FAILURES``) are
+    read through ``EnvVar`` when set (the UI shows the names); the seconds
+    (``S3_CONNECT_TIMEOUT_SECONDS``, ``S3_READ_TIMEOUT_SECONDS``, ``S3_FILE_DEADLINE_SECONDS``,
+    ``REPORT_BATCH_BUDGET_SECONDS``; not secret) as values. Unset ones keep the defaults.
     """
     kwargs: dict = {}
     for env, field in (
@@ -123,6 +161,15 @@ def report_store_from_env() -> ReportStoreResource:
     ):
         if os.environ.get(env):
             kwargs[field] = dg.EnvVar(env)
-    if os.environ.get("REPORT_URL_EXPIRY_SECONDS"):
-        kwargs["url_expiry_seconds"] = dg.EnvVar.int("REPORT_URL_EXPIRY_SECONDS")
+    for env, field, kind in _NUMERIC_ENV:
+        raw = os.environ.get(env, "").strip()
+        if not raw:
+            continue
+        if kind is int:
+            kwargs[field] = dg.EnvVar.int(env)
+            continue
+        try:
+            kwargs[field] = float(raw)
+        except ValueError:
+            raise ValueError(f"{env} must be a number of seconds, got {raw!r}") from None
     return ReportStoreResource(**kwargs)

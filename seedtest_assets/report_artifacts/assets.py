@@ -82,6 +82,13 @@ class ReportConfig(dg.Config):
         "SEEDTEST_REPORT_SHARDS.",
     )
     shard_index: int = Field(default=0, ge=0, description="This run's shard, 0 .. shard_count-1.")
+    time_budget_seconds: float = Field(
+        default=0,
+        ge=0,
+        description="Stop starting students this many seconds after the batch began; the rest "
+        "fail as not attempted (0: the store resource's batch_budget_seconds / env "
+        "REPORT_BATCH_BUDGET_SECONDS, else 600 s + 1 s per student).",
+    )
 
     @model_validator(mode="after")
     def _shard_in_range(self):
@@ -128,6 +135,13 @@ def _batch_metadata(result: BatchResult, store: str) -> dict[str, object]:
     secs = result.seconds
     rendered = len(result.succeeded_users)
     return {
+        "store_judged_down": result.store_down,
+        "time_budget_spent": result.budget_spent,
+        "stop_reason": result.stop_reason or "none",
+        "students_not_attempted": len(result.not_attempted_users),
+        "uploads_unanswered": result.unreachable_failures,
+        "time_budget_seconds": round(result.time_budget_seconds, 1),
+        "breaker_failures": result.breaker_failures,
         "week_start": result.week_start.isoformat(),
         "students_selected": result.selected,
         "students_eligible": result.eligible,
@@ -168,17 +182,48 @@ def _per_student(result: BatchResult) -> dict[int, dict[str, object]]:
     return out
 
 
+def _failure_summary(result: BatchResult) -> str:
+    """The first sentence of the run's failure: what stopped the batch, or how many failed."""
+    n_failed, n = len(result.failed_users), result.selected
+    elapsed = result.seconds.get("total", 0.0)
+    if not result.stop_reason:
+        return f"{n_failed} of {n} students' reports failed"
+    skipped = len(result.not_attempted_users)
+    cause = result.stop_reason[0].upper() + result.stop_reason[1:]
+    return (
+        f"{cause}: {skipped} of {n} students not attempted (not rendered, not uploaded); "
+        f"{n_failed} of {n} failed in all, after {elapsed:.1f} s (time budget "
+        f"{result.time_budget_seconds:g} s)"
+    )
+
+
 def _fail_if_any(context: dg.AssetExecutionContext, result: BatchResult, meta: dict) -> None:
     """After successes are recorded: fail the run, listing the failed students."""
     if not result.failures:
         return
+    skipped = 0
     for uid, fmt, err in result.failures:
+        if result.stop_reason and err.startswith(result.stop_reason):
+            skipped += 1  # one line for all of them below, not thousands
+            continue
         context.log.error("report of student %s (%s) failed: %s", uid, fmt, err)
+    if skipped:
+        context.log.error(
+            "%s files not attempted (%s students not attempted at all): %s",
+            skipped,
+            len(result.not_attempted_users),
+            result.stop_reason,
+        )
     listed = ", ".join(str(u) for u in result.failed_users[:MAX_LISTED_FAILURES])
     raise dg.Failure(
-        description=f"{len(result.failed_users)} of {result.selected} students' reports failed "
-        f"(recorded: {result.recorded} files of the others). Failed: {listed}. Re-run the "
-        "partition to retry; stored reports are replaced, not duplicated.",
+        description=f"{_failure_summary(result)} "
+        f"(recorded: {result.recorded} files of the others). Failed: {listed}. "
+        + (
+            "Check the store (docs/operations.md, 'A hung or down report store'), then re-run "
+            if result.stop_reason
+            else "Re-run "
+        )
+        + "the partition to retry; stored reports are replaced, not duplicated.",
         metadata={
             **meta,
             "errors": dg.MetadataValue.json(
@@ -203,14 +248,19 @@ REPORT_CHECKS = {
 def report_check_results(v: Verification) -> list[dg.AssetCheckResult]:
     """The two read-back checks of a batch (``verify.verify_reports``)."""
 
-    def result(name: str, problems: list[tuple[int, str]], compared: int):
+    def result(name: str, found: list[tuple[int, str]], compared: int):
+        problems = [*v.read_problems, *found]  # an unreadable report shows nothing
         return dg.AssetCheckResult(
             check_name=name,
-            passed=not problems,
+            passed=not problems and not v.store_down,
+            description=v.store_down or None,
             metadata={
                 "reports_read": v.checked,
                 "compared": compared,
                 "problems": len(problems),
+                "read_errors": len(v.read_problems),
+                "reports_not_read": v.not_read,
+                "store_judged_down": bool(v.store_down),
                 "examples": dg.MetadataValue.json(
                     [{"user_id": str(u), "problem": p} for u, p in problems[:MAX_LISTED]]
                 ),
@@ -273,6 +323,9 @@ def report_artifacts(
             route=config.renderer or None,
             workers=config.workers or None,
             record=not config.dry_run,
+            time_budget_seconds=config.time_budget_seconds
+            or report_store.batch_budget_seconds
+            or None,
         )
         meta = _batch_metadata(result, report_store.describe())
         if result.cut:
@@ -344,6 +397,7 @@ def student_report_artifacts(
         lang=config.lang,
         formats=config.formats,
         route=config.renderer or None,
+        time_budget_seconds=report_store.batch_budget_seconds or None,
     )
     meta = _batch_metadata(result, report_store.describe())
     missing = sorted(

@@ -10,7 +10,10 @@
 2. :func:`read_inputs`: their KPI row, weekly θ history, goals, and valid attempts over the
    look-back window (topic θ with the week's item parameters), as :class:`StudentInputs`.
 3. :func:`render.render_batch`: content + HTML + PDF per student across the cores; each file is
-   uploaded by the worker that rendered it.
+   uploaded by the worker that rendered it. A :class:`guard.BatchGuard` bounds the batch: a
+   total time budget (:func:`default_time_budget`, from the batch's start) and a circuit
+   breaker that judges the store down after ``store.breaker_failures`` consecutive uploads
+   without an answer; either one fails the remaining students at once, "not attempted".
 4. :func:`record_artifacts`: one ``report_artifacts`` row per stored file, written only after
    its upload succeeded, in chunks as results arrive (a crash loses no recorded success). A
    re-run deletes and re-inserts the same (week, user, format) keys: replaces, never duplicates.
@@ -38,6 +41,7 @@ from seedtest_assets.report_artifacts.content import (
     TopicStats,
     report_charset,
 )
+from seedtest_assets.report_artifacts.guard import BatchGuard
 from seedtest_assets.report_artifacts.render import (
     FORMATS,
     ArtifactResult,
@@ -57,6 +61,16 @@ MAX_USERS_ENV = "MAX_USERS"
 ID_CHUNK = 5000
 #: Results recorded per transaction while the batch runs.
 RECORD_EVERY = 200
+#: Default time budget of a batch: this much, plus ``BUDGET_PER_STUDENT_SECONDS`` a student. A
+#: healthy batch takes ~0.03 s a student (docs/benchmarks.md): 131 students get 12 min
+#: (vs ~5 s needed), 1000 get 27 min (vs ~30 s on moto with 2 cores).
+BUDGET_BASE_SECONDS = 600.0
+BUDGET_PER_STUDENT_SECONDS = 1.0
+
+
+def default_time_budget(students: int) -> float:
+    """Seconds a batch of ``students`` may take: 600 s + 1 s per student."""
+    return BUDGET_BASE_SECONDS + BUDGET_PER_STUDENT_SECONDS * max(0, students)
 
 
 def default_max_users() -> int:
@@ -406,10 +420,29 @@ class BatchResult:
     failures: list[tuple[int, str, str]] = field(default_factory=list)
     recorded: int = 0
     seconds: dict[str, float] = field(default_factory=dict)
+    #: The batch's time budget (seconds from its start) and breaker threshold.
+    time_budget_seconds: float = 0.0
+    breaker_failures: int = 0
+    #: What stopped the batch early ("" = nothing): the store judged down (with the endpoint)
+    #: or the time budget used up.
+    stop_reason: str = ""
+    store_down: bool = False
+    budget_spent: bool = False
 
     @property
     def failed_users(self) -> list[int]:
         return sorted({u for u, _, _ in self.failures})
+
+    @property
+    def not_attempted_users(self) -> list[int]:
+        """Students none of whose files was tried (the batch had stopped before them)."""
+        tried = {a.user_id for a in self.artifacts if a.attempted}
+        return sorted({a.user_id for a in self.artifacts if not a.attempted} - tried)
+
+    @property
+    def unreachable_failures(self) -> int:
+        """Files whose upload failed because the store did not answer."""
+        return sum(1 for a in self.artifacts if a.unreachable)
 
     @property
     def succeeded_users(self) -> list[int]:
@@ -441,6 +474,7 @@ def run_batch(
     workers: int | None = None,
     on_progress: Callable[[int, int], None] | None = None,
     record: bool = True,
+    time_budget_seconds: float | None = None,
 ) -> BatchResult:
     """Render the reports of a week for the selected students; store and record them.
 
@@ -454,6 +488,13 @@ def run_batch(
         route: "auto" | "quarto" | "pandoc" (None: ``SEEDTEST_REPORT_RENDERER`` or auto).
         workers: render processes (None: one per core).
         on_progress: called with (files done, files total) after each chunk.
+        time_budget_seconds: seconds from the start after which no further student is
+            started (the rest fail, "not attempted"); None or 0:
+            :func:`default_time_budget` of the selected students.
+
+    The store's circuit breaker (``store.breaker_failures`` consecutive uploads the store
+    did not answer) fails the remaining students the same way; ``stop_reason``,
+    ``store_down`` and ``budget_spent`` of the result say which stopped the batch.
     """
     if lang not in LANGS:
         raise ValueError(f"lang must be one of {LANGS}, got {lang!r}")
@@ -481,10 +522,23 @@ def run_batch(
     t2 = time.perf_counter()
     result.seconds["templates"] = t2 - t1
     job = RenderJob(templates, week_start, lang, formats, now, store)
+    budget = time_budget_seconds or default_time_budget(len(inputs))
+    if budget < 0:
+        raise ValueError(f"time_budget_seconds must be >= 0, got {time_budget_seconds}")
+    result.time_budget_seconds = budget
+    threshold = store.breaker_failures if store is not None else StoreSettings().breaker_failures
+    result.breaker_failures = threshold
+    guard = BatchGuard(
+        threshold=threshold,
+        target=store.target() if store is not None else "(no store)",
+        budget_seconds=budget,
+        # Wall clock: the workers are other processes. Counted from the batch's start.
+        deadline=time.time() + budget - (time.perf_counter() - t0),
+    )
     total = len(inputs) * len(formats)
     pending: list[ArtifactResult] = []
     record_seconds = 0.0
-    for chunk in render_batch(inputs, job, workers):
+    for chunk in render_batch(inputs, job, workers, guard):
         result.artifacts.extend(chunk)
         result.failures.extend((r.user_id, r.fmt, r.error) for r in chunk if not r.ok)
         pending.extend(chunk)
@@ -499,6 +553,8 @@ def run_batch(
         tr = time.perf_counter()
         result.recorded += record_artifacts(engine, week_start, pending, now)
         record_seconds += time.perf_counter() - tr
+    result.stop_reason = guard.cause() or ""
+    result.store_down, result.budget_spent = guard.store_down, guard.budget_spent
     t3 = time.perf_counter()
     result.seconds["render_and_store"] = t3 - t2 - record_seconds
     result.seconds["record"] = record_seconds

@@ -9,6 +9,19 @@ S3 (when a bucket is configured):
   transient errors (throttling, HTTP 500/502/503/504, connection and read timeouts), at most
   ``max_attempts`` attempts per request. That is the SDK's own, maintained retry policy, so we
   add no retry layer of our own on top (a second layer would multiply the attempts).
+- Bounded time per file: each attempt waits at most ``connect_timeout`` to connect and
+  ``read_timeout`` per socket read, and a ``before-send`` hook refuses to *start* an attempt
+  (a retry) that could not end, at those timeouts, within ``file_deadline`` seconds of the
+  call's start: retries x timeouts never exceed the deadline. The same hook ends a call at its
+  next retry when ``should_stop`` says the batch has stopped (store judged down, time budget
+  spent). An attempt on a silent store lasts at most ``connect_timeout`` + 1 s (botocore's
+  wait for "100 Continue" on uploads) + ``read_timeout`` (:attr:`StoreSettings.attempt_seconds`).
+  A hung endpoint (accepts, never answers) thus costs at most ``file_deadline`` per file;
+  with the defaults (3 s, 10 s, 3 attempts, 30 s) 22 s: two attempts of 11 s, the third
+  refused (it could run to 36 s).
+- :func:`is_unreachable` tells "the store did not answer" (connection failures, timeouts,
+  the deadline) from "the store answered no" (403, 404, 500 ...): only the first kind counts
+  towards the batch's circuit breaker (``breaker_failures``).
 - Every object is written with its content type and a SHA-256 checksum that S3 verifies
   (``ChecksumSHA256``): a corrupted upload fails instead of being recorded.
 - The returned URL is a presigned GET URL valid for ``url_expiry_seconds`` (SigV4 allows at
@@ -25,12 +38,18 @@ import base64
 import hashlib
 import os
 import tempfile
+import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Protocol
 
 CONTENT_TYPES = {"html": "text/html; charset=utf-8", "pdf": "application/pdf"}
+#: botocore sends uploads with "Expect: 100-continue" and waits up to 1 s for the go-ahead
+#: (then sends anyway): part of the longest an attempt may take on a silent store.
+EXPECT_CONTINUE_SECONDS = 1.0
 #: SigV4 presigned URLs live at most 7 days.
 MAX_URL_EXPIRY_SECONDS = 7 * 24 * 3600
 
@@ -57,7 +76,14 @@ class StoreSettings:
         prefix: first part of every key.
         url_expiry_seconds: lifetime of presigned URLs (1 s .. 7 days).
         max_attempts: attempts per S3 request, first try included (botocore standard mode).
-        connect_timeout, read_timeout: seconds per S3 request.
+        connect_timeout: seconds to open a connection (per attempt).
+        read_timeout: seconds to wait for the next bytes of an answer (per socket read).
+        file_deadline: seconds one file's upload or download may take, retries included: no
+            attempt starts that could not end (at the timeouts above) by then. At least one
+            attempt: ``connect_timeout + read_timeout`` + 1 s (:attr:`attempt_seconds`).
+        breaker_failures: the batch judges the store down after this many consecutive files
+            failed because the store did not answer (:func:`is_unreachable`), and fails the
+            remaining students without attempting them.
     """
 
     bucket: str = ""
@@ -66,14 +92,45 @@ class StoreSettings:
     endpoint_url: str = ""
     prefix: str = "reports"
     url_expiry_seconds: int = MAX_URL_EXPIRY_SECONDS
-    max_attempts: int = 5
-    connect_timeout: float = 5.0
-    read_timeout: float = 30.0
+    max_attempts: int = 3
+    connect_timeout: float = 3.0
+    read_timeout: float = 10.0
+    file_deadline: float = 30.0
+    breaker_failures: int = 3
+
+    def __post_init__(self) -> None:
+        if self.max_attempts < 1:
+            raise ValueError(f"max_attempts must be >= 1, got {self.max_attempts}")
+        if self.connect_timeout <= 0 or self.read_timeout <= 0:
+            raise ValueError(
+                f"connect_timeout and read_timeout must be > 0, got "
+                f"{self.connect_timeout}, {self.read_timeout}"
+            )
+        if self.file_deadline < self.attempt_seconds:
+            raise ValueError(
+                f"file_deadline ({self.file_deadline:g} s) must be at least one attempt: "
+                f"connect_timeout + read_timeout + {EXPECT_CONTINUE_SECONDS:g} s "
+                f"({self.attempt_seconds:g} s)"
+            )
+        if self.breaker_failures < 1:
+            raise ValueError(f"breaker_failures must be >= 1, got {self.breaker_failures}")
 
     @property
     def kind(self) -> str:
         """``"s3"`` or ``"local"``."""
         return "s3" if self.bucket else "local"
+
+    @property
+    def attempt_seconds(self) -> float:
+        """The longest one attempt may wait on a silent store: connect timeout, the
+        100-continue wait of an upload, read timeout."""
+        return self.connect_timeout + EXPECT_CONTINUE_SECONDS + self.read_timeout
+
+    def target(self) -> str:
+        """Where requests go, for messages: the endpoint URL, AWS's S3 host, or the folder."""
+        if self.kind == "local":
+            return str(Path(self.local_dir) / self.prefix)
+        return self.endpoint_url or f"https://s3.{self.region}.amazonaws.com"
 
 
 def report_key(prefix: str, week_start: date | str, user_id: int, ext: str) -> str:
@@ -92,6 +149,27 @@ class ReportStore(Protocol):
     def get(self, key: str) -> bytes:
         """The stored bytes of ``key`` (what a reader downloads); raises if missing."""
         ...
+
+
+class StoreDeadlineExceeded(Exception):
+    """A file's upload or download ran out of its ``file_deadline`` (a "did not answer")."""
+
+
+class StoreStopped(Exception):
+    """A call given up at a retry because the batch stopped (store down or budget spent)."""
+
+
+def is_unreachable(exc: BaseException) -> bool:
+    """True when ``exc`` means the store did not answer: connection refused or reset, DNS,
+    TLS, connect or read timeout, the per-file deadline, or a call given up because the
+    store was judged down. False for answers (``ClientError``: 403, 404, 500 ...) and for
+    everything else (a local disk error, a bug)."""
+    from botocore.exceptions import ConnectionError as BotoConnectionError
+    from botocore.exceptions import HTTPClientError
+
+    return isinstance(
+        exc, BotoConnectionError | HTTPClientError | StoreDeadlineExceeded | StoreStopped
+    )
 
 
 def sha256_hex(body: bytes) -> str:
@@ -129,10 +207,29 @@ class LocalReportStore:
         return self.path_for(key).read_bytes()
 
 
-class S3ReportStore:
-    """Reports as S3 objects; URLs are presigned GET URLs."""
+class _Call:
+    """One put/get in flight: when it started, attempts sent, what the last one got."""
 
-    def __init__(self, settings: StoreSettings, client=None) -> None:
+    def __init__(self, what: str) -> None:
+        self.what = what
+        self.start = time.monotonic()
+        self.attempts = 0
+        self.last = ""
+
+
+class S3ReportStore:
+    """Reports as S3 objects; URLs are presigned GET URLs.
+
+    ``should_stop``: called before each retry; a reason (str) ends the call there with
+    :class:`StoreStopped` (the batch's breaker or time budget), None lets it retry.
+    """
+
+    def __init__(
+        self,
+        settings: StoreSettings,
+        client=None,
+        should_stop: Callable[[], str | None] | None = None,
+    ) -> None:
         if not settings.bucket:
             raise ValueError("S3ReportStore needs a bucket")
         if not 1 <= settings.url_expiry_seconds <= MAX_URL_EXPIRY_SECONDS:
@@ -141,10 +238,63 @@ class S3ReportStore:
             )
         self.settings = settings
         self.client = client if client is not None else make_s3_client(settings)
+        self.should_stop = should_stop
+        self._local = threading.local()  # the call in flight, per thread
+        events = self.client.meta.events
+        events.register("before-send.s3", self._before_attempt)
+        events.register("needs-retry.s3", self._after_attempt)
 
+    # ------------------------------------------------------------- the per-file deadline
+    def _before_attempt(self, **kwargs) -> None:
+        """botocore ``before-send``: each attempt, after any backoff; raising ends the call
+        (our exceptions are not retryable)."""
+        call: _Call | None = getattr(self._local, "call", None)
+        if call is None:
+            return None
+        if call.attempts:  # a retry: is there time for it, and is the batch still on?
+            elapsed = time.monotonic() - call.start
+            stop = self.should_stop() if self.should_stop is not None else None
+            if stop:
+                raise StoreStopped(
+                    f"{stop}; {call.what} given up after {call.attempts} attempt(s) in "
+                    f"{elapsed:.1f} s, last: {call.last}"
+                )
+            if elapsed + self.settings.attempt_seconds > self.settings.file_deadline:
+                raise StoreDeadlineExceeded(
+                    f"{call.what} to {self.settings.target()} not done within its "
+                    f"{self.settings.file_deadline:g} s deadline: {call.attempts} attempt(s) in "
+                    f"{elapsed:.1f} s, no time for another (each may wait "
+                    f"{self.settings.attempt_seconds:g} s); last: {call.last}"
+                )
+        call.attempts += 1
+        return None
+
+    def _after_attempt(self, response=None, caught_exception=None, **kwargs) -> None:
+        """botocore ``needs-retry``: remember what the attempt got (decides nothing)."""
+        call: _Call | None = getattr(self._local, "call", None)
+        if call is None:
+            return None
+        if caught_exception is not None:
+            call.last = f"{type(caught_exception).__name__}: {caught_exception}"
+        elif response is not None:
+            status = getattr(response[0], "status_code", "?")
+            code = (response[1] or {}).get("Error", {}).get("Code", "")
+            call.last = f"HTTP {status} {code}".strip()
+        return None
+
+    def _call(self, what: str, fn: Callable, **params):
+        self._local.call = _Call(what)
+        try:
+            return fn(**params)
+        finally:
+            self._local.call = None
+
+    # ------------------------------------------------------------- the store
     def put(self, key: str, body: bytes, content_type: str) -> StoredObject:
         digest = hashlib.sha256(body).digest()
-        self.client.put_object(
+        self._call(
+            f"PUT {key}",
+            self.client.put_object,
             Bucket=self.settings.bucket,
             Key=key,
             Body=body,
@@ -164,7 +314,12 @@ class S3ReportStore:
         )
 
     def get(self, key: str) -> bytes:
-        return self.client.get_object(Bucket=self.settings.bucket, Key=key)["Body"].read()
+        """The object's bytes, within the per-file deadline (retries refused past it; each
+        socket read of the body waits at most ``read_timeout``)."""
+        resp = self._call(
+            f"GET {key}", self.client.get_object, Bucket=self.settings.bucket, Key=key
+        )
+        return resp["Body"].read()
 
 
 def make_s3_client(settings: StoreSettings):
@@ -186,10 +341,15 @@ def make_s3_client(settings: StoreSettings):
     )
 
 
-def open_store(settings: StoreSettings) -> ReportStore:
-    """The store described by ``settings``: S3 when a bucket is set, else the local folder."""
+def open_store(
+    settings: StoreSettings, should_stop: Callable[[], str | None] | None = None
+) -> ReportStore:
+    """The store described by ``settings``: S3 when a bucket is set, else the local folder.
+
+    ``should_stop``: see :class:`S3ReportStore` (the local store does not retry).
+    """
     if settings.bucket:
-        return S3ReportStore(settings)
+        return S3ReportStore(settings, should_stop=should_stop)
     if not settings.local_dir:
         raise ValueError("local store needs local_dir")
     return LocalReportStore(settings.local_dir)

@@ -15,6 +15,11 @@ student, read with plain SQL:
 The HTML is read when the batch rendered it (its structure says which line is which); a
 PDF-only batch is read from the PDF's extracted text (pypdf), compared with whitespace removed,
 since a PDF line may wrap anywhere.
+
+Reads go through the same store settings as the uploads: the same connect/read timeouts and
+per-file deadline. A report that cannot be read is a problem of both checks; after
+``breaker_failures`` consecutive reads the store did not answer, the store is judged down and
+the rest is not read (``not_read``), so a down store costs at most that many file deadlines.
 """
 
 from __future__ import annotations
@@ -29,7 +34,12 @@ from datetime import date
 from sqlalchemy import Engine, select
 
 from seedtest_assets.report_artifacts.content import _f, kpi_sentences, labels
-from seedtest_assets.report_artifacts.store import StoreSettings, open_store, report_key
+from seedtest_assets.report_artifacts.store import (
+    StoreSettings,
+    is_unreachable,
+    open_store,
+    report_key,
+)
 from seedtest_assets.warehouse import schema as s
 
 #: Reports read per batch at most (spread over the batch); enough to catch a systematic fault.
@@ -88,6 +98,11 @@ class Verification:
     with_theta: int = 0
     kpi_problems: list[tuple[int, str]] = field(default_factory=list)
     theta_problems: list[tuple[int, str]] = field(default_factory=list)
+    #: Reports that could not be read back (``(user_id, error)``).
+    read_problems: list[tuple[int, str]] = field(default_factory=list)
+    #: Sampled reports left unread because the store was judged down (``store_down``).
+    not_read: int = 0
+    store_down: str = ""
 
 
 def sample_ids(user_ids: Sequence[int], limit: int = MAX_VERIFIED) -> list[int]:
@@ -141,8 +156,22 @@ def verify_reports(
         }
     L = labels(lang)
     reader = open_store(store)
-    for uid in ids:
-        raw = reader.get(report_key(store.prefix, week_start, uid, fmt))
+    streak = 0  # consecutive reads the store did not answer
+    for n, uid in enumerate(ids):
+        try:
+            raw = reader.get(report_key(store.prefix, week_start, uid, fmt))
+        except Exception as exc:  # a report that cannot be read is a finding, not a crash
+            out.read_problems.append((uid, f"not read back: {type(exc).__name__}: {exc}"[:500]))
+            streak = streak + 1 if is_unreachable(exc) else 0
+            if streak >= store.breaker_failures:
+                out.not_read = len(ids) - n - 1
+                out.store_down = (
+                    f"store judged down after {streak} consecutive timeouts or connection "
+                    f"failures to {store.target()}: {out.not_read} report(s) not read"
+                )
+                break
+            continue
+        streak = 0
         if fmt == "html":
             page = report_text(raw.decode("utf-8"))
             lines, body, headline = set(page.kpi_lines), page.body, page.theta_headline

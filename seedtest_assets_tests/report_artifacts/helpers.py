@@ -1,9 +1,11 @@
-"""A small warehouse for report tests, a moto S3 server, and an HTTP proxy that injects faults."""
+"""A small warehouse for report tests, an HTTP proxy that injects faults in front of moto, and
+a hung endpoint (accepts connections, never answers)."""
 
 from __future__ import annotations
 
 import http.client
 import json
+import socket
 import threading
 from collections.abc import Callable
 from datetime import date, datetime, time, timedelta
@@ -174,6 +176,8 @@ def seed_week(url: str, n_users: int = 6, week: date = WEEK) -> None:
 
 
 # --------------------------------------------------------------------------- S3 fault proxy
+#: What a rule returns to make the proxy hold the request without ever answering.
+HANG = -1
 Rule = Callable[[str, str], int | None]
 
 
@@ -181,7 +185,9 @@ class FaultProxy:
     """An HTTP proxy on 127.0.0.1 in front of an S3 endpoint that can answer with errors.
 
     ``rule(method, path)`` returns an HTTP status to answer instead of forwarding (e.g. 500 or
-    503), or None to forward. ``hits`` counts requests per (method, path).
+    503), :data:`HANG` to read the request and then say nothing (until the client gives up
+    or the proxy closes), or None to forward. ``hits`` counts requests per (method, path),
+    ``hung`` the requests held.
     """
 
     def __init__(self, upstream: str, rule: Rule | None = None) -> None:
@@ -191,7 +197,9 @@ class FaultProxy:
         self.hits: dict[tuple[str, str], int] = {}
         #: headers of the last request per (method, path), lower-case names
         self.headers: dict[tuple[str, str], dict[str, str]] = {}
+        self.hung = 0
         self._lock = threading.Lock()
+        self._closing = threading.Event()
         proxy = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -225,6 +233,21 @@ class FaultProxy:
                     proxy.hits[key] = proxy.hits.get(key, 0) + 1
                     proxy.headers[key] = {k.lower(): v for k, v in self.headers.items()}
                 status = proxy.rule(self.command, path)
+                if status == HANG:
+                    with proxy._lock:
+                        proxy.hung += 1
+                    # Say nothing until the client hangs up (its read timeout) or we close.
+                    self.connection.settimeout(0.2)
+                    while not proxy._closing.is_set():
+                        try:
+                            if not self.connection.recv(1):
+                                break  # the client closed the connection
+                        except TimeoutError:
+                            continue
+                        except OSError:
+                            break
+                    self.close_connection = True
+                    return
                 if status is not None:
                     msg = (
                         b'<?xml version="1.0" encoding="UTF-8"?><Error><Code>'
@@ -268,9 +291,53 @@ class FaultProxy:
         return self
 
     def __exit__(self, *exc) -> None:
+        self._closing.set()
         self.server.shutdown()
         self.server.server_close()
         self.thread.join(timeout=5)
+
+
+class HungEndpoint:
+    """A TCP listener on 127.0.0.1 that accepts every connection and then never reads or
+    writes a byte: a store that is "up" at the TCP level and answers nothing.
+
+    ``accepted`` counts the connections taken; all are held open until the endpoint closes.
+    """
+
+    def __init__(self) -> None:
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(128)
+        self.sock.settimeout(0.2)
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+        self.held: list[socket.socket] = []
+        self._stop = threading.Event()
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+
+    def _accept(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            self.held.append(conn)  # held, never read from, never written to
+
+    @property
+    def accepted(self) -> int:
+        return len(self.held)
+
+    def __enter__(self) -> HungEndpoint:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self.thread.join(timeout=5)
+        for conn in self.held:
+            conn.close()
+        self.sock.close()
 
 
 def kpi_json(kpis: dict) -> str:

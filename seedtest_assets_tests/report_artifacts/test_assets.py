@@ -5,6 +5,7 @@ last complete week by that clock (``latest``), so the batch records per-student 
 real time, also across Monday 00:00 UTC.
 """
 
+import time
 from datetime import UTC, date, datetime, timedelta
 
 import dagster as dg
@@ -18,11 +19,15 @@ from seedtest_assets.report_artifacts.assets import (
     student_report_artifacts,
 )
 from seedtest_assets.report_artifacts.schedules import report_artifacts_schedule
-from seedtest_assets.resources import ReportStoreResource, WarehouseResource
+from seedtest_assets.resources import (
+    ReportStoreResource,
+    WarehouseResource,
+    report_store_from_env,
+)
 from seedtest_assets.warehouse import make_engine
 from seedtest_assets.warehouse import schema as s
 from seedtest_assets_tests.clock import MONDAY_MORNING, NOON, SUNDAY_NIGHT
-from seedtest_assets_tests.report_artifacts.helpers import seed_week
+from seedtest_assets_tests.report_artifacts.helpers import HungEndpoint, seed_week
 
 
 @pytest.fixture
@@ -148,6 +153,79 @@ def test_failed_students_fail_the_run_after_the_others_are_recorded(url, latest,
         assert "3" not in instance.get_materialized_partitions(STUDENT_REPORTS)
         assert "2" in instance.get_materialized_partitions(STUDENT_REPORTS)
     assert count_rows(url) == 11
+
+
+@pytest.mark.slow
+def test_a_hung_store_fails_the_run_saying_it_was_judged_down(url, latest, tmp_path, aws_env):
+    """S3 endpoint accepts connections and never answers: the run fails in bounded time with
+    the breaker's reason, how many students were not attempted and the elapsed time; no row,
+    no per-student materialization."""
+    with HungEndpoint() as hung, dg.instance_for_test() as instance:
+        store = ReportStoreResource(
+            bucket="reports",
+            endpoint_url=hung.url,
+            connect_timeout=1.0,
+            read_timeout=1.0,
+            file_deadline_seconds=6.0,
+            breaker_failures=3,
+        )
+        t0 = time.perf_counter()
+        result = dg.materialize(
+            [report_artifacts],
+            resources={"warehouse": WarehouseResource(database_url=url), "report_store": store},
+            instance=instance,
+            partition_key=latest,
+            raise_on_error=False,
+        )
+        elapsed = time.perf_counter() - t0
+        assert not result.success
+        failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
+        info = failure.step_failure_data.user_failure_data
+        assert instance.get_materialized_partitions(STUDENT_REPORTS) == set()
+    print(f"\nasset against a hung store: failed in {elapsed:.1f} s: {info.description}")
+    assert elapsed < 60, elapsed  # measured ~13 s (6 students, one process: 3 x ~4 s)
+    # 6 students in one process: 1 (html, pdf) and 2 (html) time out -> judged down; the
+    # rest of 2 and students 3, 4, 5, 100 are not attempted.
+    assert info.description.startswith(
+        f"Store judged down after 3 consecutive timeouts or connection failures to {hung.url}: "
+        "4 of 6 students not attempted (not rendered, not uploaded); 6 of 6 failed in all, "
+        "after "
+    )
+    assert "Check the store" in info.description and "Failed: 1, 2, 3, 4, 5, 100." in (
+        info.description
+    )
+    meta = {k: v.value for k, v in info.metadata.items()}
+    assert meta["store_judged_down"] is True and meta["students_not_attempted"] == 4
+    assert meta["students_failed"] == 6 and meta["rows_recorded"] == 0
+    assert meta["uploads_unanswered"] == 3 and meta["breaker_failures"] == 3
+    assert meta["stop_reason"].startswith("store judged down after 3 consecutive")
+    assert 0 < meta["seconds_total"] < 60
+    assert meta["time_budget_seconds"] == 606  # 600 s + 1 s per student
+    assert count_rows(url) == 0
+
+
+def test_store_settings_from_the_environment(monkeypatch):
+    for env, value in {
+        "S3_BUCKET": "b",
+        "S3_CONNECT_TIMEOUT_SECONDS": "2",
+        "S3_READ_TIMEOUT_SECONDS": "4.5",
+        "S3_FILE_DEADLINE_SECONDS": "20",
+        "S3_MAX_ATTEMPTS": "2",
+        "REPORT_STORE_BREAKER_FAILURES": "5",
+        "REPORT_BATCH_BUDGET_SECONDS": "900",
+    }.items():
+        monkeypatch.setenv(env, value)
+    resource = report_store_from_env()
+    st = resource.process_config_and_initialize().store_settings()  # EnvVars resolved
+    assert (st.bucket, st.connect_timeout, st.read_timeout) == ("b", 2.0, 4.5)
+    assert (st.file_deadline, st.max_attempts, st.breaker_failures) == (20.0, 2, 5)
+    assert resource.batch_budget_seconds == 900.0
+    monkeypatch.setenv("S3_READ_TIMEOUT_SECONDS", "ten")
+    with pytest.raises(ValueError, match="S3_READ_TIMEOUT_SECONDS"):
+        report_store_from_env()
+    defaults = ReportStoreResource().store_settings()
+    assert (defaults.connect_timeout, defaults.read_timeout, defaults.max_attempts) == (3, 10, 3)
+    assert (defaults.file_deadline, defaults.breaker_failures) == (30, 3)
 
 
 def test_rerender_one_student(url, latest, tmp_path):

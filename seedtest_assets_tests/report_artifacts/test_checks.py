@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import time
+
 import dagster as dg
 import pytest
 from sqlalchemy import func, select
 
 from seedtest_assets.report_artifacts import pipeline
-from seedtest_assets.report_artifacts.assets import report_artifacts
-from seedtest_assets.report_artifacts.verify import report_text, sample_ids
+from seedtest_assets.report_artifacts.assets import report_artifacts, report_check_results
+from seedtest_assets.report_artifacts.store import StoreSettings
+from seedtest_assets.report_artifacts.verify import report_text, sample_ids, verify_reports
 from seedtest_assets.resources import ReportStoreResource, WarehouseResource
 from seedtest_assets.warehouse import make_engine
 from seedtest_assets.warehouse import schema as s
-from seedtest_assets_tests.report_artifacts.helpers import WEEK, seed_week
+from seedtest_assets_tests.report_artifacts.helpers import WEEK, HungEndpoint, seed_week
 
 
 @pytest.fixture
@@ -92,11 +95,39 @@ def test_a_dry_run_checks_its_reports_and_stores_nothing(url, tmp_path):
     engine.dispose()
 
 
+@pytest.mark.slow
+def test_reading_back_from_a_hung_store_is_bounded_and_fails_the_checks(url, aws_env):
+    """The store went silent after the batch: 3 reads time out (each within its deadline),
+    the store is judged down, the other reports are not read, and both checks fail saying so."""
+    with HungEndpoint() as hung:
+        store = StoreSettings(
+            bucket="reports",
+            endpoint_url=hung.url,
+            connect_timeout=1.0,
+            read_timeout=1.0,
+            file_deadline=6.0,
+            breaker_failures=3,
+        )
+        t0 = time.perf_counter()
+        v = verify_reports(make_engine(url), WEEK, [1, 2, 3, 4, 5, 100], store, "ko")
+        elapsed = time.perf_counter() - t0
+    print(f"\nread-back from a hung store: {elapsed:.1f} s")
+    assert elapsed < 3 * 6.0 + 5, elapsed  # at most 3 file deadlines (measured ~9 s)
+    assert v.checked == 0 and [u for u, _ in v.read_problems] == [1, 2, 3]
+    assert all("Read timeout" in p for _, p in v.read_problems)
+    assert v.not_read == 3
+    assert v.store_down.startswith("store judged down after 3 consecutive timeouts")
+    for check in report_check_results(v):
+        assert not check.passed and check.description == v.store_down
+        assert check.metadata["reports_not_read"].value == 3
+        assert check.metadata["read_errors"].value == 3
+
+
 def test_report_text_and_sampling():
     page = report_text(
         '<html><style>h3{}</style><body><h3 id="theta-value">θ 0.52 ± 0.21</h3>'
         '<h2 id="kpis">핵심 지표</h2><ul><li><strong>목표</strong>: 가능성 72%</li>'
-        "<li>b &amp; c</li></ul><h2 id=\"study\">x</h2><ul><li>not a KPI</li></ul></body>"
+        '<li>b &amp; c</li></ul><h2 id="study">x</h2><ul><li>not a KPI</li></ul></body>'
     )
     assert page.theta_headline == "θ 0.52 ± 0.21"
     assert page.kpi_lines == ("목표: 가능성 72%", "b & c")

@@ -1,6 +1,8 @@
-"""The weekly batch on SQLite: selection, dry run, recording, S3 with a failure mid-batch."""
+"""The weekly batch on SQLite: selection, dry run, recording, S3 with a failure mid-batch, a
+hung store (the breaker), a store that hangs then recovers, the time budget."""
 
 import hashlib
+import time
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -17,7 +19,13 @@ from seedtest_assets.report_artifacts.pipeline import (
 from seedtest_assets.report_artifacts.store import StoreSettings
 from seedtest_assets.warehouse import make_engine, read_frame
 from seedtest_assets.warehouse import schema as s
-from seedtest_assets_tests.report_artifacts.helpers import WEEK, FaultProxy, seed_week
+from seedtest_assets_tests.report_artifacts.helpers import (
+    HANG,
+    WEEK,
+    FaultProxy,
+    HungEndpoint,
+    seed_week,
+)
 
 NOW = datetime(2026, 3, 9, 4, 0)
 
@@ -159,4 +167,100 @@ def test_s3_batch_with_a_failure_mid_batch_then_a_rerun_completes(
         assert not second.failures and second.recorded == 40
     assert artifact_rows(engine).height == 40
     assert len(s3.list_objects_v2(Bucket=bucket)["Contents"]) == 40
+    engine.dispose()
+
+
+#: Hung-store timeouts for tests: an upload attempt on a silent socket takes ~2 s (1 s for
+#: botocore's 100-continue wait, 1 s read timeout); the 6 s deadline allows two per file.
+FAST = {"connect_timeout": 1.0, "read_timeout": 1.0, "file_deadline": 6.0, "breaker_failures": 3}
+
+
+@pytest.mark.slow
+def test_s3_batch_against_a_hung_store_fails_fast_then_a_rerun_completes(
+    sqlite_url, moto_endpoint, bucket
+):
+    """20 students over 2 worker processes; the endpoint accepts connections and never answers.
+    The breaker trips after 3 consecutive unanswered uploads; every other student fails at once,
+    not rendered, not uploaded; no row. Once the store is back, a re-run completes the week."""
+    seed_week(sqlite_url, n_users=20)
+    engine = make_engine(sqlite_url)
+    with HungEndpoint() as hung:
+        store = StoreSettings(bucket=bucket, endpoint_url=hung.url, **FAST)
+        t0 = time.perf_counter()
+        first = run_batch(engine, WEEK, Selection(), store=store, now=NOW, workers=2)
+        elapsed = time.perf_counter() - t0
+        connections = hung.accepted
+    print(f"\nhung store, 20 students, 2 workers: failed in {elapsed:.1f} s; {first.seconds}")
+    assert elapsed < 60, elapsed  # a guard against hanging; measured ~12 s
+    assert first.selected == 20 and first.store_down and not first.budget_spent
+    assert first.failed_users == sorted(first.failed_users) and len(first.failed_users) == 20
+    reason = f"store judged down after 3 consecutive timeouts or connection failures to {hung.url}"
+    assert first.stop_reason == reason
+    tried = [a for a in first.artifacts if a.attempted]
+    skipped = [a for a in first.artifacts if not a.attempted]
+    # The 3 that tripped it, plus at most one in flight in the other worker.
+    assert 3 <= len(tried) <= 4 and all(a.unreachable and not a.ok for a in tried)
+    assert all(a.error.startswith("upload: StoreDeadlineExceeded") for a in tried[:3])
+    assert {a.error for a in skipped} == {f"{reason}: not attempted"}
+    assert len(tried) + len(skipped) == 40  # every file of every student has a result
+    assert len(first.not_attempted_users) >= 17
+    assert connections <= 2 * len(tried)  # two attempts a file, none for the rest
+    assert first.recorded == 0 and artifact_rows(engine).height == 0
+
+    # The store is back: the same batch completes and records every file.
+    again = StoreSettings(bucket=bucket, endpoint_url=moto_endpoint, **FAST)
+    second = run_batch(engine, WEEK, Selection(), store=again, now=NOW, workers=2)
+    assert not second.failures and not second.stop_reason and second.recorded == 40
+    assert artifact_rows(engine).height == 40
+    engine.dispose()
+
+
+@pytest.mark.slow
+def test_s3_store_that_hangs_for_the_first_requests_then_recovers_completes(
+    sqlite_url, moto_endpoint, bucket
+):
+    """The first 4 uploads are held without an answer (a proxy in front of moto): the files
+    retry within their deadline and the batch completes; the breaker does not trip."""
+    seed_week(sqlite_url, n_users=20)
+    engine = make_engine(sqlite_url)
+    held = {"left": 4}
+
+    def rule(method, path):
+        if method == "PUT" and held["left"] > 0:
+            held["left"] -= 1
+            return HANG
+        return None
+
+    with FaultProxy(moto_endpoint, rule) as proxy:
+        store = StoreSettings(bucket=bucket, endpoint_url=proxy.url, **FAST)
+        t0 = time.perf_counter()
+        result = run_batch(engine, WEEK, Selection(), store=store, now=NOW, workers=2)
+        elapsed = time.perf_counter() - t0
+        assert proxy.hung == 4
+    print(f"\nstore hung for 4 requests, then recovered: {elapsed:.1f} s")
+    assert elapsed < 60, elapsed
+    assert not result.failures and not result.store_down and result.recorded == 40
+    rows = artifact_rows(engine)
+    assert rows.height == 40
+    s3 = boto3.client("s3", endpoint_url=moto_endpoint, region_name="ap-northeast-2")
+    assert len(s3.list_objects_v2(Bucket=bucket)["Contents"]) == 40
+    engine.dispose()
+
+
+def test_time_budget_fails_the_students_not_started(week_url, tmp_path):
+    """A budget already used up when rendering would start: nobody is rendered or stored."""
+    engine = make_engine(week_url)
+    store = StoreSettings(local_dir=str(tmp_path / "home"))
+    result = run_batch(engine, WEEK, Selection(), store=store, now=NOW, time_budget_seconds=1e-6)
+    assert result.budget_spent and not result.store_down
+    assert result.stop_reason == "batch time budget of 1e-06 s used up"
+    assert result.not_attempted_users == result.failed_users == [1, 2, 3, 4, 5, 100]
+    assert {e for _, _, e in result.failures} == {
+        "batch time budget of 1e-06 s used up: not attempted"
+    }
+    assert result.recorded == 0 and artifact_rows(engine).height == 0
+    assert not (tmp_path / "home").exists()
+    # The default grows with the batch: 600 s + 1 s per student.
+    ok = run_batch(engine, WEEK, Selection(), store=store, now=NOW)
+    assert ok.time_budget_seconds == 606 and not ok.failures and ok.recorded == 12
     engine.dispose()

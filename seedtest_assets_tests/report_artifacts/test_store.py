@@ -1,7 +1,10 @@
-"""Report stores: the local folder and S3 over HTTP (moto server), with retries."""
+"""Report stores: the local folder and S3 over HTTP (moto server), with retries, and a hung
+endpoint (accepts, never answers) bounded by the timeouts and the per-file deadline."""
 
 import base64
 import hashlib
+import socket
+import time
 import urllib.request
 from datetime import date
 
@@ -12,11 +15,14 @@ from seedtest_assets.report_artifacts.store import (
     CONTENT_TYPES,
     LocalReportStore,
     S3ReportStore,
+    StoreDeadlineExceeded,
     StoreSettings,
+    StoreStopped,
+    is_unreachable,
     open_store,
     report_key,
 )
-from seedtest_assets_tests.report_artifacts.helpers import FaultProxy
+from seedtest_assets_tests.report_artifacts.helpers import FaultProxy, HungEndpoint
 
 pytestmark = pytest.mark.slow
 
@@ -97,3 +103,77 @@ def test_s3_gives_up_after_max_attempts(moto_endpoint, bucket):
         with pytest.raises(Exception, match="InternalError"):
             store.put(key, b"%PDF", CONTENT_TYPES["pdf"])
         assert proxy.hits[("PUT", f"/{bucket}/{key}")] == 2
+
+
+# --------------------------------------------------------------------------- a hung store
+#: Small timeouts for hung-store tests: an attempt may wait 1 + 1 (100-continue) + 1 = 3 s, so
+#: a 6 s deadline allows two attempts on a silent socket (~2 s each) and refuses the third.
+FAST = {"connect_timeout": 1.0, "read_timeout": 1.0, "file_deadline": 6.0}
+
+
+def test_settings_bound_every_attempt_by_the_file_deadline():
+    st = StoreSettings()
+    assert (st.connect_timeout, st.read_timeout, st.max_attempts) == (3.0, 10.0, 3)
+    assert (st.file_deadline, st.breaker_failures) == (30.0, 3)
+    assert st.attempt_seconds == 14.0
+    with pytest.raises(ValueError, match="file_deadline"):
+        StoreSettings(connect_timeout=3, read_timeout=10, file_deadline=13)
+    for bad in ({"max_attempts": 0}, {"read_timeout": 0}, {"breaker_failures": 0}):
+        with pytest.raises(ValueError):
+            StoreSettings(**bad)
+    assert StoreSettings(bucket="b", endpoint_url="http://x:9").target() == "http://x:9"
+    assert StoreSettings(bucket="b").target() == "https://s3.ap-northeast-2.amazonaws.com"
+
+
+def test_s3_put_to_a_hung_endpoint_ends_within_the_file_deadline(aws_env):
+    """A socket that accepts and never answers: two attempts, then the deadline refuses a
+    third (max_attempts would allow 5); the error says so and counts as "did not answer"."""
+    with HungEndpoint() as hung:
+        store = open_store(s3_settings(hung.url, "reports", max_attempts=5, **FAST))
+        t0 = time.perf_counter()
+        with pytest.raises(StoreDeadlineExceeded, match="6 s deadline: 2 attempt") as err:
+            store.put("reports/2026-11-16/1.pdf", b"%PDF" * 1000, CONTENT_TYPES["pdf"])
+        elapsed = time.perf_counter() - t0
+        assert hung.accepted == 2
+    assert elapsed <= FAST["file_deadline"] + 0.5, elapsed
+    assert "ReadTimeoutError" in str(err.value) and hung.url in str(err.value)
+    assert is_unreachable(err.value)
+
+
+def test_s3_get_from_a_hung_endpoint_is_bounded_too(aws_env):
+    """A read (what the checks do) has no 100-continue wait: 3 attempts of ~1 s fit."""
+    with HungEndpoint() as hung:
+        store = open_store(s3_settings(hung.url, "reports", **FAST))
+        t0 = time.perf_counter()
+        with pytest.raises(Exception, match="Read timeout") as err:
+            store.get("reports/2026-11-16/1.html")
+        assert time.perf_counter() - t0 <= FAST["file_deadline"] + 0.5
+        assert hung.accepted == 3
+    assert is_unreachable(err.value)
+
+
+def test_should_stop_ends_a_call_at_its_next_retry(aws_env):
+    """The batch stopped (store judged down elsewhere): an upload in flight does not retry."""
+    with HungEndpoint() as hung:
+        store = open_store(
+            s3_settings(hung.url, "reports", **FAST), should_stop=lambda: "store judged down"
+        )
+        with pytest.raises(StoreStopped, match=r"store judged down; PUT .* after 1 attempt"):
+            store.put("reports/2026-11-16/1.pdf", b"%PDF", CONTENT_TYPES["pdf"])
+        assert hung.accepted == 1
+
+
+def test_answers_are_not_unreachable_but_refused_connections_are(moto_endpoint, bucket):
+    key = "reports/2026-11-16/7.pdf"
+    with FaultProxy(moto_endpoint, lambda m, p: 403 if p.endswith(key) else None) as proxy:
+        store = open_store(s3_settings(proxy.url, bucket, **FAST))
+        with pytest.raises(Exception) as err:
+            store.put(key, b"%PDF", CONTENT_TYPES["pdf"])
+    assert not is_unreachable(err.value)  # the store answered: a 403 on one key
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{s.getsockname()[1]}"
+    with pytest.raises(Exception) as err:
+        open_store(s3_settings(closed, bucket, **FAST)).put(key, b"%PDF", CONTENT_TYPES["pdf"])
+    assert is_unreachable(err.value)
+    assert not is_unreachable(OSError("disk full")) and not is_unreachable(ValueError())
