@@ -12,6 +12,7 @@ from pydantic import PrivateAttr
 from sqlalchemy import Engine
 
 from seedtest_assets import settings
+from seedtest_assets.lifecycle import step_dies_with_run
 from seedtest_assets.warehouse import make_engine
 
 
@@ -38,6 +39,9 @@ class WarehouseResource(dg.ConfigurableResource):
         return settings.redact_url(self.url())
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        # A step process of the multiprocess executor dies with its run worker: a killed run
+        # must not leave a step behind that commits its partition (seedtest_assets/lifecycle).
+        step_dies_with_run()
         self._engine = make_engine(self.url())
 
     def teardown_after_execution(self, context: dg.InitResourceContext) -> None:

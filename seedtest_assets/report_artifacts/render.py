@@ -43,6 +43,7 @@ from typing import Any
 import jinja2
 import yaml
 
+from seedtest_assets.lifecycle import die_with_parent, is_child_process
 from seedtest_assets.report_artifacts.content import StudentInputs, build_report
 from seedtest_assets.report_artifacts.guard import BatchGuard
 from seedtest_assets.report_artifacts.store import (
@@ -397,7 +398,13 @@ _WORKER: dict[str, Any] = {}
 
 
 def _init_worker(job: RenderJob, guard: BatchGuard | None = None) -> None:
-    """Per-process state: renderer (typst fonts loaded once), store client, batch guard."""
+    """Per-process state: renderer (typst fonts loaded once), store client, batch guard.
+
+    A pool worker dies with the step that started it (``lifecycle.die_with_parent``): a killed
+    step leaves no renderer behind writing files that no row will ever record.
+    """
+    if is_child_process():
+        die_with_parent()
     _WORKER["job"] = job
     _WORKER["guard"] = guard
     _WORKER["renderer"] = ReportRenderer(job.templates)

@@ -178,3 +178,6 @@ def test_laptop_and_production_instances_retry_the_same_runs() -> None:
     production = yaml.safe_load((DEPLOY / "dagster.yaml").read_text())
     assert laptop["run_retries"] == production["run_retries"]
     assert laptop["run_retries"]["retry_on_asset_or_op_failure"] is False
+    # ... and both notice a run whose worker vanished (not STARTED forever).
+    assert laptop["run_monitoring"] == production["run_monitoring"]
+    assert laptop["run_monitoring"]["enabled"] is True

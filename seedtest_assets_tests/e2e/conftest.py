@@ -192,6 +192,19 @@ query CheckExecutions($key: AssetKeyInput!, $check: String!) {
 }"""
 
 
+def _with_op_config(run_config_yaml: str, asset: str, config: dict | None) -> str:
+    """The partition's run config, plus ``config`` for the asset's op (what a person types in
+    the launchpad's config editor before clicking Materialize)."""
+    if not config:
+        return run_config_yaml
+    import yaml
+
+    data = yaml.safe_load(run_config_yaml) or {}
+    op = asset.replace("/", "__")
+    data.setdefault("ops", {}).setdefault(op, {})["config"] = config
+    return yaml.safe_dump(data)
+
+
 def akey(name: str) -> dict:
     return {"path": name.split("/")}
 
@@ -226,7 +239,7 @@ class OpsStack:
     def gql(self, query: str, variables: dict | None = None) -> dict:
         return self.servers.graphql(query, variables, timeout=120)
 
-    def materialize(self, asset: str, partition: str) -> str:
+    def materialize(self, asset: str, partition: str, op_config: dict | None = None) -> str:
         """Click "Materialize" on one partition of one asset, as the UI does; returns run id.
 
         Same requests as the UI: the partition's tags and run config from the hidden asset
@@ -261,7 +274,9 @@ class OpsStack:
                     {"key": t["key"], "value": t["value"]} for t in part["tagsOrError"]["results"]
                 ]
             },
-            "runConfigData": part["runConfigOrError"]["yaml"] or "{}",
+            "runConfigData": _with_op_config(
+                part["runConfigOrError"]["yaml"] or "{}", asset, op_config
+            ),
             "selector": {
                 "repositoryLocationName": LOCATION,
                 "repositoryName": REPOSITORY,
@@ -380,13 +395,16 @@ class OpsStack:
             assert _ppid(pid) == worker[0], f"step pid {pid} is not a child of {worker[0]}"
         return worker[0], steps
 
-    def kill_run_processes(self, run_id: str) -> list[int]:
-        """SIGKILL a run's worker and its step processes at once (a lost pod or node)."""
+    def kill_run_processes(self, run_id: str, which: str = "both") -> tuple[list[int], list[int]]:
+        """SIGKILL a run's processes: ``both`` its worker and its steps at once (a lost pod or
+        node), ``worker`` the run worker alone, ``step`` the step processes alone (an OOM
+        kill). Returns (the pids signalled, every pid of the run)."""
         worker, steps = self.run_worker_pids(run_id)
-        for pid in [worker, *steps]:
+        targets = {"both": [worker, *steps], "worker": [worker], "step": steps}[which]
+        for pid in targets:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
-        return [worker, *steps]
+        return targets, [worker, *steps]
 
     # ----------------------------------------------------------------- warehouse
     def scalar(self, sql: str, **params) -> object:

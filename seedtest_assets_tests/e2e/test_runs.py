@@ -26,18 +26,21 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
+import signal
 import time
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import date, timedelta
+from pathlib import Path
 
 import dagster as dg
 import pytest
 from sqlalchemy import text
 
-from seedtest_assets_tests.dagster_servers import wait_for
-from seedtest_assets_tests.e2e.conftest import OpsStack, day_bounds, pid_alive, tag
+from seedtest_assets_tests.dagster_servers import carries_marker, wait_for
+from seedtest_assets_tests.e2e.conftest import OpsStack, _ppid, day_bounds, pid_alive, tag
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
@@ -443,27 +446,33 @@ def share_lock_queued(stack: OpsStack, table: str) -> Iterator[Future]:
 DELETE_FEATURES = f"DELETE FROM {FEATURES}"
 
 
-def test_run_killed_mid_write_keeps_the_previous_rows_and_is_retried_once(ops_stack: OpsStack):
-    """Workflow 6, a run worker dies mid-write (a lost pod or node): a materialization of a day
-    is held inside its replace transaction (its ``DELETE`` has started and waits on a row we
-    lock), then its worker and step processes are SIGKILLed. The day's stored rows stay exactly
-    the previous complete set (same content checksum) once the dead transaction is gone. The
-    code server reports the run FAILURE, the daemon retries it once (``run_retries``), and the
-    retry, itself held mid-write while we look, then writes the complete new set: the row
-    count of the raw attempts' student x topic pairs (including late attempts added before the
-    kill), one ``computed_at``, no duplicate key."""
+@pytest.mark.parametrize("which", ["both", "worker", "step"])
+def test_run_killed_mid_write_keeps_the_previous_rows_and_is_retried_once(
+    ops_stack: OpsStack, which: str
+):
+    """Workflow 6, a run's processes die mid-write: a materialization of a day is held inside
+    its replace transaction (its ``DELETE`` has started and waits on a row we lock), then
+    ``which`` is SIGKILLed: the run worker and its step at once (a lost pod or node), the run
+    worker alone (its step must die with it: before, the orphaned step committed the day and
+    recorded a materialization after its run was gone), or the step alone (an OOM kill). The
+    day's stored rows stay exactly the previous complete set (same content checksum) once the
+    dead transaction is gone; no process of the run is left; the run is FAILURE. The daemon
+    retries it once (``run_retries``: a killed process is a crash, not an asset failure, at
+    every level), and the retry, itself held mid-write while we look, then writes the complete
+    new set: the row count of the raw attempts' student x topic pairs (including late attempts
+    added before the kill), one ``computed_at``, no duplicate key."""
     stack = ops_stack
-    day = stack.complete_weeks(3)[0] + timedelta(days=3)
+    day = stack.complete_weeks(3)[0] + timedelta(days={"both": 3, "worker": 4, "step": 5}[which])
     before = ensure_materialized(stack, day)
     added = add_late_attempts(stack, day)
     pairs, attempts = expected_feature_rows(stack, day)
     assert pairs == before[0] + added
 
-    with killed_mid_write(stack, day) as (run_id, dead_writers):
+    with killed_mid_write(stack, day, which) as (run_id, dead_writers):
         # The killed transaction is gone and nothing of it was committed.
         assert not [p for p in dead_writers if stack.backend_alive(p)]
         assert day_snapshot(stack, day) == before
-        # The code server that spawned the worker saw it die and failed the run.
+        # The code server (worker gone) or the worker (step gone) failed the run.
         killed = stack.wait_run(run_id, timeout=30)
         assert killed["status"] == "FAILURE", killed
         # The daemon retries it once; the retry starts its own replace and waits for us.
@@ -487,22 +496,122 @@ def test_run_killed_mid_write_keeps_the_previous_rows_and_is_retried_once(ops_st
     # Exactly one retry of this run: no second run of the partition descends from it.
     later = stack.runs_for_partition(FEATURES, day.isoformat())
     assert [r["runId"] for r in later if tag(r, "dagster/root_run_id") == run_id] == [retry_id]
+    # The killed run recorded no materialization of the day (its step died uncommitted).
+    assert not [m for m in stack.materializations(FEATURES, [day.isoformat()])
+                if m["runId"] == run_id]  # fmt: skip
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()[:200]
+    except OSError:
+        return ""
+
+
+def render_worker_pids(step: int, marker: str) -> list[int]:
+    """Live ``multiprocessing`` spawn children of a step that carry ``marker`` (our
+    DAGSTER_HOME): its render pool (not Dagster's compute-log tailers, nor the resource
+    tracker, which exits by itself once its users are gone)."""
+    pids = (int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit())
+    return [
+        p
+        for p in pids
+        if _ppid(p) == step
+        and pid_alive(p)
+        and carries_marker(p, marker)
+        and "spawn_main" in _cmdline(p)
+    ]
+
+
+@pytest.mark.parametrize("which", ["worker", "step"])
+def test_a_killed_report_run_leaves_no_renderer_behind(ops_stack: OpsStack, which: str):
+    """Workflow 6, a report run dies while it renders: once its render workers (children of
+    the step) have stored the first files, the run worker or the step is SIGKILLed. Every
+    render worker dies with it (before: they were orphaned for good, PPID 1, ~125 MB each, and
+    went on writing files no row recorded); no file appears after the kill; the daemon retries
+    the run once and the retry stores and records every student's two files, one row each."""
+    stack = ops_stack
+    week = stack.week({"worker": 1, "step": 2}[which])
+    folder = stack.home.parent / "reports" / week.isoformat()
+    marker = str(stack.home)
+    # Everyone, active or not: a batch long enough (600 files) to be caught mid-way.
+    students = stack.scalar("SELECT count(*) FROM users")
+    run_id = stack.materialize("report_artifacts", week.isoformat(), {"active_only": False})
+    renderers: list[int] = []
+    try:
+
+        def started():  # the step's pid, from the run's event log (slow: once)
+            try:
+                return stack.run_worker_pids(run_id)[1]
+            except AssertionError:  # not started yet
+                return None
+
+        steps = wait_for(started, 120, 0.2)
+        assert steps, (stack.run(run_id)["status"], stack.servers.log_tail("daemon"))
+
+        def rendering():  # fast: /proc and the folder only
+            kids = [c for step in steps for c in render_worker_pids(step, marker)]
+            files = next(folder.glob("*.pdf"), None) if folder.exists() else None
+            return kids if len(kids) >= 2 and files else None
+
+        renderers = wait_for(rendering, 120, 0.02)
+        assert renderers, (stack.run(run_id)["status"], stack.servers.log_tail("daemon"))
+        _, run_pids = stack.kill_run_processes(run_id, which)
+        killed_at = time.time()
+        assert len(list(folder.iterdir())) < 2 * students, "the batch ended before the kill"
+        everything = [*run_pids, *renderers]
+        assert wait_for(lambda: not any(pid_alive(p) for p in everything), 10, 0.1), (
+            which,
+            {p: (pid_alive(p), _ppid(p), _cmdline(p)) for p in everything},
+        )
+        assert stack.wait_run(run_id, timeout=30)["status"] == "FAILURE"
+    finally:  # never leave an orphan behind, whatever failed
+        for pid in renderers or []:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+    retry = wait_for(lambda: stack.runs({"dagster/parent_run_id": run_id}), 90, 0.5)
+    assert retry and len(retry) == 1, stack.servers.log_tail("daemon")
+    done = stack.wait_run(retry[0]["runId"], timeout=180)
+    assert done["status"] == "SUCCESS", stack.servers.log_tail("daemon")
+    # Nothing was written between the kill (+1 s for writes in flight) and the retry's start:
+    # no orphan went on rendering.
+    retry_started = done["startTime"]
+    late = [
+        p.name
+        for p in folder.iterdir()
+        if killed_at + 1.0 < p.stat().st_mtime < retry_started
+    ]
+    assert not late, late[:5]
+    rows = stack.scalar("SELECT count(*) FROM report_artifacts WHERE week_start = :w", w=week)
+    files = sorted(p.name for p in folder.iterdir() if not p.name.startswith("."))
+    # The retry re-ran the same config: every student, HTML + PDF, one row per file.
+    assert rows == len(files) == 2 * students, (rows, len(files), students)
+    assert duplicate_keys(stack, "report_artifacts") == 0
 
 
 @contextlib.contextmanager
-def killed_mid_write(stack: OpsStack, day: date) -> Iterator[tuple[str, list[int]]]:
-    """Materialize ``day``, hold the run mid-write, SIGKILL its worker and step processes,
-    queue a SHARE lock behind the dead transaction, release the row; yields (run id, the dead
-    transaction's backends) once that transaction has ended, with every later writer of the
-    table (the retry) waiting until the block exits."""
+def killed_mid_write(
+    stack: OpsStack, day: date, which: str = "both"
+) -> Iterator[tuple[str, list[int]]]:
+    """Materialize ``day``, hold the run mid-write, SIGKILL ``which`` of its processes (see
+    ``OpsStack.kill_run_processes``), wait until every process of the run is gone except a
+    worker left alive on purpose, queue a SHARE lock behind the dead transaction, release the
+    row; yields (run id, the dead transaction's backends) once that transaction has ended,
+    with every later writer of the table (the retry) waiting until the block exits."""
     with contextlib.ExitStack() as until_the_end:
         with holding_last_row(stack, day):
             run_id = stack.materialize(FEATURES, day.isoformat())
             writers = wait_for(lambda: stack.waiting_on_lock(DELETE_FEATURES), 120, 0.2)
             assert writers, stack.run(run_id)
             assert stack.run(run_id)["status"] == "STARTED"
-            killed = stack.kill_run_processes(run_id)
-            assert wait_for(lambda: not any(pid_alive(p) for p in killed), 10, 0.1)
+            killed, run_pids = stack.kill_run_processes(run_id, which)
+            # Killing the worker takes its step along (PR_SET_PDEATHSIG): nothing of the run
+            # survives to commit. A step killed alone leaves its worker to report it.
+            gone = run_pids if which != "step" else killed
+            assert wait_for(lambda: not any(pid_alive(p) for p in gone), 10, 0.1), (
+                which,
+                [p for p in run_pids if pid_alive(p)],
+            )
             # The dead transaction still waits on our row. Queue a SHARE lock behind it so that
             # no new writer (the retry) slips in between its end and our look.
             share = until_the_end.enter_context(share_lock_queued(stack, FEATURES))
