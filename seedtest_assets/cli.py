@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from datetime import date, timedelta
 
 from seedtest_assets import settings
+from seedtest_assets.database_url import scrub
 
 # Exit codes (documented in EPILOG).
 EXIT_OK = 0
@@ -544,7 +545,7 @@ def build_parser() -> argparse.ArgumentParser:
 # --------------------------------------------------------------------------- errors
 def _error(exc: BaseException) -> tuple[int, str]:
     """(exit code, one line) for an exception escaping a command."""
-    from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
+    from sqlalchemy.exc import DBAPIError, OperationalError
 
     from seedtest_assets.warehouse.ready import WarehouseNotReady, describe, one_line
 
@@ -552,13 +553,12 @@ def _error(exc: BaseException) -> tuple[int, str]:
         return exc.code, str(exc)
     if isinstance(exc, WarehouseNotReady):
         return EXIT_WAREHOUSE, str(exc)
+    if isinstance(exc, settings.DatabaseURLError):  # one line, never quoting the URL
+        return EXIT_USAGE, str(exc)
     try:
         url = _warehouse_url()
-    except ArgumentError:  # its message would quote the URL, password and all
-        return (
-            EXIT_USAGE,
-            "DATABASE_URL is not a valid database URL (not shown: it may hold a password)",
-        )
+    except settings.DatabaseURLError as bad:
+        return EXIT_USAGE, str(bad)
     if isinstance(exc, OperationalError):  # cannot connect, or lost the connection
         return EXIT_WAREHOUSE, (
             f"cannot use the warehouse {describe(url)}: {one_line(exc, url)}; check "
@@ -594,6 +594,9 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("PGCONNECT_TIMEOUT", "10")
     if not getattr(args, "plain_errors", True):
         return int(args.func(args) or 0)
+    # The URL as given (the demo removes it from the environment): its credentials, and
+    # PGPASSWORD's, are scrubbed from whatever an error prints.
+    given_url = os.environ.get("DATABASE_URL", "")
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
@@ -605,8 +608,8 @@ def main(argv: list[str] | None = None) -> int:
         except Exception:  # never let the error report itself fail
             code, message = EXIT_FAILED, f"{type(exc).__name__} (run with --debug for details)"
         if args.debug:
-            traceback.print_exc()
-        print(f"seedtest: error: {message}", file=sys.stderr)
+            print(scrub(traceback.format_exc(), given_url), end="", file=sys.stderr)
+        print(f"seedtest: error: {scrub(message, given_url)}", file=sys.stderr)
         return code
 
 
