@@ -1,7 +1,7 @@
 """The ``seedtest`` command line (argparse; entry point :func:`main`).
 
-Commands: ``db upgrade``, ``generate``, ``demo``, ``score``, ``theta``, ``report``; see
-:data:`EPILOG` (what ``seedtest --help`` prints) for examples and exit codes.
+Commands: ``db upgrade``, ``db downgrade``, ``generate``, ``demo``, ``score``, ``theta``,
+``report``; see :data:`EPILOG` (what ``seedtest --help`` prints) for examples and exit codes.
 
 Errors the user can fix (no warehouse, an old schema, an unreachable server, an unknown
 student, a bad option) are one line on stderr and a documented exit code; ``--debug`` adds
@@ -37,6 +37,7 @@ DESCRIPTION = (
 EPILOG = """\
 examples:
   seedtest db upgrade                          create / migrate the warehouse
+  seedtest db downgrade 0004                   revert migrations (refuses to drop data)
   seedtest generate --users 2000 --weeks 8     synthetic data into it
   seedtest demo                                generate + materialize everything (embedded)
   seedtest score --user 123                    re-score student 123 now (JSON)
@@ -47,7 +48,8 @@ examples:
 
 exit codes:
   0  done (also `score` with nothing to score: {"status": "noop", ...})
-  1  failed: the report run failed (its message is printed), or an unexpected error
+  1  failed: the report run failed (its message is printed), a downgrade refused because
+     it would drop data, or an unexpected error
   2  usage or configuration: bad option, a week that is not a Monday, bad REPORT_FORMAT
   3  not found: no such student or organisation, or no stored theta
   4  warehouse not ready: missing, not migrated, at another revision, or unreachable
@@ -163,12 +165,47 @@ def _require_orgs(engine, org_ids: Sequence[int]) -> None:
 
 
 # --------------------------------------------------------------------------- commands
+def _migration_done(url: str, result) -> None:
+    """What a migration did: its notes (stderr), then where the warehouse is now (stdout)."""
+    from seedtest_assets.warehouse.ready import describe
+
+    for note in result.notes:
+        print(f"seedtest: note: {note}", file=sys.stderr)
+    now = result.after or "base (no seedtest tables)"
+    was = f" (was {result.before or 'not migrated'})" if result.before != result.after else ""
+    print(f"warehouse {describe(url)} at revision {now}{was}")
+
+
+def _waiting(message: str) -> None:
+    print(f"seedtest: {message}", file=sys.stderr, flush=True)
+
+
 def _cmd_db_upgrade(args: argparse.Namespace) -> int:
-    from seedtest_assets.warehouse import upgrade
+    from seedtest_assets.warehouse.migrate import migrate
 
     url = settings.database_url()
-    rev = upgrade(url, args.revision)
-    print(f"warehouse {settings.redact_url(url)} at revision {rev}")
+    _migration_done(url, migrate(url, args.revision, on_wait=_waiting))
+    return EXIT_OK
+
+
+def _cmd_db_downgrade(args: argparse.Namespace) -> int:
+    from seedtest_assets.warehouse.migrate import migrate
+    from seedtest_assets.warehouse.ready import SETTINGS_HINT, WarehouseNotReady, sqlite_file
+
+    url = _warehouse_url()  # never creates SEEDTEST_HOME or a warehouse file
+    path = sqlite_file(url)
+    if path is not None and not path.is_file():
+        raise WarehouseNotReady(
+            f"no warehouse at {path} (SQLite file missing): nothing to downgrade; {SETTINGS_HINT}"
+        )
+    result = migrate(
+        url,
+        args.revision,
+        downgrade=True,
+        allow_data_loss=args.allow_data_loss,
+        on_wait=_waiting,
+    )
+    _migration_done(url, result)
     return EXIT_OK
 
 
@@ -384,6 +421,25 @@ def build_parser() -> argparse.ArgumentParser:
         help="the revision to migrate to (default: %(default)s, the newest)",
     )
     up.set_defaults(func=_cmd_db_upgrade)
+    down = dbsub.add_parser(
+        "downgrade",
+        help="revert migrations (refuses to drop a table or column that holds data)",
+        description="Revert the Alembic migrations of the warehouse down to REVISION, in one "
+        "transaction under the migration lock: a failure changes nothing. A step that would "
+        "drop a table or column holding data refuses and says which (exit 1) unless "
+        "--allow-data-loss is given.",
+        **common,
+    )
+    down.add_argument(
+        "revision",
+        help="the revision to go down to: an id (0004), a relative step (-1), or base",
+    )
+    down.add_argument(
+        "--allow-data-loss",
+        action="store_true",
+        help="drop tables and columns even if they hold data (back it up first)",
+    )
+    down.set_defaults(func=_cmd_db_downgrade)
 
     gen = sub.add_parser(
         "generate",
@@ -555,6 +611,10 @@ def _error(exc: BaseException) -> tuple[int, str]:
         return EXIT_WAREHOUSE, str(exc)
     if isinstance(exc, settings.DatabaseURLError):  # one line, never quoting the URL
         return EXIT_USAGE, str(exc)
+    from seedtest_assets.warehouse.migrate import MigrationRefused
+
+    if isinstance(exc, MigrationRefused):
+        return EXIT_FAILED, str(exc)
     try:
         url = _warehouse_url()
     except settings.DatabaseURLError as bad:
