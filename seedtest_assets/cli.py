@@ -235,7 +235,7 @@ def _cmd_generate(args: argparse.Namespace) -> int:
 def _cmd_demo(args: argparse.Namespace) -> int:
     from seedtest_assets.demo import run_demo
 
-    return run_demo(users=args.users, weeks=args.weeks, seed=args.seed)
+    return run_demo(users=args.users, weeks=args.weeks, seed=args.seed, debug=args.debug)
 
 
 def _cmd_score(args: argparse.Namespace) -> int:
@@ -449,10 +449,13 @@ def build_parser() -> argparse.ArgumentParser:
         **common,
     )
     gen.add_argument(
-        "--users", type=int, default=2000, help="students to generate (default: %(default)s)"
+        "--users",
+        type=_positive_int,
+        default=2000,
+        help="students to generate (default: %(default)s)",
     )
     gen.add_argument(
-        "--weeks", type=int, default=8, help="weeks of activity (default: %(default)s)"
+        "--weeks", type=_positive_int, default=8, help="weeks of activity (default: %(default)s)"
     )
     gen.add_argument(
         "--seed", type=int, default=7, help="random seed, for reproducible data (default: 7)"
@@ -481,14 +484,16 @@ def build_parser() -> argparse.ArgumentParser:
         **common,
     )
     demo.add_argument(
-        "--users", type=int, default=2000, help="students to generate (default: %(default)s)"
+        "--users",
+        type=_positive_int,
+        default=2000,
+        help="students to generate (default: %(default)s)",
     )
     demo.add_argument(
-        "--weeks", type=int, default=8, help="weeks of activity (default: %(default)s)"
+        "--weeks", type=_positive_int, default=8, help="weeks of activity (default: %(default)s)"
     )
     demo.add_argument("--seed", type=int, default=7, help="random seed (default: %(default)s)")
-    # The demo keeps its own output and errors (tracebacks included).
-    demo.set_defaults(func=_cmd_demo, plain_errors=False)
+    demo.set_defaults(func=_cmd_demo)
 
     score = sub.add_parser(
         "score",
@@ -603,13 +608,18 @@ def _error(exc: BaseException) -> tuple[int, str]:
     """(exit code, one line) for an exception escaping a command."""
     from sqlalchemy.exc import DBAPIError, OperationalError
 
-    from seedtest_assets.warehouse.ready import WarehouseNotReady, describe, one_line
+    from seedtest_assets.warehouse.ready import (
+        WarehouseNotReady,
+        describe,
+        one_line,
+        sqlite_file,
+    )
 
     if isinstance(exc, CliError):
         return exc.code, str(exc)
     if isinstance(exc, WarehouseNotReady):
         return EXIT_WAREHOUSE, str(exc)
-    if isinstance(exc, settings.DatabaseURLError):  # one line, never quoting the URL
+    if isinstance(exc, settings.DatabaseURLError | settings.SettingsError):  # one line each
         return EXIT_USAGE, str(exc)
     from seedtest_assets.warehouse.migrate import MigrationRefused
 
@@ -619,6 +629,9 @@ def _error(exc: BaseException) -> tuple[int, str]:
         url = _warehouse_url()
     except settings.DatabaseURLError as bad:
         return EXIT_USAGE, str(bad)
+    path = sqlite_file(url)
+    if path is not None and isinstance(exc, DBAPIError):
+        return _sqlite_error(exc, path, url)
     if isinstance(exc, OperationalError):  # cannot connect, or lost the connection
         return EXIT_WAREHOUSE, (
             f"cannot use the warehouse {describe(url)}: {one_line(exc, url)}; check "
@@ -631,6 +644,29 @@ def _error(exc: BaseException) -> tuple[int, str]:
     return EXIT_FAILED, (
         f"{type(exc).__name__}: {one_line(exc, url)} (run with --debug for the traceback)"
     )
+
+
+def _sqlite_error(exc: BaseException, path, url: str) -> tuple[int, str]:
+    """A SQLite warehouse's error: say which file, what is wrong with it, and what to do."""
+    from seedtest_assets.warehouse.ready import SETTINGS_HINT, one_line
+
+    text = one_line(exc, url)
+    if not path.parent.is_dir():
+        return EXIT_WAREHOUSE, (
+            f"cannot open the warehouse SQLite file {path}: its folder {path.parent} does not "
+            f"exist; create it, or {SETTINGS_HINT}"
+        )
+    if "file is not a database" in text:
+        return EXIT_WAREHOUSE, (
+            f"{path} is not a SQLite database (the warehouse file): move it aside, or "
+            f"{SETTINGS_HINT}"
+        )
+    if "unable to open" in text or "readonly" in text or "locked" in text:
+        return EXIT_WAREHOUSE, (
+            f"cannot use the warehouse SQLite file {path}: {text}; check that it is writable "
+            f"and not held by another process, or {SETTINGS_HINT}"
+        )
+    return EXIT_FAILED, f"database error on the warehouse SQLite file {path}: {text}"
 
 
 def _is_config_error(exc: BaseException) -> bool:
@@ -652,8 +688,6 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     # An unreachable host fails after 10 s, not libpq's 130 (PGCONNECT_TIMEOUT still wins).
     os.environ.setdefault("PGCONNECT_TIMEOUT", "10")
-    if not getattr(args, "plain_errors", True):
-        return int(args.func(args) or 0)
     # The URL as given (the demo removes it from the environment): its credentials, and
     # PGPASSWORD's, are scrubbed from whatever an error prints.
     given_url = os.environ.get("DATABASE_URL", "")

@@ -36,10 +36,29 @@ def home_path() -> Path:
     return Path(os.environ.get("SEEDTEST_HOME") or Path.cwd() / ".seedtest").resolve()
 
 
+class SettingsError(ValueError):
+    """A setting cannot be used as given. ``str(exc)``: one line saying which and why."""
+
+
 def seedtest_home() -> Path:
-    """The folder holding laptop state (created on first use)."""
+    """The folder holding laptop state (created on first use).
+
+    Raises:
+        SettingsError: ``SEEDTEST_HOME`` names a file, or the folder cannot be created.
+    """
     home = home_path()
-    home.mkdir(parents=True, exist_ok=True)
+    try:
+        home.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise SettingsError(
+            f"SEEDTEST_HOME {home} is a file, not a folder: point SEEDTEST_HOME at a folder "
+            "(it is created if missing)"
+        ) from None
+    except OSError as exc:
+        raise SettingsError(
+            f"cannot create SEEDTEST_HOME {home}: {exc.strerror}; point SEEDTEST_HOME at a "
+            "folder you can write"
+        ) from None
     return home
 
 
