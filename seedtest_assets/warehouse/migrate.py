@@ -197,7 +197,7 @@ def refuse_data_loss(
         return
     where = attributes.get("where", "the warehouse")
     raise MigrationRefused(
-        f"refusing to downgrade {where} below revision {revision}: that drops "
+        f"refusing to downgrade the warehouse {where} below revision {revision}: that drops "
         f"{'; '.join(held)}, and the data would be lost (upgrading again brings them back "
         f"empty); nothing was changed. Stay at revision {revision}, or back the data up "
         "(pg_dump / sqlite3 .backup) and run again with --allow-data-loss"
