@@ -7,18 +7,27 @@ COMMENT, so repeated benchmark runs reuse it instead of regenerating ~10M attemp
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import resource
 import subprocess
+import sys
 import time
+import traceback
+from collections.abc import Callable
 from datetime import date
+from pathlib import Path
 
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from seedtest_assets.warehouse import make_engine, upgrade
 
-ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+#: The server's admin connection (creates the benchmark databases); BENCH_POSTGRES_URL
+#: overrides the local default.
+ADMIN_URL = os.environ.get(
+    "BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
 
 
 def machine() -> str:
@@ -42,7 +51,9 @@ def peak_rss_mb() -> float:
 
 def ensure_database(name: str) -> str:
     """Create database ``name`` on the local server if missing; migrate; return its URL."""
-    admin = create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
+    from seedtest_assets.settings import normalize_database_url
+
+    admin = create_engine(normalize_database_url(ADMIN_URL), isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         exists = conn.execute(
             text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}
@@ -50,7 +61,11 @@ def ensure_database(name: str) -> str:
         if not exists:
             conn.execute(text(f'CREATE DATABASE "{name}"'))  # our constant, not user input
     admin.dispose()
-    url = make_url(ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    url = (
+        make_url(normalize_database_url(ADMIN_URL))
+        .set(database=name)
+        .render_as_string(hide_password=False)
+    )
     upgrade(url)
     return url
 
@@ -102,3 +117,59 @@ def open_population(args: argparse.Namespace, start: date) -> str:
     how = "reused" if setup["reused"] else f"generated + loaded in {setup['seconds']:.0f} s"
     print(f"population: {args.users:,} students x {args.weeks} weeks ({how})", flush=True)
     return url
+
+
+# --------------------------------------------------------------------------- errors
+#: Exit codes as the seedtest CLI's: 1 failed, 2 configuration, 4 database unreachable.
+EXIT_FAILED, EXIT_USAGE, EXIT_DATABASE = 1, 2, 4
+
+
+def _one_line(exc: BaseException) -> tuple[int, str]:
+    """(exit code, one line) for an exception escaping a benchmark."""
+    import psycopg
+    from sqlalchemy.exc import DBAPIError, OperationalError
+
+    from seedtest_assets.database_url import redact_url, scrub
+    from seedtest_assets.settings import DatabaseURLError
+
+    where = redact_url(ADMIN_URL)
+    if isinstance(exc, DatabaseURLError):
+        return EXIT_USAGE, str(exc)
+    if isinstance(exc, OperationalError | psycopg.OperationalError):
+        err = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
+        text = scrub(" ".join(str(err).split()), ADMIN_URL)
+        return EXIT_DATABASE, (
+            f"cannot reach PostgreSQL: {text}; start the server, or point BENCH_POSTGRES_URL "
+            f"(now {where}) or --database-url at one"
+        )
+    if isinstance(exc, subprocess.CalledProcessError):  # psql and friends
+        stderr = exc.stderr if isinstance(exc.stderr, str) else (exc.stderr or b"").decode()
+        said = " ".join(stderr.split()) or f"exit status {exc.returncode}"
+        code = EXIT_DATABASE if "connection to server" in said else EXIT_FAILED
+        return code, f"{Path(str(exc.cmd[0])).name} failed: {scrub(said, ADMIN_URL)}"
+    text = scrub(" ".join(str(exc).split()), ADMIN_URL)
+    return EXIT_FAILED, f"{type(exc).__name__}: {text} (run with --debug for the traceback)"
+
+
+def run_main(main: Callable[[], int | None]) -> None:
+    """Run a benchmark's ``main`` and exit with its code; an error is one line on stderr
+    (``<script>: error: ...``, exit 4 when PostgreSQL cannot be reached), with the traceback
+    only when ``--debug`` is on the command line (removed before ``main`` parses it)."""
+    debug = "--debug" in sys.argv[1:]
+    if debug:
+        sys.argv.remove("--debug")
+    name = Path(sys.argv[0]).name
+    try:
+        code = main()
+    except KeyboardInterrupt:
+        print(f"{name}: interrupted", file=sys.stderr)
+        sys.exit(130)
+    except Exception as exc:
+        code, line = _one_line(exc)
+        if debug:
+            from seedtest_assets.database_url import scrub
+
+            print(scrub(traceback.format_exc(), ADMIN_URL), end="", file=sys.stderr)
+        print(f"{name}: error: {line}", file=sys.stderr)
+        sys.exit(code)
+    sys.exit(code or 0)

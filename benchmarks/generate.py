@@ -35,7 +35,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import ensure_database, machine, peak_rss_mb
+from common import ensure_database, machine, peak_rss_mb, run_main
 from sqlalchemy import text
 
 from seedtest_assets.synthetic import SyntheticConfig, generate, load
@@ -136,4 +136,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_main(main)

@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np
 import polars as pl
-from common import machine, peak_rss_mb
+from common import machine, peak_rss_mb, run_main
 
 from seedtest_assets.irt import ItemBank, calibrate, score, simulate
 from seedtest_assets.irt._data import response_arrays, sparse_counts
@@ -402,4 +402,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

@@ -27,7 +27,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import polars as pl
-from common import machine, open_population, peak_rss_mb, population_arguments
+from common import machine, open_population, peak_rss_mb, population_arguments, run_main
 from sqlalchemy import func, select
 
 from seedtest_assets.features_topic_daily.pipeline import materialize_features
@@ -200,4 +200,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_main(main)

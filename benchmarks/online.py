@@ -50,7 +50,7 @@ sys.path.insert(1, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np
 import polars as pl
-from common import machine, open_population, peak_rss_mb, population_arguments
+from common import machine, open_population, peak_rss_mb, population_arguments, run_main
 from sqlalchemy import delete, func, select, text
 
 from seedtest_assets.partitions import user_partition_key, users
@@ -473,4 +473,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_main(main)

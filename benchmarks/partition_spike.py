@@ -46,6 +46,10 @@ from pathlib import Path
 
 import requests
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import run_main
+
 ROOT = Path(__file__).resolve().parents[1]
 SPIKE_DEFS = ROOT / "benchmarks" / "spike" / "definitions.py"
 BIN = Path(sys.executable).parent
@@ -834,6 +838,7 @@ def main() -> int:
 
     started = time.monotonic()
     db = f"dagster_spike_{os.getpid()}_{int(time.time())}"
+    psql(f"create database {db}")  # first: an unreachable server leaves nothing behind
     home = Path(tempfile.mkdtemp(prefix="dagster_spike_"))
     workspace = write_home(home, db, args.max_concurrent_runs)
     env = {**os.environ, "DAGSTER_HOME": str(home), "PYTHONWARNINGS": "ignore"}
@@ -844,7 +849,6 @@ def main() -> int:
     procs: list[tuple[str, subprocess.Popen]] = []
     instance = None
     print(f"DAGSTER_HOME={home}  database={db}", flush=True)
-    psql(f"create database {db}")
     try:
         import warnings
 
@@ -931,4 +935,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_main(main)

@@ -39,7 +39,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import machine, peak_rss_mb
+from common import machine, peak_rss_mb, run_main
 
 GOAL_S_PER_REPORT = 0.1
 ORIGINAL_S_PER_REPORT = 10.0  # the original's lower bound (10-30 s)
@@ -318,4 +318,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    run_main(main)

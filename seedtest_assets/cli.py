@@ -1,7 +1,7 @@
 """The ``seedtest`` command line (argparse; entry point :func:`main`).
 
-Commands: ``db upgrade``, ``generate``, ``demo``, ``score``, ``theta``, ``report``; see
-:data:`EPILOG` (what ``seedtest --help`` prints) for examples and exit codes.
+Commands: ``db upgrade``, ``db downgrade``, ``generate``, ``demo``, ``score``, ``theta``,
+``report``; see :data:`EPILOG` (what ``seedtest --help`` prints) for examples and exit codes.
 
 Errors the user can fix (no warehouse, an old schema, an unreachable server, an unknown
 student, a bad option) are one line on stderr and a documented exit code; ``--debug`` adds
@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from datetime import date, timedelta
 
 from seedtest_assets import settings
+from seedtest_assets.database_url import scrub
 
 # Exit codes (documented in EPILOG).
 EXIT_OK = 0
@@ -36,6 +37,7 @@ DESCRIPTION = (
 EPILOG = """\
 examples:
   seedtest db upgrade                          create / migrate the warehouse
+  seedtest db downgrade 0004                   revert migrations (refuses to drop data)
   seedtest generate --users 2000 --weeks 8     synthetic data into it
   seedtest demo                                generate + materialize everything (embedded)
   seedtest score --user 123                    re-score student 123 now (JSON)
@@ -46,7 +48,8 @@ examples:
 
 exit codes:
   0  done (also `score` with nothing to score: {"status": "noop", ...})
-  1  failed: the report run failed (its message is printed), or an unexpected error
+  1  failed: the report run failed (its message is printed), a downgrade refused because
+     it would drop data, or an unexpected error
   2  usage or configuration: bad option, a week that is not a Monday, bad REPORT_FORMAT
   3  not found: no such student or organisation, or no stored theta
   4  warehouse not ready: missing, not migrated, at another revision, or unreachable
@@ -162,12 +165,47 @@ def _require_orgs(engine, org_ids: Sequence[int]) -> None:
 
 
 # --------------------------------------------------------------------------- commands
+def _migration_done(url: str, result) -> None:
+    """What a migration did: its notes (stderr), then where the warehouse is now (stdout)."""
+    from seedtest_assets.warehouse.ready import describe
+
+    for note in result.notes:
+        print(f"seedtest: note: {note}", file=sys.stderr)
+    now = result.after or "base (no seedtest tables)"
+    was = f" (was {result.before or 'not migrated'})" if result.before != result.after else ""
+    print(f"warehouse {describe(url)} at revision {now}{was}")
+
+
+def _waiting(message: str) -> None:
+    print(f"seedtest: {message}", file=sys.stderr, flush=True)
+
+
 def _cmd_db_upgrade(args: argparse.Namespace) -> int:
-    from seedtest_assets.warehouse import upgrade
+    from seedtest_assets.warehouse.migrate import migrate
 
     url = settings.database_url()
-    rev = upgrade(url, args.revision)
-    print(f"warehouse {settings.redact_url(url)} at revision {rev}")
+    _migration_done(url, migrate(url, args.revision, on_wait=_waiting))
+    return EXIT_OK
+
+
+def _cmd_db_downgrade(args: argparse.Namespace) -> int:
+    from seedtest_assets.warehouse.migrate import migrate
+    from seedtest_assets.warehouse.ready import SETTINGS_HINT, WarehouseNotReady, sqlite_file
+
+    url = _warehouse_url()  # never creates SEEDTEST_HOME or a warehouse file
+    path = sqlite_file(url)
+    if path is not None and not path.is_file():
+        raise WarehouseNotReady(
+            f"no warehouse at {path} (SQLite file missing): nothing to downgrade; {SETTINGS_HINT}"
+        )
+    result = migrate(
+        url,
+        args.revision,
+        downgrade=True,
+        allow_data_loss=args.allow_data_loss,
+        on_wait=_waiting,
+    )
+    _migration_done(url, result)
     return EXIT_OK
 
 
@@ -197,7 +235,7 @@ def _cmd_generate(args: argparse.Namespace) -> int:
 def _cmd_demo(args: argparse.Namespace) -> int:
     from seedtest_assets.demo import run_demo
 
-    return run_demo(users=args.users, weeks=args.weeks, seed=args.seed)
+    return run_demo(users=args.users, weeks=args.weeks, seed=args.seed, debug=args.debug)
 
 
 def _cmd_score(args: argparse.Namespace) -> int:
@@ -383,6 +421,25 @@ def build_parser() -> argparse.ArgumentParser:
         help="the revision to migrate to (default: %(default)s, the newest)",
     )
     up.set_defaults(func=_cmd_db_upgrade)
+    down = dbsub.add_parser(
+        "downgrade",
+        help="revert migrations (refuses to drop a table or column that holds data)",
+        description="Revert the Alembic migrations of the warehouse down to REVISION, in one "
+        "transaction under the migration lock: a failure changes nothing. A step that would "
+        "drop a table or column holding data refuses and says which (exit 1) unless "
+        "--allow-data-loss is given.",
+        **common,
+    )
+    down.add_argument(
+        "revision",
+        help="the revision to go down to: an id (0004), a relative step (-1), or base",
+    )
+    down.add_argument(
+        "--allow-data-loss",
+        action="store_true",
+        help="drop tables and columns even if they hold data (back it up first)",
+    )
+    down.set_defaults(func=_cmd_db_downgrade)
 
     gen = sub.add_parser(
         "generate",
@@ -392,10 +449,13 @@ def build_parser() -> argparse.ArgumentParser:
         **common,
     )
     gen.add_argument(
-        "--users", type=int, default=2000, help="students to generate (default: %(default)s)"
+        "--users",
+        type=_positive_int,
+        default=2000,
+        help="students to generate (default: %(default)s)",
     )
     gen.add_argument(
-        "--weeks", type=int, default=8, help="weeks of activity (default: %(default)s)"
+        "--weeks", type=_positive_int, default=8, help="weeks of activity (default: %(default)s)"
     )
     gen.add_argument(
         "--seed", type=int, default=7, help="random seed, for reproducible data (default: 7)"
@@ -424,14 +484,16 @@ def build_parser() -> argparse.ArgumentParser:
         **common,
     )
     demo.add_argument(
-        "--users", type=int, default=2000, help="students to generate (default: %(default)s)"
+        "--users",
+        type=_positive_int,
+        default=2000,
+        help="students to generate (default: %(default)s)",
     )
     demo.add_argument(
-        "--weeks", type=int, default=8, help="weeks of activity (default: %(default)s)"
+        "--weeks", type=_positive_int, default=8, help="weeks of activity (default: %(default)s)"
     )
     demo.add_argument("--seed", type=int, default=7, help="random seed (default: %(default)s)")
-    # The demo keeps its own output and errors (tracebacks included).
-    demo.set_defaults(func=_cmd_demo, plain_errors=False)
+    demo.set_defaults(func=_cmd_demo)
 
     score = sub.add_parser(
         "score",
@@ -544,21 +606,32 @@ def build_parser() -> argparse.ArgumentParser:
 # --------------------------------------------------------------------------- errors
 def _error(exc: BaseException) -> tuple[int, str]:
     """(exit code, one line) for an exception escaping a command."""
-    from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
+    from sqlalchemy.exc import DBAPIError, OperationalError
 
-    from seedtest_assets.warehouse.ready import WarehouseNotReady, describe, one_line
+    from seedtest_assets.warehouse.ready import (
+        WarehouseNotReady,
+        describe,
+        one_line,
+        sqlite_file,
+    )
 
     if isinstance(exc, CliError):
         return exc.code, str(exc)
     if isinstance(exc, WarehouseNotReady):
         return EXIT_WAREHOUSE, str(exc)
+    if isinstance(exc, settings.DatabaseURLError | settings.SettingsError):  # one line each
+        return EXIT_USAGE, str(exc)
+    from seedtest_assets.warehouse.migrate import MigrationRefused
+
+    if isinstance(exc, MigrationRefused):
+        return EXIT_FAILED, str(exc)
     try:
         url = _warehouse_url()
-    except ArgumentError:  # its message would quote the URL, password and all
-        return (
-            EXIT_USAGE,
-            "DATABASE_URL is not a valid database URL (not shown: it may hold a password)",
-        )
+    except settings.DatabaseURLError as bad:
+        return EXIT_USAGE, str(bad)
+    path = sqlite_file(url)
+    if path is not None and isinstance(exc, DBAPIError):
+        return _sqlite_error(exc, path, url)
     if isinstance(exc, OperationalError):  # cannot connect, or lost the connection
         return EXIT_WAREHOUSE, (
             f"cannot use the warehouse {describe(url)}: {one_line(exc, url)}; check "
@@ -571,6 +644,29 @@ def _error(exc: BaseException) -> tuple[int, str]:
     return EXIT_FAILED, (
         f"{type(exc).__name__}: {one_line(exc, url)} (run with --debug for the traceback)"
     )
+
+
+def _sqlite_error(exc: BaseException, path, url: str) -> tuple[int, str]:
+    """A SQLite warehouse's error: say which file, what is wrong with it, and what to do."""
+    from seedtest_assets.warehouse.ready import SETTINGS_HINT, one_line
+
+    text = one_line(exc, url)
+    if not path.parent.is_dir():
+        return EXIT_WAREHOUSE, (
+            f"cannot open the warehouse SQLite file {path}: its folder {path.parent} does not "
+            f"exist; create it, or {SETTINGS_HINT}"
+        )
+    if "file is not a database" in text:
+        return EXIT_WAREHOUSE, (
+            f"{path} is not a SQLite database (the warehouse file): move it aside, or "
+            f"{SETTINGS_HINT}"
+        )
+    if "unable to open" in text or "readonly" in text or "locked" in text:
+        return EXIT_WAREHOUSE, (
+            f"cannot use the warehouse SQLite file {path}: {text}; check that it is writable "
+            f"and not held by another process, or {SETTINGS_HINT}"
+        )
+    return EXIT_FAILED, f"database error on the warehouse SQLite file {path}: {text}"
 
 
 def _is_config_error(exc: BaseException) -> bool:
@@ -592,8 +688,9 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     # An unreachable host fails after 10 s, not libpq's 130 (PGCONNECT_TIMEOUT still wins).
     os.environ.setdefault("PGCONNECT_TIMEOUT", "10")
-    if not getattr(args, "plain_errors", True):
-        return int(args.func(args) or 0)
+    # The URL as given (the demo removes it from the environment): its credentials, and
+    # PGPASSWORD's, are scrubbed from whatever an error prints.
+    given_url = os.environ.get("DATABASE_URL", "")
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
@@ -605,8 +702,8 @@ def main(argv: list[str] | None = None) -> int:
         except Exception:  # never let the error report itself fail
             code, message = EXIT_FAILED, f"{type(exc).__name__} (run with --debug for details)"
         if args.debug:
-            traceback.print_exc()
-        print(f"seedtest: error: {message}", file=sys.stderr)
+            print(scrub(traceback.format_exc(), given_url), end="", file=sys.stderr)
+        print(f"seedtest: error: {scrub(message, given_url)}", file=sys.stderr)
         return code
 
 

@@ -150,8 +150,12 @@ def weeks_of(pop) -> list[date]:
     return [pop.start + timedelta(weeks=i) for i in range((pop.end - pop.start).days // 7)]
 
 
-def run_demo(users: int = 2000, weeks: int = 8, seed: int = 7) -> int:
-    """Generate, materialize everything through Dagster, print a summary; exit code 0 = green."""
+def run_demo(users: int = 2000, weeks: int = 8, seed: int = 7, *, debug: bool = False) -> int:
+    """Generate, materialize everything through Dagster, print a summary; exit code 0 = green.
+
+    A failed run is one line in the summary (its job, partition, run id and failure); the
+    step's traceback stays in the run (the UI), and is printed too with ``debug``.
+    """
     # The demo replaces whole tables: it only ever writes the embedded warehouse, and says so.
     named = os.environ.pop("DATABASE_URL", "").strip()
     if named:
@@ -209,6 +213,7 @@ def run_demo(users: int = 2000, weeks: int = 8, seed: int = 7) -> int:
     )
     checks: dict[str, CheckTally] = {}
     failed_runs: list[str] = []
+    console = "WARNING" if debug else "CRITICAL"
     with dg.DagsterInstance.get() as instance:
         for job_name, partitioning in DEMO_JOBS:
             job = defs.resolve_job_def(job_name)
@@ -222,12 +227,15 @@ def run_demo(users: int = 2000, weeks: int = 8, seed: int = 7) -> int:
                 result = job.execute_in_process(
                     instance=instance,
                     tags=tags,
-                    # Step events stay in the instance (and the UI); the console gets warnings.
-                    run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
+                    # Step events stay in the instance (and the UI); the console gets
+                    # Dagster's warnings and tracebacks only with --debug.
+                    run_config={"loggers": {"console": {"config": {"log_level": console}}}},
                     raise_on_error=False,
                 )
                 if not result.success:
-                    failed_runs.append(f"{job_name} {tags} (run {result.run_id})")
+                    failed_runs.append(
+                        f"{job_name} {tags} (run {result.run_id}): {_run_failure(result)}"
+                    )
                 for ev in result.get_asset_check_evaluations():
                     name = f"{ev.asset_key.to_user_string()}.{ev.check_name}"
                     tally = checks.setdefault(name, CheckTally())
@@ -250,6 +258,14 @@ def run_demo(users: int = 2000, weeks: int = 8, seed: int = 7) -> int:
     # Planted bad rows make the WARN check fail by design; anything else failing is an error.
     unexpected = [n for n, t in checks.items() if any(sev != "WARN" for sev in t.failed)]
     return 1 if failed_runs or unexpected else 0
+
+
+def _run_failure(result) -> str:
+    """A failed run's error on one line (its failed steps' messages, shortened)."""
+    from seedtest_assets.report_artifacts.launch import _failure_message
+
+    text = " ".join(_failure_message(result).split())
+    return text if len(text) <= 300 else text[:297] + "..."
 
 
 def validation_figures(engine, weeks: list[date], period_end: date) -> list[Figure]:

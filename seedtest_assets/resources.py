@@ -35,7 +35,11 @@ class WarehouseResource(dg.ConfigurableResource):
         )
 
     def display_url(self) -> str:
-        """The URL with its password masked, for logs and metadata."""
+        """The URL for logs and metadata: every credential form masked (``settings.redact_url``).
+
+        Pass a URL holding a password only as ``dg.EnvVar("DATABASE_URL")``: a literal string
+        becomes the config default that Dagster stores in the job snapshot (the launchpad).
+        """
         return settings.redact_url(self.url())
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:

@@ -5,7 +5,9 @@ Every setting has an embedded default so a laptop needs nothing set:
 - ``SEEDTEST_HOME``: folder for the embedded warehouse and local reports
   (default ``./.seedtest`` under the working directory).
 - ``DATABASE_URL``: the warehouse. Unset -> ``sqlite:///$SEEDTEST_HOME/warehouse.db``.
-  ``postgresql://`` URLs are routed to psycopg 3 (``postgresql+psycopg://``).
+  ``postgresql://`` URLs are routed to psycopg 3 (``postgresql+psycopg://``); a libpq keyword
+  string (``host=... dbname=...``) is accepted too. Shown to people only through
+  :func:`redact_url` (every credential form masked: :mod:`seedtest_assets.database_url`).
 
 And the one clock of the code, :func:`utc_now`. Tests only (never set in production, and no
 deployment file sets it; a warning is logged when it is in effect) can stop it at an instant:
@@ -23,7 +25,10 @@ from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy.engine import make_url
+# Re-exported (the names callers use): the URL helpers live in seedtest_assets.database_url.
+from seedtest_assets.database_url import DatabaseURLError as DatabaseURLError
+from seedtest_assets.database_url import normalize_database_url as normalize_database_url
+from seedtest_assets.database_url import redact_url as redact_url
 
 
 def home_path() -> Path:
@@ -31,10 +36,29 @@ def home_path() -> Path:
     return Path(os.environ.get("SEEDTEST_HOME") or Path.cwd() / ".seedtest").resolve()
 
 
+class SettingsError(ValueError):
+    """A setting cannot be used as given. ``str(exc)``: one line saying which and why."""
+
+
 def seedtest_home() -> Path:
-    """The folder holding laptop state (created on first use)."""
+    """The folder holding laptop state (created on first use).
+
+    Raises:
+        SettingsError: ``SEEDTEST_HOME`` names a file, or the folder cannot be created.
+    """
     home = home_path()
-    home.mkdir(parents=True, exist_ok=True)
+    try:
+        home.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise SettingsError(
+            f"SEEDTEST_HOME {home} is a file, not a folder: point SEEDTEST_HOME at a folder "
+            "(it is created if missing)"
+        ) from None
+    except OSError as exc:
+        raise SettingsError(
+            f"cannot create SEEDTEST_HOME {home}: {exc.strerror}; point SEEDTEST_HOME at a "
+            "folder you can write"
+        ) from None
     return home
 
 
@@ -69,20 +93,6 @@ def partitions_start() -> date:
 def default_database_url() -> str:
     """The embedded SQLite warehouse file under :func:`seedtest_home`."""
     return f"sqlite:///{seedtest_home() / 'warehouse.db'}"
-
-
-def normalize_database_url(url: str) -> str:
-    """Pin PostgreSQL URLs to psycopg 3; leave every other URL as given.
-
-    ``postgres://`` (Heroku style) and ``postgresql://`` both become ``postgresql+psycopg://``;
-    an explicit driver (``postgresql+psycopg2://``) is kept.
-    """
-    if url.startswith("postgres://"):
-        url = "postgresql://" + url[len("postgres://") :]
-    parsed = make_url(url)
-    if parsed.drivername == "postgresql":
-        parsed = parsed.set(drivername="postgresql+psycopg")
-    return parsed.render_as_string(hide_password=False)
 
 
 def database_url(*, create_home: bool = True) -> str:
@@ -192,8 +202,3 @@ def frozen_utc_now(at: datetime) -> Iterator[FrozenClock]:
         yield clock
     finally:
         _frozen = previous
-
-
-def redact_url(url: str) -> str:
-    """The URL with its password masked, for logs and metadata."""
-    return make_url(url).render_as_string(hide_password=True)

@@ -2,6 +2,7 @@
 
 from seedtest_assets.warehouse import schema
 from seedtest_assets.warehouse.db import (
+    downgrade,
     insert_frame,
     is_postgres,
     make_engine,
@@ -12,6 +13,7 @@ from seedtest_assets.warehouse.db import (
 )
 
 __all__ = [
+    "downgrade",
     "insert_frame",
     "is_postgres",
     "make_engine",

@@ -78,17 +78,23 @@ def alembic_config(url: str):
 
 
 def upgrade(url: str | None = None, revision: str = "head") -> str:
-    """Apply migrations up to ``revision``; returns the revision now current."""
-    from alembic import command
-    from alembic.runtime.migration import MigrationContext
+    """Apply migrations up to ``revision`` (one transaction, under the migration lock:
+    :mod:`seedtest_assets.warehouse.migrate`); returns the revision now current."""
+    from seedtest_assets.warehouse.migrate import migrate
 
-    engine = make_engine(url)
-    url = engine.url.render_as_string(hide_password=False)
-    command.upgrade(alembic_config(url), revision)
-    with engine.connect() as conn:
-        current = MigrationContext.configure(conn).get_current_revision()
-    engine.dispose()
-    return current or ""
+    return migrate(url or settings.database_url(), revision).after
+
+
+def downgrade(url: str, revision: str, *, allow_data_loss: bool = False) -> str:
+    """Revert migrations down to ``revision`` (one transaction, under the migration lock);
+    returns the revision now current.
+
+    Raises:
+        MigrationRefused: a step would drop data and ``allow_data_loss`` is not set.
+    """
+    from seedtest_assets.warehouse.migrate import migrate
+
+    return migrate(url, revision, downgrade=True, allow_data_loss=allow_data_loss).after
 
 
 # --------------------------------------------------------------------------- reads

@@ -18,6 +18,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import NullPool
 
 from seedtest_assets import settings
+from seedtest_assets.database_url import scrub
 from seedtest_assets.warehouse.db import alembic_config, make_engine
 
 #: How to point the commands at another warehouse (part of every message).
@@ -33,7 +34,10 @@ class WarehouseNotReady(Exception):
 
 def sqlite_file(url: str) -> Path | None:
     """The database file of a SQLite URL (None: not SQLite, or in memory)."""
-    parsed = make_url(url)
+    try:
+        parsed = make_url(url)
+    except Exception:  # not a URL at all: certainly not a SQLite file
+        return None
     if not parsed.drivername.startswith("sqlite"):
         return None
     if not parsed.database or parsed.database == ":memory:":
@@ -49,13 +53,11 @@ def describe(url: str) -> str:
 
 def one_line(exc: BaseException, url: str | None = None) -> str:
     """A driver error as one line: the DBAPI message without SQL or background links, and
-    without the URL's password even if a driver echoed it."""
+    without any credential of the URL (password, ``?password=``, ``PGPASSWORD``) even if a
+    driver echoed it."""
     err = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
     text = " ".join(str(err).split()) or type(err).__name__
-    password = make_url(url).password if url else None
-    if password:
-        text = text.replace(str(password), "***")
-    return text
+    return scrub(text, url)
 
 
 def _scripts():

@@ -1,5 +1,8 @@
 """initial schema
 
+Downgrade drops every table: it refuses while any of them holds a row (the runner's
+``--allow-data-loss`` overrides).
+
 Revision ID: 0001
 Revises:
 Create Date: 2026-11-22
@@ -10,10 +13,32 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
+from seedtest_assets.warehouse.migrate import refuse_data_loss
+
 revision: str = "0001"
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
+
+#: Every table this revision creates (what its downgrade drops).
+TABLES = (
+    "attempt_rejects",
+    "attempts",
+    "exam_sessions",
+    "features_topic_daily",
+    "mirt_ability",
+    "mirt_item_params",
+    "organizations",
+    "report_artifacts",
+    "topics",
+    "truth_items",
+    "truth_theta_weekly",
+    "truth_users",
+    "user_inactivity",
+    "users",
+    "weekly_kpi",
+    "items",
+)
 
 
 def upgrade() -> None:
@@ -219,6 +244,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    refuse_data_loss(revision, tables=TABLES)
     with op.batch_alter_table("items", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_items_topic_id"))
 
