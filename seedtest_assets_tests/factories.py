@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 
 import polars as pl
+from sqlalchemy import text
 
 from seedtest_assets.warehouse import insert_frame, make_engine, transaction
 from seedtest_assets.warehouse import schema as s
@@ -74,6 +75,36 @@ def insert_attempts(url: str, frame: pl.DataFrame) -> None:
     engine = make_engine(url)
     with transaction(engine) as conn:
         insert_frame(conn, s.attempts, frame)
+    engine.dispose()
+
+
+#: A valid raw row for :func:`insert_raw_attempts`, as SQLAlchemy writes it on SQLite.
+RAW_GOOD = {
+    "user_id": 1,
+    "session_id": 1,
+    "item_id": 100,
+    "topic_id": 1,
+    "is_correct": 1,
+    "response_time_ms": 4000,
+    "hints_used": 0,
+    "attempted_at": "2026-03-02 09:00:00.000000",
+}
+
+
+def insert_raw_attempts(url: str, rows: list[dict]) -> None:
+    """Attempts through plain SQL with the driver's own types (no SQLAlchemy type processing):
+    on SQLite a str lands as TEXT, an int as INTEGER, whatever the column is declared as.
+    Missing columns come from ``RAW_GOOD``."""
+    cols = ("id", *RAW_GOOD)
+    engine = make_engine(url)
+    with engine.begin() as conn:
+        conn.execute(
+            text(  # our own column names, values bound
+                f"INSERT INTO attempts ({', '.join(cols)}) "
+                f"VALUES ({', '.join(':' + c for c in cols)})"
+            ),
+            [{**RAW_GOOD, **r} for r in rows],
+        )
     engine.dispose()
 
 

@@ -3,11 +3,10 @@
 from datetime import timedelta
 
 import dagster as dg
-from sqlalchemy import func, select
 
+from seedtest_assets.attempts.read import source_anomalies
 from seedtest_assets.resources import WarehouseResource
 from seedtest_assets.settings import utc_now
-from seedtest_assets.warehouse import schema as s
 from seedtest_assets.workloads import BATCH_POD, batch_job_tags, op_tags
 
 attempts = dg.AssetSpec(
@@ -26,42 +25,28 @@ attempts = dg.AssetSpec(
     asset=attempts.key,
     op_tags=op_tags(BATCH_POD),
     description=(
-        "Rows no daily partition can own or reconcile: NULL or future `attempted_at`, and ids "
-        "used by more than one row anywhere in the table. Fails with counts and sample ids."
+        "Rows no daily partition can own or reconcile: NULL, undated (SQLite: neither a "
+        "timestamp nor a number) or future `attempted_at`, ids that are not integers (SQLite), "
+        "and ids used by more than one row anywhere in the table; also counts numeric "
+        "`attempted_at` (SQLite: quarantined under their day). Warns with counts and samples."
     ),
 )
 def attempts_undatable_or_duplicate(warehouse: WarehouseResource) -> dg.AssetCheckResult:
-    a = s.attempts
-    now = utc_now()
-    dup_ids = select(a.c.id).group_by(a.c.id).having(func.count() > 1).subquery()
+    future = utc_now() + timedelta(minutes=5)
     with warehouse.engine.connect() as conn:
-        null_ts = conn.execute(select(func.count()).where(a.c.attempted_at.is_(None))).scalar_one()
-        future = conn.execute(
-            select(func.count()).where(a.c.attempted_at > now + timedelta(minutes=5))
-        ).scalar_one()
-        dups = conn.execute(select(func.count()).select_from(dup_ids)).scalar_one()
-        sample = (
-            conn.execute(
-                select(a.c.id)
-                .where(
-                    (a.c.attempted_at.is_(None)) | (a.c.attempted_at > now + timedelta(minutes=5))
-                )
-                .limit(10)
-            )
-            .scalars()
-            .all()
-        )
-        sample_dups = conn.execute(select(dup_ids.c.id).limit(10)).scalars().all()
+        found = source_anomalies(conn, future)
+    counted = (
+        "null_attempted_at",
+        "future_attempted_at",
+        "duplicated_ids",
+        "undatable_attempted_at",
+        "numeric_attempted_at",
+        "non_integer_ids",
+    )
     return dg.AssetCheckResult(
-        passed=(null_ts + future + dups) == 0,
+        passed=sum(found[k] for k in counted) == 0,
         severity=dg.AssetCheckSeverity.WARN,
-        metadata={
-            "null_attempted_at": int(null_ts),
-            "future_attempted_at": int(future),
-            "duplicated_ids": int(dups),
-            "sample_undatable_ids": [int(i) for i in sample],
-            "sample_duplicated_ids": [int(i) for i in sample_dups],
-        },
+        metadata=found,
     )
 
 

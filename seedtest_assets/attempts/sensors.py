@@ -142,11 +142,20 @@ def new_attempts(
     )
     summary = (
         f"{batch.rows} attempts (to id {batch.to_id}{', more pending' if batch.full else ''}), "
+        f"{f'{batch.bad_rows} malformed, ' if batch.bad_rows else ''}"
         f"{len(new_users)} new students, {len(days)} feature days, "
         f"{sessions.sessions} completed sessions of {len(sessions.user_ids)} students"
         f"{'' if online else ' (online update disabled)'}"
         f"{', more pending' if sessions.full else ''}; {time.perf_counter() - started:.2f} s"
     )
+    if batch.bad_rows:
+        # Never fatal: the day's features run quarantines what it owns, the `attempts` source
+        # check reports the rest. Said on every tick that reads such rows.
+        context.log.warning(
+            f"{batch.bad_rows} malformed attempt rows (skipped for students and days; "
+            f"quarantined by their day's features run or reported by the attempts check): "
+            + "; ".join(batch.bad)
+        )
     context.log.info(summary)
     if not requests:
         return dg.SensorResult(

@@ -15,6 +15,12 @@ Both reads are index range scans whose cost depends on ``limit``, not on how man
 product assigns attempt ids and ``completed_at`` in commit order (give or take ``settle``).
 A row committed out of that order is not seen by the sensor; the daily features schedule and
 the weekly batch still cover it, so it is late, not lost.
+
+Malformed rows (SQLite holds any value in any column: text in ``user_id``, a number or text in
+``attempted_at``) never fail a tick: the batch reads those columns as text, parses them like
+validation does, and lists what it could not use in ``AttemptBatch.bad`` (the sensor logs it).
+A row whose ``id`` is not an integer is not read at all (the ``attempts`` source check reports
+it): no cursor can move past it.
 """
 
 from __future__ import annotations
@@ -25,14 +31,18 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 import polars as pl
-from sqlalchemy import Engine, and_, func, or_, select
+from sqlalchemy import Engine, Text, and_, cast, func, or_, select
 
+from seedtest_assets.attempts.read import as_text, integer_id
+from seedtest_assets.attempts.validate import parse_attempts
 from seedtest_assets.warehouse import read_frame
 from seedtest_assets.warehouse import schema as s
 
 #: Sessions completed more recently than this wait for the next tick (commit-order slack).
 DEFAULT_SETTLE = timedelta(seconds=2)
 CURSOR_VERSION = 1
+#: Malformed rows listed per batch (all are counted).
+MAX_BAD_REPORTED = 20
 
 
 @dataclass(frozen=True)
@@ -92,6 +102,10 @@ class AttemptBatch:
         user_ids: distinct ids of known students (in ``users``) among them, ascending.
         days: distinct UTC days of their ``attempted_at``, ascending.
         full: the batch hit its limit, so more attempts are waiting.
+        bad_rows: rows with a malformed ``user_id`` or ``attempted_at`` (SQLite); skipped for
+            students and days, except a numeric timestamp, whose day is requested (its run
+            quarantines the row).
+        bad: the first ``MAX_BAD_REPORTED`` of them, ``"id …: column='raw value'"``.
     """
 
     to_id: int
@@ -99,6 +113,8 @@ class AttemptBatch:
     user_ids: list[int] = field(default_factory=list)
     days: list[date] = field(default_factory=list)
     full: bool = False
+    bad_rows: int = 0
+    bad: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -129,15 +145,16 @@ def read_new_attempts(engine: Engine, after_id: int, limit: int) -> AttemptBatch
     if limit < 1:
         raise ValueError("limit must be >= 1")
     a, u = s.attempts, s.users
+    text = as_text(engine)
     stmt = (
         select(
             a.c.id,
-            a.c.user_id,
-            a.c.attempted_at,
+            cast(a.c.user_id, Text()).label("user_id") if text else a.c.user_id,
+            cast(a.c.attempted_at, Text()).label("attempted_at") if text else a.c.attempted_at,
             u.c.user_id.is_not(None).label("user_known"),
         )
         .select_from(a.outerjoin(u, u.c.user_id == a.c.user_id))
-        .where(a.c.id > after_id)
+        .where(a.c.id > after_id, integer_id(a))
         .order_by(a.c.id)
         .limit(limit + 1)  # one row more tells whether the limit splits copies of an id
     )
@@ -151,6 +168,14 @@ def read_new_attempts(engine: Engine, after_id: int, limit: int) -> AttemptBatch
         df = df.head(limit)
         if peek == last and int(df["id"][0]) != last:
             df = df.filter(pl.col("id") < last)
+    df = parse_attempts(df)
+    bad = df.filter(pl.col("_bad_value").is_not_null() | pl.col("_numeric_ts")).select(
+        pl.format(
+            "id {}: {}",
+            pl.col("id"),
+            pl.coalesce(pl.col("_bad_value"), pl.col("_numeric_detail")),
+        )
+    )
     known = df.filter(pl.col("user_known") & pl.col("user_id").is_not_null())
     return AttemptBatch(
         to_id=int(df["id"][-1]),
@@ -158,6 +183,8 @@ def read_new_attempts(engine: Engine, after_id: int, limit: int) -> AttemptBatch
         user_ids=sorted(int(x) for x in known["user_id"].unique()),
         days=sorted(df["attempted_at"].drop_nulls().dt.date().unique().to_list()),
         full=full,
+        bad_rows=bad.height,
+        bad=bad.to_series().head(MAX_BAD_REPORTED).to_list(),
     )
 
 
@@ -209,7 +236,7 @@ def start_cursor(engine: Engine, until: datetime) -> WatchCursor:
     """
     a, t = s.attempts, s.exam_sessions
     with engine.connect() as conn:
-        max_id = conn.execute(select(func.max(a.c.id))).scalar_one()
+        max_id = conn.execute(select(func.max(a.c.id)).where(integer_id(a))).scalar_one()
         done = conn.execute(
             select(func.max(t.c.completed_at)).where(t.c.completed_at <= until)
         ).scalar_one()

@@ -14,7 +14,8 @@ import polars as pl
 from sqlalchemy import Engine, and_, func, select
 
 from seedtest_assets.attempts import ValidationLimits, validate_attempts
-from seedtest_assets.attempts.read import attempts_window_select, day_bounds
+from seedtest_assets.attempts.read import in_days, read_other_copies, read_window
+from seedtest_assets.attempts.validate import DUPLICATE_REASONS
 from seedtest_assets.features_topic_daily.compute import (
     IMPROVEMENT_LOOKBACK_DAYS,
     compute_features,
@@ -60,29 +61,31 @@ def materialize_features(
         lookback_days: prior days of stored features read for ``improvement``.
     """
     f = s.features_topic_daily
-    lo, hi = day_bounds(start, end)
     a = s.attempts
     # History only for students active in the range: the others get no feature rows.
-    active = select(a.c.user_id).where(a.c.attempted_at >= lo, a.c.attempted_at < hi)
+    active = select(a.c.user_id).where(in_days(a, start, end))
     history = select(f.c.user_id, f.c.topic_id, f.c.date, f.c.attempts, f.c.correct).where(
         f.c.date >= start - timedelta(days=lookback_days),
         f.c.date < start,
         f.c.user_id.in_(active),
     )
 
-    def read(stmt):
+    def read(fn, *args):
         with engine.connect() as conn:
-            return read_frame(conn, stmt)
+            return fn(conn, *args)
 
     t0 = time.perf_counter()
-    # The two reads are independent: overlap them on two connections.
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        raw_future = pool.submit(read, attempts_window_select(start, end))
-        prior = pool.submit(read, history).result()
-        raw = raw_future.result()
+    # The reads are independent: overlap them on their own connections.
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        raw_future = pool.submit(read, read_window, start, end)
+        others_future = pool.submit(read, read_other_copies, start, end)
+        prior = pool.submit(read, read_frame, history).result()
+        raw, others = raw_future.result(), others_future.result()
     t_read = time.perf_counter()
 
-    checked = validate_attempts(raw, now=now, limits=limits)
+    checked = validate_attempts(
+        raw, now=now, limits=limits, window=(start, end), other_copies=others
+    )
     features = compute_features(
         checked.valid,
         start=start,
@@ -91,14 +94,8 @@ def materialize_features(
         prior=prior,
         lookback_days=lookback_days,
     )
-    rejects = checked.rejects.join(
-        raw.select(pl.col("id").alias("attempt_id"), "attempted_at").unique("attempt_id"),
-        on="attempt_id",
-        how="left",
-    ).with_columns(
-        partition_date=pl.col("attempted_at").dt.date(),
-        rejected_at=pl.lit(now, dtype=pl.Datetime("us")),
-    )
+    # Every record carries the day that owns its row(s): each copy of an id under its own.
+    rejects = checked.rejects.with_columns(rejected_at=pl.lit(now, dtype=pl.Datetime("us")))
     source_rows, valid_rows = raw.height, checked.valid.height
     t_compute = time.perf_counter()
 
@@ -119,7 +116,7 @@ def materialize_features(
                 s.attempt_rejects.c.partition_date >= start,
                 s.attempt_rejects.c.partition_date < end,
             ),
-            rejects.drop("attempted_at"),
+            rejects,
             allow_empty=True,  # rejects fixed upstream leave none: that is the goal
         )
     t_write = time.perf_counter()
@@ -172,7 +169,7 @@ def stored_rejected_rows(engine: Engine, start: date, end: date) -> int:
     """
     r = s.attempt_rejects
     in_range = and_(r.c.partition_date >= start, r.c.partition_date < end)
-    is_dup = r.c.reason.in_(("duplicate_id", "duplicate_id_conflict"))
+    is_dup = r.c.reason.in_(DUPLICATE_REASONS)
     with engine.connect() as conn:
         dup = conn.execute(
             select(func.coalesce(func.sum(r.c.rows), 0)).where(in_range, is_dup)
@@ -184,15 +181,10 @@ def stored_rejected_rows(engine: Engine, start: date, end: date) -> int:
 
 
 def source_row_count(engine: Engine, start: date, end: date) -> int:
-    """Raw attempts with ``attempted_at`` in ``[start, end)``."""
-    lo, hi = day_bounds(start, end)
+    """Raw attempts the days ``[start, end)`` own (see ``attempts.read.in_days``)."""
     a = s.attempts
     with engine.connect() as conn:
-        return int(
-            conn.execute(
-                select(func.count()).where(a.c.attempted_at >= lo, a.c.attempted_at < hi)
-            ).scalar_one()
-        )
+        return int(conn.execute(select(func.count()).where(in_days(a, start, end))).scalar_one())
 
 
 def stored_rejects(engine: Engine, start: date, end: date, limit: int = 20) -> pl.DataFrame:

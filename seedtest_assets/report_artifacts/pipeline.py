@@ -31,7 +31,7 @@ from datetime import date, datetime, timedelta
 import polars as pl
 from sqlalchemy import Engine, and_, func, select, true
 
-from seedtest_assets.attempts.read import read_valid_attempts
+from seedtest_assets.attempts.read import in_days, read_valid_attempts
 from seedtest_assets.irt import score
 from seedtest_assets.mirt_ability.pipeline import DEFAULT_LOOKBACK_WEEKS, latest_calibrated_week
 from seedtest_assets.mirt_item_params.pipeline import stored_item_params
@@ -152,10 +152,9 @@ def select_students(engine: Engine, week_start: date, selection: Selection) -> S
     if selection.user_ids:
         conds.append(u.c.user_id.in_([int(x) for x in selection.user_ids]))
     if selection.active_only:
-        lo, hi = week_bounds(week_start)
         active = (
             select(a.c.user_id)
-            .where(a.c.attempted_at >= lo, a.c.attempted_at < hi, a.c.user_id.is_not(None))
+            .where(in_days(a, week_start, week_start + timedelta(days=7)), a.c.user_id.is_not(None))
             .distinct()
         )
         conds.append(u.c.user_id.in_(active))

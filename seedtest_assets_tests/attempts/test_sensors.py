@@ -19,7 +19,14 @@ from seedtest_assets.partitions import users
 from seedtest_assets.resources import WarehouseResource
 from seedtest_assets.settings import utc_now
 from seedtest_assets_tests.clock import JUST_AFTER_MIDNIGHT, MIDNIGHT_PLUS_2_59, NOON
-from seedtest_assets_tests.factories import DAY, at, attempts_frame, insert_attempts, seed_reference
+from seedtest_assets_tests.factories import (
+    DAY,
+    at,
+    attempts_frame,
+    insert_attempts,
+    insert_raw_attempts,
+    seed_reference,
+)
 from seedtest_assets_tests.online_factories import insert_sessions
 
 NEXT_DAY = DAY + timedelta(days=1)
@@ -208,6 +215,33 @@ def test_switch_off_keeps_users_and_features_but_requests_no_online_update(
     assert added_users(result) == ["1", "2", "3"]
     # The sessions are passed over, not replayed when the switch comes back on.
     assert WatchCursor.from_json(result.cursor).session_id == 11
+
+
+def test_a_bad_row_is_skipped_and_reported_and_the_sensor_keeps_going(sqlite_url, clock, capfd):
+    seed_reference(sqlite_url, n_users=4)
+    with dg.instance_for_test() as instance:
+        start = tick(instance, sqlite_url, None).cursor
+        insert_raw_attempts(
+            sqlite_url,
+            [
+                {"id": 101, "attempted_at": "2026-03-02 09:00:00"},
+                {"id": 102, "attempted_at": 1772528400},  # 2026-03-03 09:00 UTC, as a number
+                {"id": 103, "attempted_at": "yesterday"},
+            ],
+        )
+        first = tick(instance, sqlite_url, start)  # used to raise on every tick
+        insert_raw_attempts(sqlite_url, [{"id": 104, "attempted_at": "2026-03-04 09:00:00"}])
+        second = tick(instance, sqlite_url, first.cursor)
+    assert [r.partition_key for r in by_job(first, "features_topic_daily_job")] == [
+        "2026-03-02",
+        "2026-03-03",
+    ]
+    assert WatchCursor.from_json(first.cursor).attempt_id == 103
+    assert [r.partition_key for r in by_job(second, "features_topic_daily_job")] == ["2026-03-04"]
+    assert WatchCursor.from_json(second.cursor).attempt_id == 104
+    log = capfd.readouterr().err  # the tick's log (Dagster's console handler)
+    assert "2 malformed attempt rows" in log
+    assert "id 103: attempted_at='yesterday'" in log
 
 
 def test_a_malformed_cursor_fails_the_tick_loudly(url):

@@ -4,6 +4,7 @@ import polars as pl
 import pytest
 
 from seedtest_assets.attempts import REJECT_REASONS, ValidationLimits, validate_attempts
+from seedtest_assets.attempts.validate import ATTEMPT_COLUMNS, parse_attempts
 from seedtest_assets_tests.factories import DAY, at, attempts_frame, planted_day
 
 NOW = datetime(2026, 3, 10)
@@ -81,3 +82,92 @@ def test_empty_input():
     frame = attempts_frame([])
     result = validate_attempts(with_lookups(frame), now=NOW)
     assert result.valid.height == 0 and result.rejects.height == 0 and result.rejected_rows == 0
+
+
+def as_text(frame: pl.DataFrame) -> pl.DataFrame:
+    """The frame as the SQLite read delivers it: every attempt column but id as text."""
+    return frame.with_columns(
+        [
+            pl.col(c).cast(pl.Int8).cast(pl.String)
+            if c == "is_correct"
+            else pl.col(c).cast(pl.String)
+            for c in frame.columns
+            if c not in ("id", "user_known", "item_topic_id")
+        ]
+    )
+
+
+def test_text_columns_parse_strictly_and_typed_ones_pass_through():
+    frame = with_lookups(
+        attempts_frame([{"id": i, "user_id": 1, "attempted_at": at(DAY, 9)} for i in range(1, 9)])
+    )
+    text = as_text(frame).with_columns(
+        attempted_at=pl.Series(
+            [
+                "2026-03-02 09:00:00",
+                "2026-03-02T09:00:00.123",
+                "2026-03-02 09:00:00.1234567",  # nanoseconds: truncated to microseconds
+                "2026-03-02 09:00:00+09:00",  # a zone: not naive UTC
+                "2026-03-02 09:00",  # no seconds
+                "1772442000",
+                "2026-02-30 09:00:00",
+                None,
+            ]
+        ),
+        is_correct=pl.Series(["1", "0", "1", "1", "1", "1", "1", "yes"]),
+    )
+    parsed = parse_attempts(text)
+    assert parsed["attempted_at"].to_list() == [
+        datetime(2026, 3, 2, 9),
+        datetime(2026, 3, 2, 9, 0, 0, 123_000),
+        datetime(2026, 3, 2, 9, 0, 0, 123_456),
+        None,
+        None,
+        datetime(2026, 3, 2, 9),
+        None,
+        None,
+    ]
+    assert parsed["_unparsed_attempted_at"].to_list() == [False] * 3 + [True] * 2 + [
+        False,
+        True,
+        False,
+    ]
+    assert parsed["_numeric_ts"].to_list() == [False] * 5 + [True, False, False]
+    assert parsed["_bad_value"][7] == "is_correct='yes'"
+    assert parsed["is_correct"].to_list()[:2] == [True, False]
+    # PostgreSQL's typed frame is left alone.
+    typed = parse_attempts(frame)
+    assert typed.select(ATTEMPT_COLUMNS).equals(frame.select(ATTEMPT_COLUMNS))
+    assert typed["_bad_value"].null_count() == frame.height
+
+
+def test_an_id_with_copies_outside_the_frame_is_a_conflict_under_each_copy_s_day():
+    frame = with_lookups(
+        attempts_frame(
+            [
+                {"id": 1, "user_id": 1, "attempted_at": at(DAY, 9)},
+                {"id": 2, "user_id": 1, "attempted_at": at(DAY, 9)},  # a copy elsewhere
+                {"id": 3, "user_id": 1, "attempted_at": at(DAY, 10)},
+                {"id": 3, "user_id": 1, "attempted_at": at(DAY + timedelta(days=1), 10)},
+            ]
+        )
+    )
+    others = pl.DataFrame({"id": [2], "n_other": [2]})
+    result = validate_attempts(frame, now=NOW, other_copies=others)
+    assert result.valid["id"].to_list() == [1]
+    assert result.rejects.select(
+        "partition_date", "attempt_id", "reason", "rows", "detail"
+    ).rows() == [
+        (DAY, 2, "duplicate_id_conflict", 1, "3 differing copies in the table, 1 on this day"),
+        (DAY, 3, "duplicate_id_conflict", 1, "2 differing copies in the table, 1 on this day"),
+        (
+            DAY + timedelta(days=1),
+            3,
+            "duplicate_id_conflict",
+            1,
+            "2 differing copies in the table, 1 on this day",
+        ),
+    ]
+    assert result.rejected_rows == 3
+    # Without the knowledge of the other copies, id 2 would have been valid.
+    assert 2 in validate_attempts(frame, now=NOW).valid["id"].to_list()

@@ -12,7 +12,14 @@ from seedtest_assets.attempts.watch import (
     start_cursor,
 )
 from seedtest_assets.warehouse import make_engine
-from seedtest_assets_tests.factories import DAY, at, attempts_frame, insert_attempts, seed_reference
+from seedtest_assets_tests.factories import (
+    DAY,
+    at,
+    attempts_frame,
+    insert_attempts,
+    insert_raw_attempts,
+    seed_reference,
+)
 from seedtest_assets_tests.online_factories import insert_sessions
 
 T0 = datetime(2026, 3, 3, 10, 0)
@@ -122,3 +129,32 @@ def test_partition_days_keeps_complete_days_only():
     days = [date(2024, 12, 31), date(2025, 1, 6), date(2026, 3, 2), date(2026, 3, 3)]
     assert partition_days(days, date(2025, 1, 6), date(2026, 3, 2)) == days[1:3]
     assert partition_days(days, date(2025, 1, 6), None) == []
+
+
+def test_unreadable_rows_are_skipped_and_reported_not_fatal(sqlite_url):
+    """SQLite holds anything: a number or text in ``attempted_at``, text in ``user_id`` or
+    ``id``. The batch skips what it cannot read, reports it, and still moves on."""
+    seed_reference(sqlite_url, n_users=3)
+    insert_raw_attempts(
+        sqlite_url,
+        [
+            {"id": 1},
+            {"id": 2, "attempted_at": 1772528400},  # Unix seconds: 2026-03-03 09:00 UTC
+            {"id": 3, "attempted_at": "yesterday"},
+            {"id": 4, "user_id": "abc"},
+            {"id": "x-5"},  # not an integer id: never read (the source check reports it)
+            {"id": 6, "user_id": 2, "attempted_at": "2026-03-04T08:00:00"},
+        ],
+    )
+    engine = make_engine(sqlite_url)
+    batch = read_new_attempts(engine, 0, 100)  # used to raise TypeError (fromisoformat)
+    assert (batch.to_id, batch.rows, batch.user_ids) == (6, 5, [1, 2])
+    # The numeric timestamp's day is requested: that day's run quarantines the row.
+    assert batch.days == [DAY, DAY + timedelta(days=1), DAY + timedelta(days=2)]
+    assert batch.bad == [
+        "id 2: attempted_at=1772528400 (read as 2026-03-03 09:00:00 UTC)",
+        "id 3: attempted_at='yesterday'",
+        "id 4: user_id='abc'",
+    ]
+    assert start_cursor(engine, T0).attempt_id == 6  # max(id) skips the text id
+    engine.dispose()
