@@ -15,6 +15,11 @@ The rules, in order (:func:`validate_attempts`):
    a conflict: every copy is rejected (``duplicate_id_conflict``), one record per day holding
    that day's copies. So a day's result does not depend on which other days were read with it.
 3. **Row rules** (nulls, unknown user or item, ranges, future timestamps).
+4. **Plausibility per student and UTC day**, over the rows that passed 1-3: more valid
+   attempts than ``max_attempts_per_student_day`` or more summed response time than
+   ``max_study_ms_per_student_day`` is not one person practising; all of that student-day's
+   attempts are quarantined (``student_day_attempts`` / ``student_day_study_time``). A day
+   is always read whole, so this too is independent of the batching.
 """
 
 from __future__ import annotations
@@ -48,10 +53,21 @@ REJECT_REASONS: dict[str, str] = {
         "copies of one attempt id differ (or lie on other days): all copies rejected, each "
         "under its own day"
     ),
+    "student_day_attempts": (
+        "the student's valid attempts that UTC day exceed max_attempts_per_student_day: all "
+        "of them quarantined"
+    ),
+    "student_day_study_time": (
+        "the student's summed response_time_ms that UTC day exceeds "
+        "max_study_ms_per_student_day: all of them quarantined"
+    ),
 }
 
 #: Reasons whose records count the rows in ``rows`` (the others count each attempt id once).
 DUPLICATE_REASONS = ("duplicate_id", "duplicate_id_conflict")
+#: Reasons of the per-student-day plausibility limits.
+STUDENT_DAY_REASONS = ("student_day_attempts", "student_day_study_time")
+
 #: Columns a usable attempt must have.
 REQUIRED = (
     "user_id",
@@ -85,6 +101,13 @@ REJECTS_SCHEMA: dict[str, pl.DataType] = {
     "rows": pl.Int64(),  # how many input rows this record stands for
 }
 
+STUDENT_DAYS_SCHEMA: dict[str, pl.DataType] = {
+    "user_id": pl.Int64(),
+    "day": pl.Date(),
+    "attempts": pl.Int64(),
+    "study_ms": pl.Int64(),
+}
+
 
 @dataclass(frozen=True)
 class ValidationLimits:
@@ -94,10 +117,17 @@ class ValidationLimits:
         max_response_time_ms: longest plausible time on one item (default 1 hour); longer is
             a client that stayed open, not a response.
         future_tolerance: clock skew allowed before a timestamp counts as "in the future".
+        max_attempts_per_student_day: most valid attempts one student can make in a UTC day
+            (default 1,000: the generator's busiest student-day has under 20, and 1,000 is an
+            answer a minute for 16 hours without a break).
+        max_study_ms_per_student_day: most summed response time of one student in a UTC day
+            (default 16 h: a day minus sleep; the generator's busiest day is about 1 h).
     """
 
     max_response_time_ms: int = 3_600_000
     future_tolerance: timedelta = timedelta(minutes=5)
+    max_attempts_per_student_day: int = 1_000
+    max_study_ms_per_student_day: int = 16 * 3_600_000
 
 
 @dataclass(frozen=True)
@@ -108,6 +138,8 @@ class ValidationResult:
     rejects: pl.DataFrame
     #: input rows not accepted (a row with several reasons counts once)
     rejected_rows: int
+    #: student-days beyond the plausibility limits (``STUDENT_DAYS_SCHEMA``)
+    student_days: pl.DataFrame | None = None
 
 
 # --------------------------------------------------------------------------- parsing
@@ -402,11 +434,78 @@ def validate_attempts(
     ]
     ok = flags.filter(~bad_any)
 
+    ok, day_records, student_days = _student_days(ok, limits)
     rejects = pl.concat(
-        [r.cast(REJECTS_SCHEMA) for r in [dup_records, *row_records]],
+        [r.cast(REJECTS_SCHEMA) for r in [dup_records, *row_records, day_records]],
         how="vertical",
     )
     valid = ok.select(ATTEMPT_COLUMNS)
     # Duplicate records count the copies they removed; each other bad row counts once.
-    rejected_rows = int(dup_records["rows"].sum()) + bad.height
-    return ValidationResult(valid=valid, rejects=rejects, rejected_rows=rejected_rows)
+    rejected_rows = (
+        int(dup_records["rows"].sum()) + bad.height + int(student_days["attempts"].sum())
+    )
+    return ValidationResult(
+        valid=valid, rejects=rejects, rejected_rows=rejected_rows, student_days=student_days
+    )
+
+
+def _student_days(
+    ok: pl.DataFrame, limits: ValidationLimits
+) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """(rows within the per-student-day limits, reject records of the others, the
+    student-days beyond the limits as ``STUDENT_DAYS_SCHEMA``)."""
+    per_day = ok.group_by("user_id", "_day").agg(
+        attempts=pl.len().cast(pl.Int64), study_ms=pl.col("response_time_ms").cast(pl.Int64).sum()
+    )
+    over = per_day.filter(
+        (pl.col("attempts") > limits.max_attempts_per_student_day)
+        | (pl.col("study_ms") > limits.max_study_ms_per_student_day)
+    )
+    student_days = (
+        over.select(pl.col("user_id"), day=pl.col("_day"), attempts="attempts", study_ms="study_ms")
+        .sort("day", "user_id")
+        .cast(STUDENT_DAYS_SCHEMA)
+    )
+    if over.height == 0:
+        return ok, pl.DataFrame(schema=REJECTS_SCHEMA), student_days
+    hit = ok.join(over, on=["user_id", "_day"], how="inner")
+    hit = hit.with_columns(_raw=_rows_json(hit))
+    max_h = limits.max_study_ms_per_student_day / 3_600_000
+    attempts_detail = pl.format(
+        "student {} on {}: {} valid attempts (limit {})",
+        pl.col("user_id"),
+        pl.col("_day"),
+        pl.col("attempts"),
+        pl.lit(limits.max_attempts_per_student_day),
+    )
+    study_detail = pl.format(
+        "student {} on {}: {} h of response time (limit {} h)",
+        pl.col("user_id"),
+        pl.col("_day"),
+        (pl.col("study_ms") / 3_600_000).round(1),
+        pl.lit(f"{max_h:g}"),
+    )
+    records = [
+        hit.filter(cond).select(
+            partition_date=pl.col("_day"),
+            attempt_id=pl.col("id"),
+            reason=pl.lit(reason),
+            detail=detail,
+            raw=pl.col("_raw"),
+            rows=pl.lit(1, dtype=pl.Int64),
+        )
+        for reason, cond, detail in (
+            (
+                "student_day_attempts",
+                pl.col("attempts") > limits.max_attempts_per_student_day,
+                attempts_detail,
+            ),
+            (
+                "student_day_study_time",
+                pl.col("study_ms") > limits.max_study_ms_per_student_day,
+                study_detail,
+            ),
+        )
+    ]
+    kept = ok.join(over.select("user_id", "_day"), on=["user_id", "_day"], how="anti")
+    return kept, pl.concat([r.cast(REJECTS_SCHEMA) for r in records]), student_days

@@ -13,6 +13,7 @@ from seedtest_assets.features_topic_daily.pipeline import (
     stored_feature_stats,
     stored_rejected_rows,
     stored_rejects,
+    stored_student_day_rejects,
 )
 from seedtest_assets.partitions import DAILY_BACKFILL, daily, partition_days
 from seedtest_assets.resources import WarehouseResource
@@ -26,6 +27,10 @@ CHECKS = {
     "reason and sample ids (see attempt_rejects).",
     "values_in_range": "accuracy in [0,1], correct <= attempts, attempts > 0, rt_median >= 0, "
     "improvement in [-1,1].",
+    "plausible_student_days": "Warns when a student-day exceeded the plausibility limits "
+    "(attempts or summed response time in one UTC day; defaults 1,000 and 16 h): all of its "
+    "attempts were quarantined (student_day_attempts / student_day_study_time). Metadata "
+    "lists the student-days.",
 }
 
 
@@ -38,6 +43,27 @@ class FeaturesConfig(dg.Config):
         le=24 * 3_600_000,
         description="Longer answers are quarantined (response_time_absurd); 1 s .. 24 h.",
     )
+    max_attempts_per_student_day: int = Field(
+        default=1_000,
+        ge=1,
+        le=1_000_000,
+        description="More valid attempts of one student in one UTC day quarantine that "
+        "student-day whole (student_day_attempts).",
+    )
+    max_study_hours_per_student_day: float = Field(
+        default=16.0,
+        gt=0,
+        le=24.0,
+        description="More summed response time of one student in one UTC day, hours, "
+        "quarantines that student-day whole (student_day_study_time); at most 24.",
+    )
+
+    def limits(self) -> ValidationLimits:
+        return ValidationLimits(
+            max_response_time_ms=self.max_response_time_ms,
+            max_attempts_per_student_day=self.max_attempts_per_student_day,
+            max_study_ms_per_student_day=round(self.max_study_hours_per_student_day * 3_600_000),
+        )
 
 
 @dg.asset(
@@ -78,7 +104,7 @@ def features_topic_daily(
         start,
         end,
         now=now,
-        limits=ValidationLimits(max_response_time_ms=config.max_response_time_ms),
+        limits=config.limits(),
     )
     context.log.info(
         "features %s..%s: %d source rows, %d valid, %d rejected, %d feature rows",
@@ -100,19 +126,21 @@ def features_topic_daily(
             "seconds": {k: round(v, 3) for k, v in run.seconds.items()},
             "warehouse": warehouse.display_url(),
         },
-        check_results=feature_check_results(warehouse, run),
+        check_results=feature_check_results(warehouse, run, config.limits()),
     )
 
 
 def feature_check_results(
-    warehouse: WarehouseResource, run: FeaturesRun
+    warehouse: WarehouseResource, run: FeaturesRun, limits: ValidationLimits | None = None
 ) -> list[dg.AssetCheckResult]:
     """Evaluate the checks against what the warehouse now holds for the run's days."""
     engine, start, end = warehouse.engine, run.start, run.end
+    limits = limits or ValidationLimits()
     stats = stored_feature_stats(engine, start, end)
     source = source_row_count(engine, start, end)
     rejected = stored_rejected_rows(engine, start, end)
     sample = stored_rejects(engine, start, end, limit=10)
+    implausible = stored_student_day_rejects(engine, start, end)
     violations = {k: v for k, v in stats.items() if k not in ("rows", "attempts") and v}
     return [
         dg.AssetCheckResult(
@@ -139,6 +167,22 @@ def feature_check_results(
             check_name="values_in_range",
             passed=not violations,
             metadata={"rows": stats["rows"], "violations": violations},
+        ),
+        dg.AssetCheckResult(
+            check_name="plausible_student_days",
+            passed=implausible == 0,
+            severity=dg.AssetCheckSeverity.WARN,
+            metadata={
+                "quarantined_attempts": implausible,
+                "student_days": run.student_days.height,
+                "sample_student_days": [
+                    f"student {r['user_id']} on {r['day']}: {r['attempts']} attempts, "
+                    f"{r['study_ms'] / 3_600_000:.1f} h"
+                    for r in run.student_days.head(10).iter_rows(named=True)
+                ],
+                "max_attempts_per_student_day": limits.max_attempts_per_student_day,
+                "max_study_hours_per_student_day": limits.max_study_ms_per_student_day / 3_600_000,
+            },
         ),
     ]
 

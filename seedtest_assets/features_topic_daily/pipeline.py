@@ -15,7 +15,11 @@ from sqlalchemy import Engine, and_, func, select
 
 from seedtest_assets.attempts import ValidationLimits, validate_attempts
 from seedtest_assets.attempts.read import in_days, read_other_copies, read_window
-from seedtest_assets.attempts.validate import DUPLICATE_REASONS
+from seedtest_assets.attempts.validate import (
+    DUPLICATE_REASONS,
+    STUDENT_DAY_REASONS,
+    STUDENT_DAYS_SCHEMA,
+)
 from seedtest_assets.features_topic_daily.compute import (
     IMPROVEMENT_LOOKBACK_DAYS,
     compute_features,
@@ -35,6 +39,10 @@ class FeaturesRun:
     rejected_rows: int
     feature_rows: int
     rejects_by_reason: dict[str, int] = field(default_factory=dict)
+    #: student-days beyond the plausibility limits (all their attempts quarantined)
+    student_days: pl.DataFrame = field(
+        default_factory=lambda: pl.DataFrame(schema=STUDENT_DAYS_SCHEMA)
+    )
     seconds: dict[str, float] = field(default_factory=dict)
 
 
@@ -130,6 +138,7 @@ def materialize_features(
         rejected_rows=source_rows - valid_rows,
         feature_rows=features.height,
         rejects_by_reason={k: int(v) for k, v in sorted(by_reason.items())},
+        student_days=checked.student_days,
         seconds={
             "read": t_read - t0,
             "compute": t_compute - t_read,
@@ -178,6 +187,21 @@ def stored_rejected_rows(engine: Engine, start: date, end: date) -> int:
             select(func.count(func.distinct(r.c.attempt_id))).where(in_range, ~is_dup)
         ).scalar_one()
     return int(dup) + int(single)
+
+
+def stored_student_day_rejects(engine: Engine, start: date, end: date) -> int:
+    """Attempts of ``[start, end)`` quarantined by the per-student-day plausibility limits."""
+    r = s.attempt_rejects
+    with engine.connect() as conn:
+        return int(
+            conn.execute(
+                select(func.count(func.distinct(r.c.attempt_id))).where(
+                    r.c.partition_date >= start,
+                    r.c.partition_date < end,
+                    r.c.reason.in_(STUDENT_DAY_REASONS),
+                )
+            ).scalar_one()
+        )
 
 
 def source_row_count(engine: Engine, start: date, end: date) -> int:

@@ -171,3 +171,48 @@ def test_an_id_with_copies_outside_the_frame_is_a_conflict_under_each_copy_s_day
     assert result.rejected_rows == 3
     # Without the knowledge of the other copies, id 2 would have been valid.
     assert 2 in validate_attempts(frame, now=NOW).valid["id"].to_list()
+
+
+def _student_day(n: int, rt: int, user: int = 1, day=DAY, first_id: int = 1) -> list[dict]:
+    return [
+        {
+            "id": first_id + i,
+            "user_id": user,
+            "response_time_ms": rt,
+            "attempted_at": at(day, 1) + timedelta(seconds=i),
+        }
+        for i in range(n)
+    ]
+
+
+def test_a_student_day_beyond_the_attempt_limit_is_quarantined_whole():
+    limits = ValidationLimits(max_attempts_per_student_day=5)
+    rows = (
+        _student_day(6, 1_000)  # one too many: all six go
+        + _student_day(5, 1_000, user=2, first_id=100)  # at the limit: fine
+        + _student_day(6, 1_000, day=DAY + timedelta(days=1), first_id=200)  # another day
+        + [{"id": 300, "user_id": 1, "item_id": 999, "attempted_at": at(DAY, 2)}]  # not counted
+    )
+    frame = with_lookups(attempts_frame(rows))
+    result = validate_attempts(frame, now=NOW, limits=limits)
+    rej = result.rejects.filter(pl.col("reason") == "student_day_attempts")
+    assert sorted(rej["attempt_id"]) == list(range(1, 7)) + list(range(200, 206))
+    assert rej["detail"][0] == f"student 1 on {DAY}: 6 valid attempts (limit 5)"
+    assert set(rej["partition_date"]) == {DAY, DAY + timedelta(days=1)}
+    assert sorted(result.valid["id"]) == list(range(100, 105))
+    assert result.student_days.rows() == [
+        (1, DAY, 6, 6_000),
+        (1, DAY + timedelta(days=1), 6, 6_000),
+    ]
+    assert result.valid.height + result.rejected_rows == frame.height
+
+
+def test_a_student_day_beyond_16_hours_of_study_is_quarantined_whole():
+    hour = 3_600_000
+    rows = _student_day(17, hour) + _student_day(16, hour, user=2, first_id=100)
+    result = validate_attempts(with_lookups(attempts_frame(rows)), now=NOW)
+    rej = result.rejects.filter(pl.col("reason") == "student_day_study_time")
+    assert sorted(rej["attempt_id"]) == list(range(1, 18))
+    assert rej["detail"][0] == f"student 1 on {DAY}: 17.0 h of response time (limit 16 h)"
+    assert sorted(result.valid["id"]) == list(range(100, 116))  # exactly 16 h is possible
+    assert set(REJECT_REASONS) >= {"student_day_attempts", "student_day_study_time"}
