@@ -9,9 +9,11 @@ from pydantic import Field
 from seedtest_assets.attempts.assets import attempts
 from seedtest_assets.mirt_item_params.pipeline import (
     DEFAULT_WINDOW_WEEKS,
+    CalibrationRun,
     calibrate_week,
     empty_window_note,
 )
+from seedtest_assets.mirt_item_params.share import DEFAULT_FLOOR, DEFAULT_MAX_SHARE
 from seedtest_assets.options import IrtModel, Linking
 from seedtest_assets.partitions import WEEKLY_BACKFILL, weekly
 from seedtest_assets.resources import WarehouseResource
@@ -37,6 +39,18 @@ class CalibrationConfig(dg.Config):
     linking: Linking = Field(
         default="mean_sigma",
         description="How the week is put on last week's scale (mirt_item_params/pipeline.py).",
+    )
+    max_student_share: float = Field(
+        default=DEFAULT_MAX_SHARE,
+        gt=0,
+        le=1.0,
+        description="No student keeps more than this share of the other students' responses "
+        "in the window (mirt_item_params/share.py; default 0.03).",
+    )
+    min_student_responses: int = Field(
+        default=DEFAULT_FLOOR,
+        ge=1,
+        description="Responses every student keeps whatever the share (default 100).",
     )
 
 
@@ -67,6 +81,13 @@ class CalibrationConfig(dg.Config):
             asset="mirt_item_params",
             description=f"Unflagged items within {PLAUSIBLE} (slope, intercept, guessing).",
         ),
+        dg.AssetCheckSpec(
+            "student_share",
+            asset="mirt_item_params",
+            description="Warns when one student was capped in the window (more than "
+            "max_student_share of the others' responses) or student-days of the window were "
+            "quarantined by the plausibility limits (a flood); metadata names them.",
+        ),
     ],
     description="Item parameters (a, b, c; slope-intercept d) by marginal maximum likelihood "
     "(Bock-Aitkin EM) on a trailing window of valid attempts, linked to last week's scale.",
@@ -83,6 +104,8 @@ def mirt_item_params(
         model=config.model,
         window_weeks=config.window_weeks,
         linking=config.linking,
+        max_student_share=config.max_student_share,
+        min_student_responses=config.min_student_responses,
     )
     if run is None:  # a week before the data: an empty partition, not a failure
         note = empty_window_note(week_start, config.window_weeks)
@@ -91,7 +114,7 @@ def mirt_item_params(
             metadata={"note": note, "items": 0, "responses": 0},
             check_results=[
                 dg.AssetCheckResult(check_name=name, passed=True, metadata={"note": note})
-                for name in ("converged", "plausible_parameters")
+                for name in ("converged", "plausible_parameters", "student_share")
             ],
         )
     cal, items = run.calibration, run.params
@@ -124,6 +147,8 @@ def mirt_item_params(
             "link_A": run.link.A,
             "link_B": run.link.B,
             "link_common_items": run.link.common,
+            "student_cap": run.student_cap.metadata(),
+            "quarantined_student_days": run.student_days.height,
         },
         check_results=[
             dg.AssetCheckResult(
@@ -139,5 +164,26 @@ def mirt_item_params(
                     "count": bad.height,
                 },
             ),
+            student_share_check(run),
         ],
+    )
+
+
+def student_share_check(run: CalibrationRun) -> dg.AssetCheckResult:
+    """WARN when the window needed the cap or held quarantined (flooded) student-days."""
+    cap, days = run.student_cap, run.student_days
+    return dg.AssetCheckResult(
+        check_name="student_share",
+        passed=not cap.applied and days.height == 0,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={
+            **cap.metadata(),
+            "sample_capped_students": cap.samples(),
+            "quarantined_student_days": days.height,
+            "sample_quarantined_student_days": [
+                f"student {r['user_id']} on {r['day']}: {r['attempts']} attempts, "
+                f"{r['study_ms'] / 3_600_000:.1f} h"
+                for r in days.head(10).iter_rows(named=True)
+            ],
+        },
     )

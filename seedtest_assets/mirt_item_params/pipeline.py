@@ -21,9 +21,16 @@ from datetime import date, datetime, timedelta
 import polars as pl
 from sqlalchemy import Engine, and_, select
 
-from seedtest_assets.attempts.read import read_valid_attempts
+from seedtest_assets.attempts import ValidationLimits
+from seedtest_assets.attempts.read import read_checked_attempts
 from seedtest_assets.irt import Calibration, calibrate
 from seedtest_assets.mirt_item_params.linking import IDENTITY, Link, apply_link, mean_sigma_link
+from seedtest_assets.mirt_item_params.share import (
+    DEFAULT_FLOOR,
+    DEFAULT_MAX_SHARE,
+    StudentCap,
+    cap_student_responses,
+)
 from seedtest_assets.warehouse import read_frame, replace_rows, transaction
 from seedtest_assets.warehouse import schema as s
 
@@ -48,6 +55,11 @@ class CalibrationRun:
     calibration: Calibration  # the raw fit (its own scale), for fit statistics
     link: Link
     params: pl.DataFrame  # what was stored: flagged and linked parameters
+    #: the per-student cap of the window (share.py)
+    student_cap: StudentCap | None = None
+    #: student-days of the window quarantined by the plausibility limits (``user_id``,
+    #: ``day``, ``attempts``, ``study_ms``): their attempts are not in the calibration
+    student_days: pl.DataFrame | None = None
 
 
 class EmptyWindowError(ValueError):
@@ -119,11 +131,17 @@ def calibrate_week(
     model: str = "2PL",
     window_weeks: int = DEFAULT_WINDOW_WEEKS,
     linking: str = "mean_sigma",
+    max_student_share: float = DEFAULT_MAX_SHARE,
+    min_student_responses: int = DEFAULT_FLOOR,
+    limits: ValidationLimits | None = None,
 ) -> CalibrationRun | None:
     """Calibrate on the ``window_weeks`` weeks ending with ``week_start``'s week; store the rows.
 
     Replaces the week's rows for ``model`` in one transaction (a re-run replaces). Item rows
-    carry ``params`` = {a, b, c, d, n_responses, flagged, flag_reason, fixed}.
+    carry ``params`` = {a, b, c, d, n_responses, flagged, flag_reason, fixed}. Each student's
+    valid responses are capped first (:mod:`.share`: at most ``max_student_share`` of the
+    other students' responses, at least ``min_student_responses``); ``limits`` are the
+    validation thresholds (default: the features' defaults, per-student-day limits included).
 
     Returns:
         The run, or None when the window holds no valid attempt (a week before the data:
@@ -134,9 +152,13 @@ def calibrate_week(
             parameters (a re-run would delete them with nothing to replace them).
     """
     end = week_start + timedelta(days=7)
-    responses = read_valid_attempts(
-        engine, end - timedelta(weeks=window_weeks), end, now=now
-    ).select("user_id", "item_id", "is_correct")
+    checked = read_checked_attempts(
+        engine, end - timedelta(weeks=window_weeks), end, now=now, limits=limits
+    )
+    capped, student_cap = cap_student_responses(
+        checked.valid, max_share=max_student_share, floor=min_student_responses
+    )
+    responses = capped.select("user_id", "item_id", "is_correct")
     if responses.height == 0:
         stored = stored_item_params(engine, week_start, model).height
         if stored:
@@ -198,4 +220,6 @@ def calibrate_week(
         calibration=cal,
         link=link,
         params=items,
+        student_cap=student_cap,
+        student_days=checked.student_days,
     )

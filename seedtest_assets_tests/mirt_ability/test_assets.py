@@ -56,7 +56,11 @@ def test_weekly_calibration_and_scoring_with_checks_and_per_student_events(popul
         for week in WEEKS:
             result = materialize(population_url, [mirt_item_params], instance, week.isoformat())
             checks = {c.check_name: c.passed for c in result.get_asset_check_evaluations()}
-            assert checks == {"converged": True, "plausible_parameters": True}
+            assert checks == {
+                "converged": True,
+                "plausible_parameters": True,
+                "student_share": True,
+            }
         meta = result.asset_materializations_for_node("mirt_item_params")[0].metadata
         assert meta["link_common_items"].value >= 10  # linked to the previous week
         assert 0.5 < meta["link_A"].value < 2.0
