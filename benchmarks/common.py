@@ -21,7 +21,7 @@ from pathlib import Path
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from seedtest_assets.warehouse import make_engine, upgrade
+from seedtest_assets.core.warehouse import make_engine, upgrade
 
 #: The server's admin connection (creates the benchmark databases); BENCH_POSTGRES_URL
 #: overrides the local default.
@@ -51,7 +51,7 @@ def peak_rss_mb() -> float:
 
 def ensure_database(name: str) -> str:
     """Create database ``name`` on the local server if missing; migrate; return its URL."""
-    from seedtest_assets.settings import normalize_database_url
+    from seedtest_assets.core.settings import normalize_database_url
 
     admin = create_engine(normalize_database_url(ADMIN_URL), isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
@@ -75,7 +75,7 @@ def ensure_population(url: str, users: int, weeks: int, seed: int, start: date) 
 
     Returns ``{"reused": bool, "seconds": float}``.
     """
-    from seedtest_assets.synthetic import SyntheticConfig, generate, load
+    from seedtest_assets.core.synthetic import SyntheticConfig, generate, load
 
     marker = f"seedtest population users={users} weeks={weeks} seed={seed} start={start}"
     engine = make_engine(url)
@@ -129,8 +129,8 @@ def _one_line(exc: BaseException) -> tuple[int, str]:
     import psycopg
     from sqlalchemy.exc import DBAPIError, OperationalError
 
-    from seedtest_assets.database_url import redact_url, scrub
-    from seedtest_assets.settings import DatabaseURLError
+    from seedtest_assets.core.database_url import redact_url, scrub
+    from seedtest_assets.core.settings import DatabaseURLError
 
     where = redact_url(ADMIN_URL)
     if isinstance(exc, DatabaseURLError):
@@ -167,7 +167,7 @@ def run_main(main: Callable[[], int | None]) -> None:
     except Exception as exc:
         code, line = _one_line(exc)
         if debug:
-            from seedtest_assets.database_url import scrub
+            from seedtest_assets.core.database_url import scrub
 
             print(scrub(traceback.format_exc(), ADMIN_URL), end="", file=sys.stderr)
         print(f"{name}: error: {line}", file=sys.stderr)

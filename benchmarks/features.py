@@ -27,9 +27,9 @@ import polars as pl
 from common import machine, open_population, peak_rss_mb, population_arguments, run_main
 from sqlalchemy import select, text
 
-from seedtest_assets.features_topic_daily.pipeline import materialize_features
-from seedtest_assets.warehouse import make_engine, read_frame
-from seedtest_assets.warehouse import schema as s
+from seedtest_assets.core.features_topic_daily.pipeline import materialize_features
+from seedtest_assets.core.warehouse import make_engine, read_frame
+from seedtest_assets.core.warehouse import schema as s
 
 START = date(2026, 8, 3)  # a fixed Monday so the population is reproducible
 
@@ -38,7 +38,7 @@ CREATE TABLE IF NOT EXISTS bench_features_sql (LIKE features_topic_daily INCLUDI
 """
 
 # The whole feature computation inside PostgreSQL. Validation filters mirror
-# seedtest_assets.attempts.validate (duplicates: ids that occur once, or identical copies).
+# seedtest_assets.core.attempts.validate (duplicates: ids that occur once, or identical copies).
 BASELINE_SQL = """
 WITH raw AS (
     SELECT a.*, i.topic_id AS item_topic_id, u.user_id AS known_user

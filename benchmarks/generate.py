@@ -38,9 +38,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import ensure_database, machine, peak_rss_mb, run_main
 from sqlalchemy import text
 
-from seedtest_assets.synthetic import SyntheticConfig, generate, load
-from seedtest_assets.warehouse import make_engine, upgrade
-from seedtest_assets.warehouse import schema as s
+from seedtest_assets.core.synthetic import SyntheticConfig, generate, load
+from seedtest_assets.core.warehouse import make_engine, upgrade
+from seedtest_assets.core.warehouse import schema as s
 
 # The fixed Monday benchmarks/features.py uses, so one load serves both benchmarks.
 START = date(2026, 8, 3)

@@ -1,4 +1,4 @@
-"""Benchmark: the IRT engine (``seedtest_assets.irt``) against Python peers, no database.
+"""Benchmark: the IRT engine (``seedtest_assets.core.irt``) against Python peers, no database.
 
 Simulated 2PL data (``simulate``: sparse, each user answers ``--per-user`` of ``--items``
 items) is calibrated by our sparse Bock-Aitkin EM and by PyPI ``mirt`` (Rust core, dense
@@ -35,10 +35,10 @@ import numpy as np
 import polars as pl
 from common import machine, peak_rss_mb, run_main
 
-from seedtest_assets.irt import ItemBank, calibrate, score, simulate
-from seedtest_assets.irt._data import response_arrays, sparse_counts
-from seedtest_assets.irt._model import DEFAULT_CALIBRATION_POINTS, grid, log_normal_weights
-from seedtest_assets.irt.calibrate import _e_step
+from seedtest_assets.core.irt import ItemBank, calibrate, score, simulate
+from seedtest_assets.core.irt._data import response_arrays, sparse_counts
+from seedtest_assets.core.irt._model import DEFAULT_CALIBRATION_POINTS, grid, log_normal_weights
+from seedtest_assets.core.irt.calibrate import _e_step
 
 GIRTH_RESPONSES = 250_000
 GOAL_CALIBRATE_S = 10.0

@@ -30,19 +30,19 @@ import polars as pl
 from common import machine, open_population, peak_rss_mb, population_arguments, run_main
 from sqlalchemy import func, select
 
-from seedtest_assets.features_topic_daily.pipeline import materialize_features
-from seedtest_assets.mirt_ability.pipeline import score_week
-from seedtest_assets.mirt_item_params.pipeline import calibrate_week
-from seedtest_assets.warehouse import make_engine, read_frame
-from seedtest_assets.warehouse import schema as s
-from seedtest_assets.weekly_kpi.compute import (
+from seedtest_assets.core.features_topic_daily.pipeline import materialize_features
+from seedtest_assets.core.mirt_ability.pipeline import score_week
+from seedtest_assets.core.mirt_item_params.pipeline import calibrate_week
+from seedtest_assets.core.warehouse import make_engine, read_frame
+from seedtest_assets.core.warehouse import schema as s
+from seedtest_assets.core.weekly_kpi.compute import (
     ABILITY_SCHEMA,
     ACTIVITY_SCHEMA,
     KpiSettings,
     compute_weekly_kpi,
 )
-from seedtest_assets.weekly_kpi.pipeline import as_of_for, materialize_weekly_kpi
-from seedtest_assets.weekly_kpi.truth import validate_against_truth
+from seedtest_assets.core.weekly_kpi.pipeline import as_of_for, materialize_weekly_kpi
+from seedtest_assets.core.weekly_kpi.truth import validate_against_truth
 
 START = date(2026, 8, 3)  # the population of benchmarks/features.py
 

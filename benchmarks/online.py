@@ -53,9 +53,9 @@ import polars as pl
 from common import machine, open_population, peak_rss_mb, population_arguments, run_main
 from sqlalchemy import delete, func, select, text
 
-from seedtest_assets.partitions import user_partition_key, users
-from seedtest_assets.warehouse import insert_frame, make_engine, transaction
-from seedtest_assets.warehouse import schema as s
+from seedtest_assets.core.warehouse import insert_frame, make_engine, transaction
+from seedtest_assets.core.warehouse import schema as s
+from seedtest_assets.defs.partitions import user_partition_key, users
 from seedtest_assets_tests.conftest import create_postgres_database, drop_postgres_database
 from seedtest_assets_tests.dagster_servers import dagster_servers, dagster_yaml, wait_for
 from seedtest_assets_tests.factories import ATTEMPT_SCHEMA
@@ -86,7 +86,7 @@ def utc_now() -> datetime:
 
 def calibrated_week(url: str, week: date) -> str:
     """Calibrate ``week`` with the weekly pipeline unless it is stored already."""
-    from seedtest_assets.mirt_item_params.pipeline import calibrate_week, stored_item_params
+    from seedtest_assets.core.mirt_item_params.pipeline import calibrate_week, stored_item_params
 
     engine = make_engine(url)
     try:
@@ -275,8 +275,8 @@ def measure_burst(args, servers, instance, inserts: Inserts, rng) -> tuple[float
 def measure_backlog(args, servers, instance, inserts: Inserts, rng, url: str) -> None:
     import dagster as dg
 
-    from seedtest_assets.attempts.sensors import new_attempts
-    from seedtest_assets.resources import WarehouseResource
+    from seedtest_assets.defs.automation.sensors import new_attempts
+    from seedtest_assets.defs.resources import WarehouseResource
 
     print(f"\n== backlog: {args.pending:,} new attempts pending at once", flush=True)
     n_new = 2_000

@@ -54,11 +54,11 @@ def build_warehouse(tmp: Path, users: int, seed: int):
     """A SQLite warehouse with ``users`` students x 8 weeks, scored weekly, with KPI rows."""
     import polars as pl
 
-    from seedtest_assets.mirt_ability.pipeline import score_week
-    from seedtest_assets.mirt_item_params.pipeline import calibrate_week
-    from seedtest_assets.synthetic import SyntheticConfig, generate, load
-    from seedtest_assets.warehouse import make_engine, read_frame, transaction, upgrade
-    from seedtest_assets.warehouse import schema as s
+    from seedtest_assets.core.mirt_ability.pipeline import score_week
+    from seedtest_assets.core.mirt_item_params.pipeline import calibrate_week
+    from seedtest_assets.core.synthetic import SyntheticConfig, generate, load
+    from seedtest_assets.core.warehouse import make_engine, read_frame, transaction, upgrade
+    from seedtest_assets.core.warehouse import schema as s
 
     url = f"sqlite:///{tmp / 'warehouse.db'}"
     upgrade(url)
@@ -112,14 +112,14 @@ def build_warehouse(tmp: Path, users: int, seed: int):
 
 def per_stage(engine, week, now, n: int) -> dict[str, float]:
     """Per-report seconds of content+charts, HTML fill and PDF compile in this process."""
-    from seedtest_assets.report_artifacts.content import build_report
-    from seedtest_assets.report_artifacts.pipeline import (
+    from seedtest_assets.core.report_artifacts.content import build_report
+    from seedtest_assets.core.report_artifacts.pipeline import (
         Selection,
         prepare_templates,
         read_inputs,
         select_students,
     )
-    from seedtest_assets.report_artifacts.render import ReportRenderer
+    from seedtest_assets.core.report_artifacts.render import ReportRenderer
 
     sel = select_students(engine, week, Selection(max_users=n, active_only=False))
     inputs = read_inputs(engine, week, sel.frame, now=now)
@@ -149,7 +149,7 @@ def per_stage(engine, week, now, n: int) -> dict[str, float]:
 
 def chart_costs(n: int = 200) -> dict[str, float | str]:
     """Microseconds per chart: our SVG builder vs matplotlib (if installed)."""
-    from seedtest_assets.report_artifacts.charts import TrendPoint, theta_trend_svg
+    from seedtest_assets.core.report_artifacts.charts import TrendPoint, theta_trend_svg
 
     pts = [TrendPoint(f"{i:02d}-01", 0.1 * i, 0.3) for i in range(12)]
     t0 = time.perf_counter()
@@ -188,9 +188,13 @@ def chart_costs(n: int = 200) -> dict[str, float | str]:
 
 def baseline(engine, week, now, sample: int, tmp: Path) -> float:
     """Seconds per report of the Quarto-like per-report subprocess pipeline (median)."""
-    from seedtest_assets.report_artifacts.content import build_report
-    from seedtest_assets.report_artifacts.pipeline import Selection, read_inputs, select_students
-    from seedtest_assets.report_artifacts.render import render_via_subprocesses
+    from seedtest_assets.core.report_artifacts.content import build_report
+    from seedtest_assets.core.report_artifacts.pipeline import (
+        Selection,
+        read_inputs,
+        select_students,
+    )
+    from seedtest_assets.core.report_artifacts.render import render_via_subprocesses
 
     sel = select_students(engine, week, Selection(max_users=sample, active_only=False))
     times = []
@@ -224,8 +228,8 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=7)
     args = ap.parse_args()
 
-    from seedtest_assets.report_artifacts.pipeline import Selection, run_batch
-    from seedtest_assets.report_artifacts.store import StoreSettings
+    from seedtest_assets.core.report_artifacts.pipeline import Selection, run_batch
+    from seedtest_assets.core.report_artifacts.store import StoreSettings
 
     print(f"machine: {machine()}")
     print(f"date: {datetime.now().date()}  users: {args.users}  workers: {args.workers}")

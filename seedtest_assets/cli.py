@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import traceback
 from collections.abc import Sequence
 from datetime import date, timedelta
 
-from seedtest_assets import settings
-from seedtest_assets.database_url import scrub
+from seedtest_assets.core import settings
+from seedtest_assets.core.database_url import scrub
 
 # Exit codes (documented in EPILOG).
 EXIT_OK = 0
@@ -122,7 +121,7 @@ def _warehouse_url() -> str:
 
 def _ready_engine():
     """An engine on the existing, migrated warehouse (else one-line error, exit 4)."""
-    from seedtest_assets.warehouse.ready import ready_engine
+    from seedtest_assets.core.warehouse.ready import ready_engine
 
     return ready_engine(_warehouse_url())
 
@@ -134,7 +133,7 @@ def _require(engine, column, ids: Sequence[int], noun: tuple[str, str]) -> None:
     """
     from sqlalchemy import select
 
-    from seedtest_assets.warehouse.ready import describe
+    from seedtest_assets.core.warehouse.ready import describe
 
     wanted = sorted(set(ids))
     if not wanted:
@@ -151,14 +150,14 @@ def _require(engine, column, ids: Sequence[int], noun: tuple[str, str]) -> None:
 
 
 def _require_students(engine, user_ids: Sequence[int]) -> None:
-    from seedtest_assets.warehouse import schema as s
+    from seedtest_assets.core.warehouse import schema as s
 
     _require(engine, s.users.c.user_id, user_ids, ("student", "students"))
 
 
 def _require_orgs(engine, org_ids: Sequence[int]) -> None:
     """Organisations that have students (``users.org_id``): else a typo selects nobody."""
-    from seedtest_assets.warehouse import schema as s
+    from seedtest_assets.core.warehouse import schema as s
 
     noun = ("student in organisation", "students in organisations")
     _require(engine, s.users.c.org_id, org_ids, noun)
@@ -167,7 +166,7 @@ def _require_orgs(engine, org_ids: Sequence[int]) -> None:
 # --------------------------------------------------------------------------- commands
 def _migration_done(url: str, result) -> None:
     """What a migration did: its notes (stderr), then where the warehouse is now (stdout)."""
-    from seedtest_assets.warehouse.ready import describe
+    from seedtest_assets.core.warehouse.ready import describe
 
     for note in result.notes:
         print(f"seedtest: note: {note}", file=sys.stderr)
@@ -181,7 +180,7 @@ def _waiting(message: str) -> None:
 
 
 def _cmd_db_upgrade(args: argparse.Namespace) -> int:
-    from seedtest_assets.warehouse.migrate import migrate
+    from seedtest_assets.core.warehouse.migrate import migrate
 
     url = settings.database_url()
     _migration_done(url, migrate(url, args.revision, on_wait=_waiting))
@@ -189,8 +188,8 @@ def _cmd_db_upgrade(args: argparse.Namespace) -> int:
 
 
 def _cmd_db_downgrade(args: argparse.Namespace) -> int:
-    from seedtest_assets.warehouse.migrate import migrate
-    from seedtest_assets.warehouse.ready import SETTINGS_HINT, WarehouseNotReady, sqlite_file
+    from seedtest_assets.core.warehouse.migrate import migrate
+    from seedtest_assets.core.warehouse.ready import SETTINGS_HINT, WarehouseNotReady, sqlite_file
 
     url = _warehouse_url()  # never creates SEEDTEST_HOME or a warehouse file
     path = sqlite_file(url)
@@ -210,8 +209,8 @@ def _cmd_db_downgrade(args: argparse.Namespace) -> int:
 
 
 def _cmd_generate(args: argparse.Namespace) -> int:
-    from seedtest_assets.synthetic import SyntheticConfig, generate, load
-    from seedtest_assets.warehouse import make_engine, upgrade
+    from seedtest_assets.core.synthetic import SyntheticConfig, generate, load
+    from seedtest_assets.core.warehouse import make_engine, upgrade
 
     url = settings.database_url()
     upgrade(url)
@@ -240,7 +239,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 def _cmd_score(args: argparse.Namespace) -> int:
     """Re-score one student now (the original ``POST /analysis/irt/update-theta``)."""
-    from seedtest_assets.mirt_ability.online import DEFAULT_LOOKBACK_DAYS, update_theta
+    from seedtest_assets.core.mirt_ability.online import DEFAULT_LOOKBACK_DAYS, update_theta
 
     engine = _ready_engine()
     try:
@@ -261,7 +260,7 @@ def _cmd_score(args: argparse.Namespace) -> int:
 
 def _cmd_theta(args: argparse.Namespace) -> int:
     """Print a student's stored theta (read-only)."""
-    from seedtest_assets.mirt_ability.read import stored_theta
+    from seedtest_assets.core.mirt_ability.read import stored_theta
 
     engine = _ready_engine()
     try:
@@ -287,7 +286,7 @@ def _cmd_theta(args: argparse.Namespace) -> int:
 
 def _report_formats(choice: str | None) -> tuple[str, ...]:
     """``--format`` wins; else ``REPORT_FORMAT`` (pdf | html); unset: both."""
-    from seedtest_assets.report_artifacts.launch import formats_from_env
+    from seedtest_assets.launch import formats_from_env
 
     if choice:
         return (choice,)
@@ -298,7 +297,7 @@ def _report_formats(choice: str | None) -> tuple[str, ...]:
 
 
 def _check_week_partition(week: date) -> None:
-    from seedtest_assets.partitions import weekly
+    from seedtest_assets.defs.partitions import weekly
 
     if not weekly.has_partition_key(week.isoformat()):
         keys = weekly.get_partition_keys()
@@ -312,7 +311,7 @@ def _check_week_partition(week: date) -> None:
 
 def _cmd_report(args: argparse.Namespace) -> int:
     """Render a week's reports through Dagster (``report_artifacts_job``) and list the files."""
-    from seedtest_assets.report_artifacts.launch import ReportRequest, launch_week
+    from seedtest_assets.launch import ReportRequest, launch_week
 
     formats = _report_formats(args.format)
     request = ReportRequest(
@@ -608,7 +607,7 @@ def _error(exc: BaseException) -> tuple[int, str]:
     """(exit code, one line) for an exception escaping a command."""
     from sqlalchemy.exc import DBAPIError, OperationalError
 
-    from seedtest_assets.warehouse.ready import (
+    from seedtest_assets.core.warehouse.ready import (
         WarehouseNotReady,
         describe,
         one_line,
@@ -621,7 +620,7 @@ def _error(exc: BaseException) -> tuple[int, str]:
         return EXIT_WAREHOUSE, str(exc)
     if isinstance(exc, settings.DatabaseURLError | settings.SettingsError):  # one line each
         return EXIT_USAGE, str(exc)
-    from seedtest_assets.warehouse.migrate import MigrationRefused
+    from seedtest_assets.core.warehouse.migrate import MigrationRefused
 
     if isinstance(exc, MigrationRefused):
         return EXIT_FAILED, str(exc)
@@ -648,7 +647,7 @@ def _error(exc: BaseException) -> tuple[int, str]:
 
 def _sqlite_error(exc: BaseException, path, url: str) -> tuple[int, str]:
     """A SQLite warehouse's error: say which file, what is wrong with it, and what to do."""
-    from seedtest_assets.warehouse.ready import SETTINGS_HINT, one_line
+    from seedtest_assets.core.warehouse.ready import SETTINGS_HINT, one_line
 
     text = one_line(exc, url)
     if not path.parent.is_dir():
@@ -671,7 +670,7 @@ def _sqlite_error(exc: BaseException, path, url: str) -> tuple[int, str]:
 
 def _is_config_error(exc: BaseException) -> bool:
     """A bad DAGSTER_HOME, or an Alembic revision that does not exist."""
-    from seedtest_assets.report_artifacts.launch import LaunchConfigError
+    from seedtest_assets.launch import LaunchConfigError
 
     if isinstance(exc, LaunchConfigError):
         return True
@@ -687,10 +686,10 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``seedtest`` console script; returns the exit code."""
     args = build_parser().parse_args(argv)
     # An unreachable host fails after 10 s, not libpq's 130 (PGCONNECT_TIMEOUT still wins).
-    os.environ.setdefault("PGCONNECT_TIMEOUT", "10")
+    settings.set_env("PGCONNECT_TIMEOUT", "10", default_only=True)
     # The URL as given (the demo removes it from the environment): its credentials, and
     # PGPASSWORD's, are scrubbed from whatever an error prints.
-    given_url = os.environ.get("DATABASE_URL", "")
+    given_url = settings.env("DATABASE_URL")
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:

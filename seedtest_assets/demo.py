@@ -7,7 +7,6 @@ never touches a warehouse named by ``DATABASE_URL``. Afterwards ``make ui`` show
 
 from __future__ import annotations
 
-import os
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -17,9 +16,9 @@ from pathlib import Path
 import polars as pl
 from sqlalchemy import func, select
 
-from seedtest_assets import settings
-from seedtest_assets.warehouse import insert_frame, make_engine, transaction, upgrade
-from seedtest_assets.warehouse import schema as s
+from seedtest_assets.core import settings
+from seedtest_assets.core.warehouse import insert_frame, make_engine, transaction, upgrade
+from seedtest_assets.core.warehouse import schema as s
 
 REPO_DAGSTER_YAML = Path(__file__).resolve().parents[1] / "dagster.yaml"
 
@@ -83,7 +82,7 @@ def prepare_dagster_home(home: Path) -> Path:
         shutil.copy(REPO_DAGSTER_YAML, dagster_home / "dagster.yaml")
     else:  # installed without the repository: the essentials
         (dagster_home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
-    os.environ["DAGSTER_HOME"] = str(dagster_home)
+    settings.set_env("DAGSTER_HOME", str(dagster_home))
     return dagster_home
 
 
@@ -131,12 +130,12 @@ def record_partitions_start(home: Path, start: date) -> None:
     set for this process; ``SEEDTEST_PARTITIONS_START`` in the environment still wins.
     """
     (home / settings.PARTITIONS_START_FILE).write_text(start.isoformat() + "\n")
-    if os.environ.get("SEEDTEST_PARTITIONS_START"):
+    if settings.env("SEEDTEST_PARTITIONS_START"):
         return
     import sys
 
-    if "seedtest_assets.partitions" in sys.modules:  # imported before the data existed
-        from seedtest_assets import partitions
+    if "seedtest_assets.defs.partitions" in sys.modules:  # imported before the data existed
+        from seedtest_assets.defs import partitions
 
         if settings.partitions_start().isoformat() != partitions.PARTITIONS_START:
             raise RuntimeError(
@@ -157,7 +156,7 @@ def run_demo(users: int = 2000, weeks: int = 8, seed: int = 7, *, debug: bool = 
     step's traceback stays in the run (the UI), and is printed too with ``debug``.
     """
     # The demo replaces whole tables: it only ever writes the embedded warehouse, and says so.
-    named = os.environ.pop("DATABASE_URL", "").strip()
+    named = settings.pop_env("DATABASE_URL")
     if named:
         print(
             f"note: DATABASE_URL is set ({settings.redact_url(named)}); the demo does not use "
@@ -171,7 +170,7 @@ def run_demo(users: int = 2000, weeks: int = 8, seed: int = 7, *, debug: bool = 
     t0 = time.perf_counter()
     upgrade(url)
 
-    from seedtest_assets.synthetic import SyntheticConfig, generate, load
+    from seedtest_assets.core.synthetic import SyntheticConfig, generate, load
 
     print(f"[1/3] generating {users:,} students x {weeks} weeks (seed {seed}) ...", flush=True)
     pop = generate(SyntheticConfig(n_users=users, weeks=weeks, seed=seed))
@@ -199,7 +198,9 @@ def run_demo(users: int = 2000, weeks: int = 8, seed: int = 7, *, debug: bool = 
     # backfill_policy is "beta" in Dagster 1.13; the warning is noise for a demo's reader.
     warnings.filterwarnings("ignore", category=dg.BetaWarning)
     warnings.filterwarnings("ignore", category=dg.PreviewWarning)
-    from seedtest_assets.definitions import defs
+    from seedtest_assets.definitions import build_defs
+
+    defs = build_defs()
 
     last_day = pop.end - timedelta(days=1)
     range_tags = {
@@ -262,7 +263,7 @@ def run_demo(users: int = 2000, weeks: int = 8, seed: int = 7, *, debug: bool = 
 
 def _run_failure(result) -> str:
     """A failed run's error on one line (its failed steps' messages, shortened)."""
-    from seedtest_assets.report_artifacts.launch import _failure_message
+    from seedtest_assets.launch import _failure_message
 
     text = " ".join(_failure_message(result).split())
     return text if len(text) <= 300 else text[:297] + "..."
@@ -277,10 +278,10 @@ def validation_figures(engine, weeks: list[date], period_end: date) -> list[Figu
     """
     import numpy as np
 
-    from seedtest_assets.mirt_item_params.pipeline import stored_item_params
-    from seedtest_assets.warehouse import read_frame
-    from seedtest_assets.weekly_kpi.pipeline import stored_kpis
-    from seedtest_assets.weekly_kpi.truth import validate_against_truth
+    from seedtest_assets.core.mirt_item_params.pipeline import stored_item_params
+    from seedtest_assets.core.warehouse import read_frame
+    from seedtest_assets.core.weekly_kpi.pipeline import stored_kpis
+    from seedtest_assets.core.weekly_kpi.truth import validate_against_truth
 
     week = weeks[-1]
     ab = s.mirt_ability
@@ -392,7 +393,7 @@ def print_validation(figures: list[Figure], weeks: list[date]) -> None:
 
 def print_kpis(engine, weeks: list[date]) -> None:
     """The last week's KPIs: the distribution and three students in plain words."""
-    from seedtest_assets.weekly_kpi.pipeline import stored_kpis
+    from seedtest_assets.core.weekly_kpi.pipeline import stored_kpis
 
     last = stored_kpis(engine, weeks[-1])
     print(f"\nweekly KPIs, week {weeks[-1]} ({last.height:,} students active in the last 4 weeks):")
@@ -417,7 +418,7 @@ def print_kpis(engine, weeks: list[date]) -> None:
 
 def print_reports(engine, week: date, home: Path) -> None:
     """What report_artifacts recorded for the week, and where to open two of them."""
-    from seedtest_assets.report_artifacts.pipeline import stored_artifacts
+    from seedtest_assets.core.report_artifacts.pipeline import stored_artifacts
 
     rows = stored_artifacts(engine, week)
     print(f"\nweekly reports, week {week}: {rows['user_id'].n_unique():,} students")
@@ -432,8 +433,8 @@ def print_reports(engine, week: date, home: Path) -> None:
     print(f"  folder: {home / 'reports' / week.isoformat()}")
     if rows.height:
         # Every report read back as its reader sees it (the asset's checks read a sample).
-        from seedtest_assets.report_artifacts.store import StoreSettings
-        from seedtest_assets.report_artifacts.verify import verify_reports
+        from seedtest_assets.core.report_artifacts.store import StoreSettings
+        from seedtest_assets.core.report_artifacts.verify import verify_reports
 
         v = verify_reports(
             engine,

@@ -18,11 +18,11 @@ from sqlalchemy.engine import make_url
 
 # The tests use dates from 2025 on: pin the first partition so that a demo's record in
 # ./.seedtest/partitions_start (settings.partitions_start) cannot move it under them. Set
-# before anything imports seedtest_assets.partitions; subprocesses inherit it.
+# before anything imports seedtest_assets.defs.partitions; subprocesses inherit it.
 os.environ["SEEDTEST_PARTITIONS_START"] = "2025-01-06"
 
-from seedtest_assets.settings import FrozenClock, frozen_utc_now
-from seedtest_assets.warehouse import make_engine, upgrade
+from seedtest_assets.core.settings import FrozenClock, frozen_utc_now
+from seedtest_assets.core.warehouse import make_engine, upgrade
 from seedtest_assets_tests.clock import NOON
 
 ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -87,7 +87,7 @@ def sqlite_url(tmp_path) -> str:
 
 
 def _truncate_all(url: str) -> None:
-    from seedtest_assets.warehouse.schema import metadata
+    from seedtest_assets.core.warehouse.schema import metadata
 
     engine = make_engine(url)
     with engine.begin() as conn:
@@ -119,3 +119,40 @@ def clock(request) -> Iterator[FrozenClock]:
     at = getattr(request, "param", None) or getattr(request.module, "FROZEN_NOW", NOON)
     with frozen_utc_now(at) as frozen:
         yield frozen
+
+
+# ---- a real S3 endpoint over HTTP (moto server), for the report store and its assets
+@pytest.fixture(scope="session")
+def moto_endpoint() -> Iterator[str]:
+    """A real S3 HTTP endpoint (moto, in a thread of this process) on 127.0.0.1."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def aws_env(monkeypatch) -> None:
+    """Dummy credentials (moto accepts any); no shared config files read."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/dev/null")
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+
+
+@pytest.fixture
+def bucket(moto_endpoint, aws_env) -> str:
+    """A fresh, empty bucket on the moto server."""
+    import boto3
+
+    name = f"reports-{uuid.uuid4().hex[:8]}"
+    boto3.client("s3", endpoint_url=moto_endpoint, region_name="ap-northeast-2").create_bucket(
+        Bucket=name, CreateBucketConfiguration={"LocationConstraint": "ap-northeast-2"}
+    )
+    return name

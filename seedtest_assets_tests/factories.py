@@ -7,8 +7,8 @@ from datetime import date, datetime, timedelta
 import polars as pl
 from sqlalchemy import text
 
-from seedtest_assets.warehouse import insert_frame, make_engine, transaction
-from seedtest_assets.warehouse import schema as s
+from seedtest_assets.core.warehouse import insert_frame, make_engine, transaction
+from seedtest_assets.core.warehouse import schema as s
 
 DAY = date(2026, 3, 2)  # a Monday
 

@@ -12,8 +12,8 @@ from datetime import date, datetime, timedelta
 
 import polars as pl
 
-from seedtest_assets.warehouse import insert_frame, make_engine, transaction
-from seedtest_assets.warehouse import schema as s
+from seedtest_assets.core.warehouse import insert_frame, make_engine, transaction
+from seedtest_assets.core.warehouse import schema as s
 from seedtest_assets_tests.factories import attempts_frame, insert_attempts, seed_reference
 
 #: item_id -> (a, d); c = 0 (2PL), b = -d / a.

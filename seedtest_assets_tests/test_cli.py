@@ -10,8 +10,8 @@ import pytest
 from alembic.script import ScriptDirectory
 
 from seedtest_assets.cli import EPILOG, build_parser
-from seedtest_assets.warehouse import upgrade
-from seedtest_assets.warehouse.db import alembic_config
+from seedtest_assets.core.warehouse import upgrade
+from seedtest_assets.core.warehouse.db import alembic_config
 from seedtest_assets_tests.conftest import (
     create_postgres_database,
     drop_postgres_database,

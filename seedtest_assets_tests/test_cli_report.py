@@ -15,9 +15,9 @@ import dagster as dg
 import pytest
 from sqlalchemy import select
 
-from seedtest_assets.warehouse import make_engine
-from seedtest_assets.warehouse import schema as s
-from seedtest_assets_tests.report_artifacts.helpers import WEEK, seed_week
+from seedtest_assets.core.warehouse import make_engine
+from seedtest_assets.core.warehouse import schema as s
+from seedtest_assets_tests.report_helpers import WEEK, seed_week
 from seedtest_assets_tests.test_cli import one_error_line, run_cli
 
 ACTIVE = [1, 2, 3, 4, 5, 100]  # seed_week: answers in WEEK

@@ -9,8 +9,8 @@ from datetime import datetime
 
 from sqlalchemy import select
 
-from seedtest_assets.warehouse import make_engine
-from seedtest_assets.warehouse import schema as s
+from seedtest_assets.core.warehouse import make_engine
+from seedtest_assets.core.warehouse import schema as s
 from seedtest_assets_tests.online_factories import seed_scoring
 from seedtest_assets_tests.test_cli import run_cli
 

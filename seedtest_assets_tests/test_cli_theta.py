@@ -6,9 +6,9 @@ from datetime import datetime, timedelta
 import pytest
 from sqlalchemy import func, select
 
-from seedtest_assets.warehouse import make_engine, transaction
-from seedtest_assets.warehouse import schema as s
-from seedtest_assets_tests.report_artifacts.helpers import WEEK, seed_week
+from seedtest_assets.core.warehouse import make_engine, transaction
+from seedtest_assets.core.warehouse import schema as s
+from seedtest_assets_tests.report_helpers import WEEK, seed_week
 from seedtest_assets_tests.test_cli import one_error_line, run_cli
 
 FIELDS = [

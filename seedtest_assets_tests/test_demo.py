@@ -65,7 +65,7 @@ def test_demo_materializes_everything_and_summarizes(tmp_path):
     # The partitions begin with the data (for `make ui` too, through the recorded day).
     first = (tmp_path / "partitions_start").read_text().strip()
     probe = subprocess.run(
-        [sys.executable, "-c", "from seedtest_assets import partitions as p; "
+        [sys.executable, "-c", "from seedtest_assets.defs import partitions as p; "
          "print(p.weekly.get_first_partition_key(), p.daily.get_first_partition_key())"],
         env={k: v for k, v in env.items() if k != "DATABASE_URL"},
         capture_output=True, text=True, check=True,

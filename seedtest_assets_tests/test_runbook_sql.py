@@ -18,17 +18,17 @@ import polars as pl
 import pytest
 from sqlalchemy import select, text
 
-from seedtest_assets.features_topic_daily.pipeline import materialize_features
-from seedtest_assets.mirt_ability.online import update_theta
-from seedtest_assets.mirt_ability.pipeline import score_week
-from seedtest_assets.mirt_item_params.pipeline import calibrate_week
-from seedtest_assets.report_artifacts.pipeline import Selection, run_batch
-from seedtest_assets.report_artifacts.store import StoreSettings
-from seedtest_assets.settings import utc_now
-from seedtest_assets.synthetic import SyntheticConfig, generate, load
-from seedtest_assets.warehouse import make_engine, read_frame, upgrade
-from seedtest_assets.warehouse import schema as s
-from seedtest_assets.weekly_kpi.pipeline import materialize_weekly_kpi
+from seedtest_assets.core.features_topic_daily.pipeline import materialize_features
+from seedtest_assets.core.mirt_ability.online import update_theta
+from seedtest_assets.core.mirt_ability.pipeline import score_week
+from seedtest_assets.core.mirt_item_params.pipeline import calibrate_week
+from seedtest_assets.core.report_artifacts.pipeline import Selection, run_batch
+from seedtest_assets.core.report_artifacts.store import StoreSettings
+from seedtest_assets.core.settings import utc_now
+from seedtest_assets.core.synthetic import SyntheticConfig, generate, load
+from seedtest_assets.core.warehouse import make_engine, read_frame, upgrade
+from seedtest_assets.core.warehouse import schema as s
+from seedtest_assets.core.weekly_kpi.pipeline import materialize_weekly_kpi
 from seedtest_assets_tests.conftest import (
     _require_postgres,
     create_postgres_database,

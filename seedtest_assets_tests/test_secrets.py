@@ -20,7 +20,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from seedtest_assets.database_url import (
+from seedtest_assets.core.database_url import (
     DatabaseURLError,
     normalize_database_url,
     redact_url,
@@ -114,7 +114,7 @@ def test_scrub_removes_every_secret_and_pgpassword(monkeypatch):
 @pytest.fixture(scope="module")
 def pg_database():
     """A migrated PostgreSQL warehouse with one seeded day (factories.planted_day)."""
-    from seedtest_assets.warehouse import upgrade
+    from seedtest_assets.core.warehouse import upgrade
     from seedtest_assets_tests.factories import insert_attempts, planted_day, seed_reference
 
     _require_postgres()
@@ -173,8 +173,8 @@ def unpacked_storage(root: Path) -> str:
 @pytest.mark.parametrize("form", ["userinfo", "query", "keywords", "pgpassword"])
 def test_materializations_store_no_credential(pg_database, form, tmp_path, monkeypatch):
     """features_topic_daily's metadata names the warehouse: masked, in every form."""
-    from seedtest_assets.features_topic_daily.assets import features_topic_daily
-    from seedtest_assets.resources import warehouse_from_env
+    from seedtest_assets.defs.features_topic_daily.assets import features_topic_daily
+    from seedtest_assets.defs.resources import warehouse_from_env
     from seedtest_assets_tests.factories import DAY
 
     for key, value in credential_forms(pg_database)[form].items():

@@ -23,14 +23,16 @@ from dagster._daemon.run_coordinator.queued_run_coordinator_daemon import (
     QueuedRunCoordinatorDaemon,
 )
 
-from seedtest_assets import workloads
-from seedtest_assets.definitions import defs
+from seedtest_assets.core import workloads
+from seedtest_assets.definitions import build_defs
 from seedtest_assets_tests.conftest import (
     _require_postgres,
     create_postgres_database,
     drop_postgres_database,
 )
 from seedtest_assets_tests.dagster_servers import dagster_yaml
+
+defs = build_defs()
 
 pytestmark = [pytest.mark.postgres]
 

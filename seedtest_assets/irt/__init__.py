@@ -1,21 +1,20 @@
-"""IRT engine (numpy/scipy, sparse; no Dagster): calibration and ability scoring.
+"""The IRT engine's public names, where users and other code import them.
 
-- :func:`calibrate`: item parameters by marginal maximum likelihood (Bock-Aitkin EM on sparse
-  user x item matrices), models 1PL / Rasch / 2PL / 3PL, weak item priors, anchored items
-  (see :mod:`seedtest_assets.irt.calibrate` for the model, priors, flags and week linking).
-- :func:`score`: EAP / MAP / ML abilities with fixed item parameters, adaptive quadrature;
-  :class:`ItemBank` for fast repeated scoring, e.g. ``ItemBank(items).score_one(ids, correct)``
-  (see :mod:`seedtest_assets.irt.scoring`).
-- :func:`simulate`: sparse data with known truth (:mod:`seedtest_assets.irt.simulate`).
-
-Parameterization everywhere: ``P = c + (1 - c) / (1 + exp(-(a theta + d)))``, ``b = -d / a``,
-theta in logits with N(0, 1) in the (first) calibration population.
+The engine lives in :mod:`seedtest_assets.core.irt` (no Dagster); this thin re-export keeps
+``from seedtest_assets.irt import calibrate, score, ItemBank`` working.
 """
 
-from seedtest_assets.irt._model import ItemPriors
-from seedtest_assets.irt.calibrate import Calibration, calibrate
-from seedtest_assets.irt.scoring import Ability, ItemBank, score
-from seedtest_assets.irt.simulate import simulate, simulate_items, simulate_responses
+from seedtest_assets.core.irt import (
+    Ability,
+    Calibration,
+    ItemBank,
+    ItemPriors,
+    calibrate,
+    score,
+    simulate,
+    simulate_items,
+    simulate_responses,
+)
 
 __all__ = [
     "Ability",

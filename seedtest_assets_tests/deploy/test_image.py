@@ -165,7 +165,7 @@ def test_quarto_folder_is_copied_and_found(dockerfile, values) -> None:
     (dest,) = [d for sources, d, frm in _copies(runtime) if sources == ["quarto"] and frm is None]
     assert env["SEEDTEST_QUARTO_DIR"] == dest
     assert (ROOT / "quarto" / "weekly_report.qmd").is_file()
-    from seedtest_assets.report_artifacts import render
+    from seedtest_assets.core.report_artifacts import render
 
     assert render.QUARTO_DIR_ENV == "SEEDTEST_QUARTO_DIR"
     # DAGSTER_HOME is where the chart mounts the instance config; both homes are writable.
@@ -191,7 +191,7 @@ def test_quarto_is_optional_and_checksummed(dockerfile) -> None:
         "apt-get install -y --no-install-recommends /tmp/quarto.deb"
     )
     assert '[ -z "${QUARTO_SHA256}" ]' in install, "no checksum, no build"
-    from seedtest_assets.report_artifacts import render
+    from seedtest_assets.core.report_artifacts import render
 
     renderer = with_quarto.env()["SEEDTEST_REPORT_RENDERER"]
     assert renderer == "quarto" and renderer in render.ROUTES
@@ -342,10 +342,12 @@ def test_wheel_holds_the_package_and_its_runtime_files(image_wheel) -> None:
     }
     missing = expected - names
     assert not missing, f"files of seedtest_assets/ not in the wheel: {sorted(missing)}"
-    migrations = {n for n in names if n.startswith("seedtest_assets/warehouse/migrations/")}
-    assert "seedtest_assets/warehouse/migrations/env.py" in migrations
-    assert "seedtest_assets/warehouse/migrations/script.py.mako" in migrations
-    assert any(n.startswith("seedtest_assets/warehouse/migrations/versions/0001_") for n in names)
+    migrations = {n for n in names if n.startswith("seedtest_assets/core/warehouse/migrations/")}
+    assert "seedtest_assets/core/warehouse/migrations/env.py" in migrations
+    assert "seedtest_assets/core/warehouse/migrations/script.py.mako" in migrations
+    assert any(
+        n.startswith("seedtest_assets/core/warehouse/migrations/versions/0001_") for n in names
+    )
     top_level = {n.split("/")[0] for n in names if not n.startswith("seedtest_assets-")}
     assert top_level == {"seedtest_assets"}
     dist_info = next(n for n in names if n.endswith(".dist-info/entry_points.txt"))
@@ -362,9 +364,9 @@ import json, pathlib, sys
 wheel_dir, home = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2])
 import seedtest_assets
 assert pathlib.Path(seedtest_assets.__file__).is_relative_to(wheel_dir), seedtest_assets.__file__
-from seedtest_assets.warehouse import upgrade
+from seedtest_assets.core.warehouse import upgrade
 revision = upgrade(f"sqlite:///{home / 'warehouse.db'}")
-from seedtest_assets.report_artifacts import render
+from seedtest_assets.core.report_artifacts import render
 templates = render.convert_templates("ko")
 import seedtest_assets.definitions as d
 print(json.dumps({

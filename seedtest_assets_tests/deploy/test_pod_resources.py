@@ -1,6 +1,6 @@
 """Pod sizes per asset and per job, as the Kubernetes Jobs dagster-k8s actually creates.
 
-Two routes use the ``dagster-k8s/config`` tags of seedtest_assets/workloads.py:
+Two routes use the ``dagster-k8s/config`` tags of seedtest_assets/core/workloads.py:
 
 - job tags size the *run* pod that K8sRunLauncher starts (every run; default executor);
 - asset op tags size the *step* pods of ``k8s_job_executor`` (``SEEDTEST_EXECUTOR=k8s``).
@@ -35,7 +35,9 @@ IMPLICIT_ASSET_JOB = "__ASSET_JOB"
 
 @pytest.fixture(scope="module")
 def repo():
-    from seedtest_assets.definitions import defs
+    from seedtest_assets.definitions import build_defs
+
+    defs = build_defs()
 
     return defs.get_repository_def()
 

@@ -57,7 +57,7 @@ def test_webserver_is_private(values) -> None:
 def test_code_server_env_is_what_the_code_reads(values) -> None:
     """Env values are strings (they become a ConfigMap) and valid for the code reading them."""
     from seedtest_assets.definitions import EXECUTORS
-    from seedtest_assets.report_artifacts.schedules import report_shards
+    from seedtest_assets.defs.automation.schedules import report_shards
 
     env = chart.user_deployment(values, CODE_LOCATION)["env"]
     assert all(isinstance(v, str) for v in env.values()), env
@@ -124,7 +124,9 @@ def test_k8s_executor_route_loads_and_validates(values) -> None:
     script = r"""
 import json
 from dagster._config import process_config
-from seedtest_assets.definitions import defs
+from seedtest_assets.definitions import build_defs
+
+defs = build_defs()
 jobs = defs.get_repository_def().get_all_jobs()
 names = {j.name: j.executor_def.name for j in jobs}
 executor = jobs[0].executor_def

@@ -27,9 +27,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, text
 
-from seedtest_assets.settings import utc_now
-from seedtest_assets.synthetic import SyntheticConfig, generate, load
-from seedtest_assets.warehouse import make_engine, upgrade
+from seedtest_assets.core.settings import utc_now
+from seedtest_assets.core.synthetic import SyntheticConfig, generate, load
+from seedtest_assets.core.warehouse import make_engine, upgrade
 from seedtest_assets_tests.conftest import (
     _require_postgres,
     create_postgres_database,

@@ -110,7 +110,9 @@ def predicted_runs(selection: dict[str, int]) -> int:
     rules: weekly assets take one run per week per group of :data:`WEEK_RUN_GROUPS` they touch
     (Amendment 2); the other assets sharing a partitions definition and a backfill policy run
     together, ``single_run`` as one run per contiguous range, ``multi_run(k)`` one per k."""
-    from seedtest_assets.definitions import defs
+    from seedtest_assets.definitions import build_defs
+
+    defs = build_defs()
 
     graph = defs.resolve_asset_graph()
     groups: dict[tuple[str, int | None], set[int]] = {}
@@ -576,11 +578,7 @@ def test_a_killed_report_run_leaves_no_renderer_behind(ops_stack: OpsStack, whic
     # Nothing was written between the kill (+1 s for writes in flight) and the retry's start:
     # no orphan went on rendering.
     retry_started = done["startTime"]
-    late = [
-        p.name
-        for p in folder.iterdir()
-        if killed_at + 1.0 < p.stat().st_mtime < retry_started
-    ]
+    late = [p.name for p in folder.iterdir() if killed_at + 1.0 < p.stat().st_mtime < retry_started]
     assert not late, late[:5]
     rows = stack.scalar("SELECT count(*) FROM report_artifacts WHERE week_start = :w", w=week)
     files = sorted(p.name for p in folder.iterdir() if not p.name.startswith("."))

@@ -464,7 +464,7 @@ def test_backfill_past_weeks_with_their_days_from_the_ui(chromium, ops_stack):
 def _same_theta_everywhere(stack, week: date, students: int = 5) -> None:
     import json
 
-    from seedtest_assets.report_artifacts.verify import report_text
+    from seedtest_assets.core.report_artifacts.verify import report_text
     from seedtest_assets_tests.test_cli import run_cli
 
     rows = stack.rows(
@@ -493,4 +493,3 @@ def _same_theta_everywhere(stack, week: date, students: int = 5) -> None:
         assert proc.returncode == 0, proc.stderr
         answer = json.loads(proc.stdout)
         assert (answer["theta"], answer["se"]) == (theta, se), user_id
-

@@ -1,0 +1,276 @@
+"""Scoring students with stored item parameters, and the versioned ``mirt_ability`` rows.
+
+``mirt_ability`` is append-only history: each scoring adds rows with ``source`` ``weekly``
+(the batch for a week), ``on_demand`` (one student re-scored by a person) or ``online``
+(after a session, issue 5). Re-running a week's batch replaces that week's ``weekly`` rows.
+The current ability of a student is their row with the latest ``fitted_at``: the view
+``mirt_ability_latest`` (migration 0002) holds exactly those rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+import polars as pl
+from sqlalchemy import Engine, and_, func, select
+
+from seedtest_assets.core.attempts.read import read_valid_attempts
+from seedtest_assets.core.irt import ItemBank, score
+from seedtest_assets.core.irt.growth import GrowthPrior, score_growth
+from seedtest_assets.core.mirt_item_params.pipeline import EmptyWindowError, stored_item_params
+from seedtest_assets.core.warehouse import insert_frame, replace_rows, transaction
+from seedtest_assets.core.warehouse import schema as s
+
+DEFAULT_LOOKBACK_WEEKS = 12
+
+
+@dataclass
+class ScoringRun:
+    """Rows written by one scoring (``rows`` has the ``mirt_ability`` columns)."""
+
+    week_start: date
+    version: str
+    rows: pl.DataFrame
+
+
+def latest_calibrated_week(engine: Engine, model: str, on_or_before: date) -> date | None:
+    """The most recent week with stored item parameters for ``model``."""
+    t = s.mirt_item_params
+    with engine.connect() as conn:
+        return conn.execute(
+            select(func.max(t.c.week_start)).where(
+                t.c.model == model, t.c.week_start <= on_or_before
+            )
+        ).scalar_one()
+
+
+class NoItemParamsError(ValueError):
+    """The week has no calibrated item parameters to score with."""
+
+
+def latest_ability_week(engine: Engine, on_or_before: date) -> date | None:
+    """The newest week with weekly ``mirt_ability`` rows, on or before ``on_or_before``."""
+    t = s.mirt_ability
+    with engine.connect() as conn:
+        return conn.execute(
+            select(func.max(t.c.week_start)).where(
+                t.c.source == "weekly", t.c.week_start <= on_or_before
+            )
+        ).scalar_one()
+
+
+def _score(
+    engine: Engine,
+    week_start: date,
+    model: str,
+    start: date,
+    end: date,
+    now: datetime,
+    source: str,
+    *,
+    reference: datetime,
+    user_ids: Sequence[int] | None = None,
+    prior: GrowthPrior | None = None,
+) -> ScoringRun:
+    """Score the valid attempts in ``[start, end)`` with ``week_start``'s item parameters.
+
+    ``theta``/``se`` is the growth line's ability at ``reference`` (docs/irt.md, "One theta");
+    ``prior`` None = empirical Bayes over the scored population (the weekly batch), else that
+    fixed prior (a handful of students: the population's, from :func:`population_prior`).
+    """
+    items = stored_item_params(engine, week_start, model)
+    if items.height == 0:
+        raise NoItemParamsError(f"no {model} item parameters stored for week {week_start}")
+    responses = read_valid_attempts(engine, start, end, now=now, user_ids=user_ids)
+    version = items["version"][0]
+    if responses.height == 0:
+        return ScoringRun(week_start, version, pl.DataFrame(schema=ROWS_SCHEMA))
+    bank = ItemBank(items)
+    window = score(responses.select("user_id", "item_id", "is_correct"), bank, method="EAP")
+    abilities = window.select(
+        "user_id", "n_responses", theta_window="theta", theta_window_se="se"
+    ).join(_growth(responses, bank, reference, prior), on="user_id", how="left")
+    rows = abilities.filter(pl.col("n_responses") > 0).select(
+        pl.col("user_id").cast(pl.Int64),
+        pl.lit(week_start).alias("week_start"),
+        "theta",
+        "se",
+        pl.lit(model).alias("model"),
+        pl.lit(version).alias("version"),
+        pl.lit(source).alias("source"),
+        pl.col("n_responses").cast(pl.Int64),
+        pl.lit(now, dtype=pl.Datetime("us")).alias("fitted_at"),
+        "growth",
+        "growth_se",
+        "growth_cov",
+        "theta_window",
+        "theta_window_se",
+    )
+    return ScoringRun(week_start, version, rows.cast(ROWS_SCHEMA))
+
+
+def _growth(
+    responses: pl.DataFrame, bank: ItemBank, reference: datetime, prior: GrowthPrior | None
+) -> pl.DataFrame:
+    """Linear growth through each student's responses, referenced to ``reference`` (naive
+    UTC): theta (logits, the line at ``reference``), growth (logits/week), SEs, covariance."""
+    timed = responses.select(
+        "user_id",
+        "item_id",
+        "is_correct",
+        t=(pl.col("attempted_at") - reference).dt.total_microseconds() / (7 * 86_400 * 1e6),
+    )
+    est = score_growth(timed, bank, prior=prior, empirical_bayes=prior is None).estimates
+    return est.select(
+        "user_id",
+        "theta",
+        se="theta_se",
+        growth="growth",
+        growth_se="growth_se",
+        growth_cov="cov",
+    )
+
+
+ROWS_SCHEMA: dict[str, pl.DataType] = {
+    "user_id": pl.Int64(),
+    "week_start": pl.Date(),
+    "theta": pl.Float64(),
+    "se": pl.Float64(),
+    "model": pl.String(),
+    "version": pl.String(),
+    "source": pl.String(),
+    "n_responses": pl.Int64(),
+    "fitted_at": pl.Datetime("us"),
+    "growth": pl.Float64(),
+    "growth_se": pl.Float64(),
+    "growth_cov": pl.Float64(),
+    "theta_window": pl.Float64(),
+    "theta_window_se": pl.Float64(),
+}
+
+
+def population_prior(engine: Engine, week_start: date) -> GrowthPrior | None:
+    """The growth prior of the week's weekly population (the empirical-Bayes moments of its
+    stored fits: mean and SD of theta and growth, posterior variances included), for scoring
+    a few students the way the weekly batch scored everyone; None without weekly rows."""
+    t = s.mirt_ability
+    stmt = select(
+        func.count(),
+        func.avg(t.c.theta),
+        func.avg(t.c.theta * t.c.theta + t.c.se * t.c.se),
+        func.avg(t.c.growth),
+        func.avg(t.c.growth * t.c.growth + t.c.growth_se * t.c.growth_se),
+    ).where(t.c.week_start == week_start, t.c.source == "weekly", t.c.growth.is_not(None))
+    with engine.connect() as conn:
+        n, m_l, s2_l, m_g, s2_g = conn.execute(stmt).one()
+    if not n:
+        return None
+    # Same floors as the batch's EM (irt/growth.py) keep the prior proper.
+    sd_l = max(float(s2_l - m_l * m_l), 0.0025) ** 0.5
+    sd_g = max(float(s2_g - m_g * m_g), 1e-6) ** 0.5
+    return GrowthPrior(float(m_l), sd_l, float(m_g), sd_g)
+
+
+def score_week(
+    engine: Engine,
+    week_start: date,
+    *,
+    now: datetime,
+    model: str = "2PL",
+    lookback_weeks: int = DEFAULT_LOOKBACK_WEEKS,
+) -> ScoringRun | None:
+    """Score every student with valid attempts in the ``lookback_weeks`` weeks ending with
+    ``week_start``'s week, with that week's stored item parameters: ``theta``/``se`` at the end
+    of the week and ``growth`` from the linear growth line (:mod:`seedtest_assets.core.irt.growth`,
+    empirical-Bayes priors over the population), ``theta_window`` the window's EAP.
+
+    Replaces the week's ``weekly`` rows in one transaction. Returns None for a week without
+    item parameters and without stored rows (before the data: an empty partition).
+
+    Raises:
+        NoItemParamsError, EmptyWindowError: nothing to score although the week has rows.
+    """
+    end = week_start + timedelta(days=7)
+    t = s.mirt_ability
+    this_week = and_(t.c.week_start == week_start, t.c.source == "weekly")
+    with engine.connect() as conn:
+        stored = conn.execute(select(func.count()).select_from(t).where(this_week)).scalar_one()
+    try:
+        run = _score(
+            engine,
+            week_start,
+            model,
+            end - timedelta(weeks=lookback_weeks),
+            end,
+            now,
+            "weekly",
+            reference=datetime.combine(end, datetime.min.time()),
+        )
+    except NoItemParamsError:
+        if stored:
+            raise
+        return None  # a week before the data (nothing calibrated): an empty partition
+    if run.rows.height == 0 and stored:
+        raise EmptyWindowError(
+            f"scoring week {week_start} found no valid attempts, but the week has {stored} "
+            "weekly ability rows: refusing to replace them with nothing"
+        )
+    with transaction(engine) as conn:
+        replace_rows(conn, t, this_week, run.rows)
+    return run
+
+
+def duplicate_weekly_rows(engine: Engine, week_start: date) -> list[str]:
+    """Students with more than one weekly row for the week (must be none)."""
+    t = s.mirt_ability
+    stmt = (
+        select(t.c.user_id)
+        .where(t.c.week_start == week_start, t.c.source == "weekly")
+        .group_by(t.c.user_id)
+        .having(func.count() > 1)
+        .limit(1000)
+    )
+    with engine.connect() as conn:
+        return [str(u) for u in conn.execute(stmt).scalars()]
+
+
+def score_students(
+    engine: Engine,
+    user_ids: Sequence[int],
+    *,
+    now: datetime,
+    model: str = "2PL",
+    lookback_days: int = 7 * DEFAULT_LOOKBACK_WEEKS,
+    source: str = "on_demand",
+) -> ScoringRun:
+    """Re-score a few students now with the latest stored item parameters; append rows.
+
+    ``theta`` is the growth line's ability at ``now``, with the latest weekly population's
+    prior (:func:`population_prior`), so a re-score and the weekly batch estimate the same
+    quantity. Students without valid attempts in the look-back get no row (the caller
+    reports a no-op).
+
+    Raises:
+        ValueError: no item parameters stored yet for ``model``.
+    """
+    week = latest_calibrated_week(engine, model, now.date())
+    if week is None:
+        raise ValueError(f"no {model} item parameters stored yet: calibrate a week first")
+    end = now.date() + timedelta(days=1)
+    run = _score(
+        engine,
+        week,
+        model,
+        end - timedelta(days=lookback_days),
+        end,
+        now,
+        source,
+        reference=now,
+        user_ids=user_ids,
+        prior=population_prior(engine, latest_ability_week(engine, now.date())) or GrowthPrior(),
+    )
+    with transaction(engine) as conn:
+        insert_frame(conn, s.mirt_ability, run.rows)
+    return run

@@ -1,0 +1,230 @@
+"""Weekly calibration: read a trailing window of valid attempts, calibrate, store (no Dagster).
+
+Scale linking across weeks (``linking``):
+
+- ``mean_sigma`` (default): every item is calibrated freely on the trailing window (so
+  estimates keep improving as responses accumulate), then the new scale is mapped onto last
+  week's by mean/sigma linking on the common unflagged items (:mod:`.linking`). Theta keeps
+  the scale of the first calibration (N(0,1) in that population) and weeks stay comparable.
+- ``fixed``: last week's unflagged items keep their parameters exactly (anchored) and only new
+  or flagged items are estimated. Stable, but items stay at the estimate of the week they
+  were first seen (measured on the demo: slope correlation with the truth 0.48 vs 0.92).
+- ``none``: a fresh N(0,1) scale each week (a deliberate re-baselining).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+import polars as pl
+from sqlalchemy import Engine, and_, select
+
+from seedtest_assets.core.attempts import ValidationLimits
+from seedtest_assets.core.attempts.read import read_checked_attempts
+from seedtest_assets.core.irt import Calibration, calibrate
+from seedtest_assets.core.mirt_item_params.linking import (
+    IDENTITY,
+    Link,
+    apply_link,
+    mean_sigma_link,
+)
+from seedtest_assets.core.mirt_item_params.share import (
+    DEFAULT_FLOOR,
+    DEFAULT_MAX_SHARE,
+    StudentCap,
+    cap_student_responses,
+)
+from seedtest_assets.core.warehouse import read_frame, replace_rows, transaction
+from seedtest_assets.core.warehouse import schema as s
+
+DEFAULT_WINDOW_WEEKS = 12
+#: Slopes below this carry no information (b = -d/a explodes): flagged, not used.
+MIN_SLOPE = 0.05
+LINKINGS = ("mean_sigma", "fixed", "none")
+
+
+@dataclass
+class CalibrationRun:
+    """What one weekly calibration read, estimated and stored."""
+
+    week_start: date
+    model: str
+    version: str
+    responses: int
+    users: int
+    items: int
+    anchored: int
+    flagged: int
+    calibration: Calibration  # the raw fit (its own scale), for fit statistics
+    link: Link
+    params: pl.DataFrame  # what was stored: flagged and linked parameters
+    #: the per-student cap of the window (share.py)
+    student_cap: StudentCap | None = None
+    #: student-days of the window quarantined by the plausibility limits (``user_id``,
+    #: ``day``, ``attempts``, ``study_ms``): their attempts are not in the calibration
+    student_days: pl.DataFrame | None = None
+
+
+class EmptyWindowError(ValueError):
+    """A re-run found no input although the partition has stored rows."""
+
+
+def empty_window_note(week_start: date, window_weeks: int) -> str:
+    """The metadata note of a week with nothing to calibrate or score."""
+    end = week_start + timedelta(days=7)
+    return (
+        f"no valid attempts in {end - timedelta(weeks=window_weeks)} .. "
+        f"{end - timedelta(days=1)}: nothing to calibrate or score (a week before the data, "
+        "or with none); empty partition, nothing stored"
+    )
+
+
+def version_for(model: str, week_start: date) -> str:
+    """The version label stored with item parameters and the abilities scored with them."""
+    return f"{model}@{week_start.isoformat()}"
+
+
+def stored_item_params(engine: Engine, week_start: date, model: str) -> pl.DataFrame:
+    """Stored parameters of one week: item_id, a, b, c, d, flagged, n_responses (empty if
+    none)."""
+    t = s.mirt_item_params
+    with engine.connect() as conn:
+        rows = read_frame(
+            conn,
+            select(t.c.item_id, t.c.params, t.c.version).where(
+                t.c.week_start == week_start, t.c.model == model
+            ),
+        )
+    schema = {
+        "a": pl.Float64,
+        "b": pl.Float64,
+        "c": pl.Float64,
+        "d": pl.Float64,
+        "flagged": pl.Boolean,
+        "n_responses": pl.Int64,
+    }
+    if rows.height == 0:
+        return pl.DataFrame(schema={"item_id": pl.Int64, **schema, "version": pl.String})
+    params = pl.DataFrame(
+        [{k: p.get(k) for k in schema} for p in map(json.loads, rows["params"])], schema=schema
+    )
+    return pl.concat([rows.select("item_id"), params, rows.select("version")], how="horizontal")
+
+
+def flag_flat_items(items: pl.DataFrame) -> pl.DataFrame:
+    """Flag unfixed items whose slope is below ``MIN_SLOPE`` (reason ``near_zero_slope``)."""
+    flat = (pl.col("a") < MIN_SLOPE) & ~pl.col("fixed").fill_null(False)
+    return items.with_columns(
+        flagged=pl.col("flagged") | flat,
+        flag_reason=pl.when(flat)
+        .then(
+            pl.concat_str(
+                [pl.col("flag_reason"), pl.lit("near_zero_slope")], separator=";", ignore_nulls=True
+            )
+        )
+        .otherwise(pl.col("flag_reason")),
+    )
+
+
+def calibrate_week(
+    engine: Engine,
+    week_start: date,
+    *,
+    now: datetime,
+    model: str = "2PL",
+    window_weeks: int = DEFAULT_WINDOW_WEEKS,
+    linking: str = "mean_sigma",
+    max_student_share: float = DEFAULT_MAX_SHARE,
+    min_student_responses: int = DEFAULT_FLOOR,
+    limits: ValidationLimits | None = None,
+) -> CalibrationRun | None:
+    """Calibrate on the ``window_weeks`` weeks ending with ``week_start``'s week; store the rows.
+
+    Replaces the week's rows for ``model`` in one transaction (a re-run replaces). Item rows
+    carry ``params`` = {a, b, c, d, n_responses, flagged, flag_reason, fixed}. Each student's
+    valid responses are capped first (:mod:`.share`: at most ``max_student_share`` of the
+    other students' responses, at least ``min_student_responses``); ``limits`` are the
+    validation thresholds (default: the features' defaults, per-student-day limits included).
+
+    Returns:
+        The run, or None when the window holds no valid attempt (a week before the data:
+        nothing is calibrated and nothing is stored, an empty partition).
+
+    Raises:
+        EmptyWindowError: no valid attempts in the window although the week has stored
+            parameters (a re-run would delete them with nothing to replace them).
+    """
+    end = week_start + timedelta(days=7)
+    checked = read_checked_attempts(
+        engine, end - timedelta(weeks=window_weeks), end, now=now, limits=limits
+    )
+    capped, student_cap = cap_student_responses(
+        checked.valid, max_share=max_student_share, floor=min_student_responses
+    )
+    responses = capped.select("user_id", "item_id", "is_correct")
+    if responses.height == 0:
+        stored = stored_item_params(engine, week_start, model).height
+        if stored:
+            raise EmptyWindowError(
+                f"no valid attempts between {end - timedelta(weeks=window_weeks)} and {end}, "
+                f"but week {week_start} has {stored} stored {model} item parameters: refusing "
+                "to replace them with nothing (were the attempts deleted?)"
+            )
+        return None
+    if linking not in LINKINGS:
+        raise ValueError(f"linking must be one of {LINKINGS}, got {linking!r}")
+    previous = stored_item_params(engine, week_start - timedelta(days=7), model)
+    anchors = None
+    if linking == "fixed":
+        anchors = previous.filter(~pl.col("flagged")).select("item_id", "a", "d", "c")
+    cal = calibrate(responses, model=model, fixed_items=anchors)
+    version = version_for(cal.model, week_start)
+    # The link ignores flat items itself; flag them on the final (linked) scale.
+    link = mean_sigma_link(cal.items, previous) if linking == "mean_sigma" else IDENTITY
+    items = flag_flat_items(apply_link(cal.items, link))
+    params = [
+        json.dumps(
+            {
+                "a": r["a"],
+                "b": r["b"],
+                "c": r["c"],
+                "d": r["d"],
+                "n_responses": r["n_responses"],
+                "flagged": r["flagged"],
+                "flag_reason": r["flag_reason"],
+                "fixed": r.get("fixed", False),
+            }
+        )
+        for r in items.iter_rows(named=True)
+    ]
+    rows = pl.DataFrame(
+        {
+            "week_start": [week_start] * items.height,
+            "model": [cal.model] * items.height,
+            "item_id": items["item_id"].cast(pl.Int64),
+            "params": params,
+            "version": [version] * items.height,
+            "fitted_at": [now] * items.height,
+        },
+        schema_overrides={"fitted_at": pl.Datetime("us")},
+    )
+    t = s.mirt_item_params
+    with transaction(engine) as conn:
+        replace_rows(conn, t, and_(t.c.week_start == week_start, t.c.model == cal.model), rows)
+    return CalibrationRun(
+        week_start=week_start,
+        model=cal.model,
+        version=version,
+        responses=responses.height,
+        users=responses["user_id"].n_unique(),
+        items=items.height,
+        anchored=int(items["fixed"].sum()) if "fixed" in items.columns else 0,
+        flagged=int(items["flagged"].sum()),
+        calibration=cal,
+        link=link,
+        params=items,
+        student_cap=student_cap,
+        student_days=checked.student_days,
+    )

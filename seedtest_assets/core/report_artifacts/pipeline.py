@@ -1,0 +1,578 @@
+"""The weekly report batch: select students, read their week, render, store, record (no Dagster).
+
+:func:`run_batch` is what the ``report_artifacts`` asset (whole week), ``student/report_artifacts``
+(one student) and the benchmark call:
+
+1. :func:`select_students`: the students of a week by structured options (organisations,
+   explicit ids, active in the week, at most ``max_users``, lowest ids first). Only SQLAlchemy
+   Core statements with bound parameters: no SQL text from options, unlike the original's
+   ``--cohort`` WHERE clause.
+2. :func:`read_inputs`: their KPI row, weekly θ history, goals, and valid attempts over the
+   look-back window (topic θ with the week's item parameters), as :class:`StudentInputs`.
+3. :func:`render.render_batch`: content + HTML + PDF per student across the cores; each file is
+   uploaded by the worker that rendered it. A :class:`guard.BatchGuard` bounds the batch: a
+   total time budget (:func:`default_time_budget`, from the batch's start) and a circuit
+   breaker that judges the store down after ``store.breaker_failures`` consecutive uploads
+   without an answer; either one fails the remaining students at once, "not attempted".
+4. :func:`record_artifacts`: one ``report_artifacts`` row per stored file, written only after
+   its upload succeeded, in chunks as results arrive (a crash loses no recorded success). A
+   re-run deletes and re-inserts the same (week, user, format) keys: replaces, never duplicates.
+   A failed file keeps its previous row (and object), if any.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+
+import polars as pl
+from sqlalchemy import Engine, and_, func, select, true
+
+from seedtest_assets.core import settings
+from seedtest_assets.core.attempts.read import in_days, read_valid_attempts
+from seedtest_assets.core.irt import score
+from seedtest_assets.core.mirt_ability.pipeline import (
+    DEFAULT_LOOKBACK_WEEKS,
+    latest_calibrated_week,
+)
+from seedtest_assets.core.mirt_item_params.pipeline import stored_item_params
+from seedtest_assets.core.report_artifacts.content import (
+    LANGS,
+    StudentInputs,
+    TopicStats,
+    report_charset,
+)
+from seedtest_assets.core.report_artifacts.guard import BatchGuard
+from seedtest_assets.core.report_artifacts.render import (
+    FORMATS,
+    ArtifactResult,
+    RenderJob,
+    Templates,
+    convert_templates,
+    font_face_css,
+    render_batch,
+)
+from seedtest_assets.core.report_artifacts.store import StoreSettings
+from seedtest_assets.core.warehouse import read_frame, replace_rows, transaction
+from seedtest_assets.core.warehouse import schema as s
+
+DEFAULT_MAX_USERS = 1000
+MAX_USERS_ENV = "MAX_USERS"
+#: Ids per IN list: far below SQLite's 32,766 and PostgreSQL's 65,535 bound parameters.
+ID_CHUNK = 5000
+#: Results recorded per transaction while the batch runs.
+RECORD_EVERY = 200
+#: Default time budget of a batch: this much, plus ``BUDGET_PER_STUDENT_SECONDS`` a student. A
+#: healthy batch takes ~0.03 s a student (docs/benchmarks.md): 131 students get 12 min
+#: (vs ~5 s needed), 1000 get 27 min (vs ~30 s on moto with 2 cores).
+BUDGET_BASE_SECONDS = 600.0
+BUDGET_PER_STUDENT_SECONDS = 1.0
+
+
+def default_time_budget(students: int) -> float:
+    """Seconds a batch of ``students`` may take: 600 s + 1 s per student."""
+    return BUDGET_BASE_SECONDS + BUDGET_PER_STUDENT_SECONDS * max(0, students)
+
+
+def default_max_users() -> int:
+    """``MAX_USERS`` from the environment, else 1000 (the original's default)."""
+    return settings.positive_int(MAX_USERS_ENV, DEFAULT_MAX_USERS)
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Which students get a report (structured options, never SQL text).
+
+    Attributes:
+        org_ids: only these organisations (empty = all).
+        user_ids: only these students (empty = all).
+        max_users: at most this many, lowest user ids first (None = ``MAX_USERS`` or 1000).
+        active_only: only students with at least one attempt in the report week.
+        shard_count, shard_index: this run renders only the students with
+            ``user_id % shard_count == shard_index`` of the whole selection (after
+            ``max_users``), so that ``shard_count`` runs (pods) share one week disjointly.
+    """
+
+    org_ids: tuple[int, ...] = ()
+    user_ids: tuple[int, ...] = ()
+    max_users: int | None = None
+    active_only: bool = True
+    shard_count: int = 1
+    shard_index: int = 0
+
+    def __post_init__(self) -> None:
+        if self.shard_count < 1 or not 0 <= self.shard_index < self.shard_count:
+            raise ValueError(
+                f"need shard_count >= 1 and 0 <= shard_index < shard_count, got "
+                f"{self.shard_index}/{self.shard_count}"
+            )
+
+    def limit(self) -> int:
+        n = self.max_users if self.max_users is not None else default_max_users()
+        if n < 1:
+            raise ValueError(f"max_users must be >= 1, got {n}")
+        return n
+
+
+@dataclass(frozen=True)
+class SelectedStudents:
+    """The selected students (``user_id, display_name, org_name, goal_theta, goal_date``) of
+    this shard, and how many matched (all shards) before ``max_users`` cut the list."""
+
+    frame: pl.DataFrame
+    eligible: int
+    #: Students after the ``max_users`` cut, all shards together.
+    kept: int
+
+    @property
+    def truncated(self) -> int:
+        return self.eligible - self.kept
+
+
+def week_bounds(week_start: date) -> tuple[datetime, datetime]:
+    """The report week ``[Monday 00:00, next Monday 00:00)`` as naive UTC datetimes."""
+    lo = datetime.combine(week_start, datetime.min.time())
+    return lo, lo + timedelta(days=7)
+
+
+def _chunks(ids: Sequence[int], n: int = ID_CHUNK) -> Iterable[list[int]]:
+    for i in range(0, len(ids), n):
+        yield [int(x) for x in ids[i : i + n]]
+
+
+def select_students(engine: Engine, week_start: date, selection: Selection) -> SelectedStudents:
+    """The students of ``selection`` for the week, lowest ids first, at most ``max_users``;
+    of those, only this shard's (``user_id % shard_count == shard_index``)."""
+    if week_start.weekday() != 0:
+        raise ValueError(f"week_start must be a Monday, got {week_start}")
+    u, o, a = s.users, s.organizations, s.attempts
+    conds = []
+    if selection.org_ids:
+        conds.append(u.c.org_id.in_([int(x) for x in selection.org_ids]))
+    if selection.user_ids:
+        conds.append(u.c.user_id.in_([int(x) for x in selection.user_ids]))
+    if selection.active_only:
+        active = (
+            select(a.c.user_id)
+            .where(in_days(a, week_start, week_start + timedelta(days=7)), a.c.user_id.is_not(None))
+            .distinct()
+        )
+        conds.append(u.c.user_id.in_(active))
+    where = and_(true(), *conds)
+    limit = selection.limit()
+    stmt = (
+        select(
+            u.c.user_id,
+            u.c.display_name,
+            func.coalesce(o.c.name, "").label("org_name"),
+            u.c.goal_theta,
+            u.c.goal_date,
+        )
+        .select_from(u.outerjoin(o, o.c.org_id == u.c.org_id))
+        .where(where)
+        .order_by(u.c.user_id)
+        .limit(limit)
+    )
+    with engine.connect() as conn:
+        frame = read_frame(conn, stmt)
+        eligible = kept = frame.height
+        if frame.height == limit:  # maybe more: count them for the "truncated" metadata
+            eligible = conn.execute(select(func.count()).select_from(u).where(where)).scalar_one()
+    if selection.shard_count > 1:
+        # After the cut, so that the shards together are exactly the unsharded selection.
+        frame = frame.filter(pl.col("user_id") % selection.shard_count == selection.shard_index)
+    return SelectedStudents(frame, int(eligible), kept)
+
+
+# --------------------------------------------------------------------------- inputs
+def _read_kpis(engine: Engine, week_start: date, user_ids: Sequence[int]) -> dict[int, dict]:
+    """``weekly_kpi.kpis`` of the week per student (missing rows: absent)."""
+    t = s.weekly_kpi
+    out: dict[int, dict] = {}
+    with engine.connect() as conn:
+        for chunk in _chunks(user_ids):
+            rows = conn.execute(
+                select(t.c.user_id, t.c.kpis).where(
+                    t.c.week_start == week_start, t.c.user_id.in_(chunk)
+                )
+            )
+            for uid, kpis in rows:
+                out[int(uid)] = dict(kpis) if isinstance(kpis, dict) else {}
+    return out
+
+
+def _read_history(
+    engine: Engine, week_start: date, user_ids: Sequence[int], weeks: int
+) -> pl.DataFrame:
+    """Weekly θ (``user_id, week_start, theta, se, growth``) of the last ``weeks`` weeks: the
+    weekly ``mirt_ability`` rows, i.e. the one θ per student-week every reader shows."""
+    t = s.mirt_ability
+    frames = []
+    with engine.connect() as conn:
+        for chunk in _chunks(user_ids):
+            stmt = select(t.c.user_id, t.c.week_start, t.c.theta, t.c.se, t.c.growth).where(
+                t.c.source == "weekly",
+                t.c.week_start <= week_start,
+                t.c.week_start > week_start - timedelta(weeks=weeks),
+                t.c.user_id.in_(chunk),
+            )
+            frames.append(read_frame(conn, stmt))
+    hist = pl.concat(frames) if frames else pl.DataFrame()
+    if hist.height == 0:
+        return pl.DataFrame(
+            schema={
+                "user_id": pl.Int64,
+                "week_start": pl.Date,
+                "theta": pl.Float64,
+                "se": pl.Float64,
+                "growth": pl.Float64,
+            }
+        )
+    # One row per week (a re-run week has one weekly row; keep the last if ever more).
+    return hist.unique(["user_id", "week_start"], keep="last").sort("user_id", "week_start")
+
+
+def _topic_stats(valid: pl.DataFrame, items: pl.DataFrame, week_start: date) -> pl.DataFrame:
+    """Per (user, topic): the week's answers/correct/minutes and the window's n, θ, SE."""
+    lo, hi = week_bounds(week_start)
+    in_week = (pl.col("attempted_at") >= lo) & (pl.col("attempted_at") < hi)
+    stats = valid.group_by("user_id", "topic_id").agg(
+        pl.len().alias("n"),
+        pl.col("is_correct").sum().alias("n_correct"),
+        in_week.sum().alias("week_attempts"),
+        (in_week & pl.col("is_correct")).sum().alias("week_correct"),
+        (pl.col("response_time_ms").filter(in_week).sum() / 60_000.0).alias("week_minutes"),
+    )
+    if items.height and valid.height:
+        # Topic θ: each (user, topic) scored as its own pseudo-student with the week's items.
+        ids = valid.select("user_id", "topic_id").unique().with_row_index("pseudo")
+        resp = valid.join(ids, on=["user_id", "topic_id"]).select(
+            pl.col("pseudo").cast(pl.Int64).alias("user_id"), "item_id", "is_correct"
+        )
+        ab = score(resp, items.filter(~pl.col("flagged").fill_null(False)), method="EAP")
+        theta = ab.join(
+            ids.with_columns(pl.col("pseudo").cast(pl.Int64)),
+            left_on="user_id",
+            right_on="pseudo",
+            suffix="_real",
+        ).select(
+            pl.col("user_id_real").alias("user_id"),
+            "topic_id",
+            pl.when(pl.col("n_responses") > 0).then(pl.col("theta")).alias("theta"),
+            pl.when(pl.col("n_responses") > 0).then(pl.col("se")).alias("se"),
+        )
+        stats = stats.join(theta, on=["user_id", "topic_id"], how="left")
+    else:
+        stats = stats.with_columns(
+            pl.lit(None, pl.Float64).alias("theta"), pl.lit(None, pl.Float64).alias("se")
+        )
+    return stats
+
+
+def read_inputs(
+    engine: Engine,
+    week_start: date,
+    students: pl.DataFrame,
+    *,
+    now: datetime,
+    lookback_weeks: int = DEFAULT_LOOKBACK_WEEKS,
+    model: str = "2PL",
+) -> list[StudentInputs]:
+    """Everything the reports of ``students`` need, one :class:`StudentInputs` each (in order).
+
+    Args:
+        students: ``select_students(...).frame``.
+        now: naive UTC, for validating attempts (no "future" answers).
+        lookback_weeks: window for topic θ and the θ history (the window of ``mirt_ability``).
+    """
+    ids = students["user_id"].to_list()
+    if not ids:
+        return []
+    end = week_start + timedelta(days=7)
+    start = end - timedelta(weeks=lookback_weeks)
+    kpis = _read_kpis(engine, week_start, ids)
+    history = _read_history(engine, week_start, ids, lookback_weeks)
+    valid = pl.concat(
+        [read_valid_attempts(engine, start, end, now=now, user_ids=c) for c in _chunks(ids)]
+    )
+    calibrated = latest_calibrated_week(engine, model, week_start)
+    items = stored_item_params(engine, calibrated, model) if calibrated else pl.DataFrame()
+    with engine.connect() as conn:
+        topics = read_frame(conn, select(s.topics.c.topic_id, s.topics.c.name, s.topics.c.name_en))
+    stats = _topic_stats(valid, items, week_start).join(topics, on="topic_id", how="left")
+    lo, hi = week_bounds(week_start)
+    days = (
+        valid.filter((pl.col("attempted_at") >= lo) & (pl.col("attempted_at") < hi))
+        .group_by("user_id")
+        .agg(pl.col("attempted_at").dt.date().n_unique().alias("days"))
+    )
+    days_by_user = dict(zip(days["user_id"].to_list(), days["days"].to_list(), strict=True))
+    hist_by_user = {
+        k[0]: [(r["week_start"], r["theta"], r["se"]) for r in g.iter_rows(named=True)]
+        for k, g in history.group_by("user_id")
+    }
+    growth_by_user = {
+        r["user_id"]: r["growth"]
+        for r in history.filter(pl.col("week_start") == week_start).iter_rows(named=True)
+    }
+    topics_by_user = {
+        k[0]: [
+            TopicStats(
+                topic_id=int(r["topic_id"]),
+                name=r["name"] or f"#{r['topic_id']}",
+                name_en=r["name_en"],
+                week_attempts=int(r["week_attempts"]),
+                week_correct=int(r["week_correct"]),
+                week_minutes=float(r["week_minutes"] or 0.0),
+                n=int(r["n"]),
+                n_correct=int(r["n_correct"]),
+                theta=r["theta"],
+                se=r["se"],
+            )
+            for r in g.sort("topic_id").iter_rows(named=True)
+        ]
+        for k, g in stats.group_by("user_id")
+    }
+    out = []
+    for r in students.iter_rows(named=True):
+        uid = int(r["user_id"])
+        out.append(
+            StudentInputs(
+                user_id=uid,
+                name=r["display_name"],
+                org=r["org_name"] or "",
+                week_start=week_start,
+                goal_theta=r["goal_theta"],
+                goal_date=r["goal_date"],
+                kpis=kpis.get(uid),
+                history=tuple(hist_by_user.get(uid, ())),
+                growth=growth_by_user.get(uid),
+                topics=tuple(topics_by_user.get(uid, ())),
+                active_days=int(days_by_user.get(uid, 0)),
+            )
+        )
+    return out
+
+
+# --------------------------------------------------------------------------- recording
+def record_artifacts(
+    engine: Engine, week_start: date, results: Sequence[ArtifactResult], generated_at: datetime
+) -> int:
+    """Replace the ``report_artifacts`` rows of the successful ``results``; returns rows written.
+
+    Rows are keyed (week_start, user_id, format): the delete covers exactly the keys written.
+    """
+    ok = [r for r in results if r.ok]
+    if not ok:
+        return 0
+    t = s.report_artifacts
+    frame = pl.DataFrame(
+        {
+            "week_start": [week_start] * len(ok),
+            "user_id": [r.user_id for r in ok],
+            "format": [r.fmt for r in ok],
+            "url": [r.url for r in ok],
+            "file_size_bytes": [r.size for r in ok],
+            "sha256": [r.sha256 for r in ok],
+            "generated_at": [generated_at] * len(ok),
+        },
+        schema={
+            "week_start": pl.Date,
+            "user_id": pl.Int64,
+            "format": pl.String,
+            "url": pl.String,
+            "file_size_bytes": pl.Int64,
+            "sha256": pl.String,
+            "generated_at": pl.Datetime("us"),
+        },
+    )
+    written = 0
+    with transaction(engine) as conn:
+        for fmt in sorted(set(frame["format"])):
+            part = frame.filter(pl.col("format") == fmt)
+            ids = part["user_id"].to_list()
+            for i in range(0, len(ids), ID_CHUNK):
+                chunk = part.slice(i, ID_CHUNK)
+                where = and_(
+                    t.c.week_start == week_start,
+                    t.c.format == fmt,
+                    t.c.user_id.in_(chunk["user_id"].to_list()),
+                )
+                written += replace_rows(conn, t, where, chunk)
+    return written
+
+
+# --------------------------------------------------------------------------- the batch
+@dataclass
+class BatchResult:
+    """What a batch did. ``failures``: (user_id, format, error) of every file not stored."""
+
+    week_start: date
+    selected: int = 0
+    eligible: int = 0
+    #: Students cut by ``max_users`` (all shards together).
+    cut: int = 0
+    shard: str = "1/1"
+    dry_run: bool = False
+    route: str = ""
+    artifacts: list[ArtifactResult] = field(default_factory=list)
+    failures: list[tuple[int, str, str]] = field(default_factory=list)
+    recorded: int = 0
+    seconds: dict[str, float] = field(default_factory=dict)
+    #: The batch's time budget (seconds from its start) and breaker threshold.
+    time_budget_seconds: float = 0.0
+    breaker_failures: int = 0
+    #: What stopped the batch early ("" = nothing): the store judged down (with the endpoint)
+    #: or the time budget used up.
+    stop_reason: str = ""
+    store_down: bool = False
+    budget_spent: bool = False
+
+    @property
+    def failed_users(self) -> list[int]:
+        return sorted({u for u, _, _ in self.failures})
+
+    @property
+    def not_attempted_users(self) -> list[int]:
+        """Students none of whose files was tried (the batch had stopped before them)."""
+        tried = {a.user_id for a in self.artifacts if a.attempted}
+        return sorted({a.user_id for a in self.artifacts if not a.attempted} - tried)
+
+    @property
+    def unreachable_failures(self) -> int:
+        """Files whose upload failed because the store did not answer."""
+        return sum(1 for a in self.artifacts if a.unreachable)
+
+    @property
+    def succeeded_users(self) -> list[int]:
+        failed = set(self.failed_users)
+        return sorted({a.user_id for a in self.artifacts if a.ok} - failed)
+
+    @property
+    def bytes_written(self) -> int:
+        return sum(a.size for a in self.artifacts if a.ok)
+
+
+def prepare_templates(lang: str, route: str | None, charset_extra: Sequence[str]) -> Templates:
+    """The batch's templates with the HTML font subset for the batch's characters."""
+    templates = convert_templates(lang, route)
+    css = font_face_css(report_charset(lang, charset_extra), templates.font_dir)
+    return templates.with_html_head(css)
+
+
+def run_batch(
+    engine: Engine,
+    week_start: date,
+    selection: Selection,
+    *,
+    store: StoreSettings | None,
+    now: datetime,
+    lang: str = "ko",
+    formats: Sequence[str] = FORMATS,
+    route: str | None = None,
+    workers: int | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
+    record: bool = True,
+    time_budget_seconds: float | None = None,
+) -> BatchResult:
+    """Render the reports of a week for the selected students; store and record them.
+
+    Args:
+        store: where to write; None = render only (no file, no row).
+        record: write ``report_artifacts`` rows; False with a store = a dry run that keeps
+            the files somewhere else (a scratch folder the checks read back), records nothing.
+        now: naive UTC; stamped as ``generated_at``.
+        lang: "ko" or "en" (labels).
+        formats: any of "html", "pdf".
+        route: "auto" | "quarto" | "pandoc" (None: ``SEEDTEST_REPORT_RENDERER`` or auto).
+        workers: render processes (None: one per core).
+        on_progress: called with (files done, files total) after each chunk.
+        time_budget_seconds: seconds from the start after which no further student is
+            started (the rest fail, "not attempted"); None or 0:
+            :func:`default_time_budget` of the selected students.
+
+    The store's circuit breaker (``store.breaker_failures`` consecutive uploads the store
+    did not answer) fails the remaining students the same way; ``stop_reason``,
+    ``store_down`` and ``budget_spent`` of the result say which stopped the batch.
+    """
+    if lang not in LANGS:
+        raise ValueError(f"lang must be one of {LANGS}, got {lang!r}")
+    formats = tuple(dict.fromkeys(formats))
+    bad = [f for f in formats if f not in FORMATS]
+    if bad or not formats:
+        raise ValueError(f"formats must be a non-empty subset of {FORMATS}, got {formats}")
+    result = BatchResult(week_start=week_start, dry_run=store is None or not record)
+    recording = store is not None and record
+    t0 = time.perf_counter()
+    selected = select_students(engine, week_start, selection)
+    result.selected, result.eligible = selected.frame.height, selected.eligible
+    result.cut = selected.truncated
+    result.shard = f"{selection.shard_index + 1}/{selection.shard_count}"
+    inputs = read_inputs(engine, week_start, selected.frame, now=now)
+    t1 = time.perf_counter()
+    result.seconds["select_and_read"] = t1 - t0
+    if not inputs:
+        result.seconds["total"] = t1 - t0
+        return result
+    extra = [*selected.frame["display_name"].to_list(), *selected.frame["org_name"].to_list()]
+    extra += [t.name + (t.name_en or "") for i in inputs for t in i.topics]
+    templates = prepare_templates(lang, route, extra)
+    result.route = templates.route
+    t2 = time.perf_counter()
+    result.seconds["templates"] = t2 - t1
+    job = RenderJob(templates, week_start, lang, formats, now, store)
+    budget = time_budget_seconds or default_time_budget(len(inputs))
+    if budget < 0:
+        raise ValueError(f"time_budget_seconds must be >= 0, got {time_budget_seconds}")
+    result.time_budget_seconds = budget
+    threshold = store.breaker_failures if store is not None else StoreSettings().breaker_failures
+    result.breaker_failures = threshold
+    guard = BatchGuard(
+        threshold=threshold,
+        target=store.target() if store is not None else "(no store)",
+        budget_seconds=budget,
+        # Wall clock: the workers are other processes. Counted from the batch's start.
+        deadline=time.time() + budget - (time.perf_counter() - t0),
+    )
+    total = len(inputs) * len(formats)
+    pending: list[ArtifactResult] = []
+    record_seconds = 0.0
+    for chunk in render_batch(inputs, job, workers, guard):
+        result.artifacts.extend(chunk)
+        result.failures.extend((r.user_id, r.fmt, r.error) for r in chunk if not r.ok)
+        pending.extend(chunk)
+        if recording and len(pending) >= RECORD_EVERY:
+            tr = time.perf_counter()
+            result.recorded += record_artifacts(engine, week_start, pending, now)
+            record_seconds += time.perf_counter() - tr
+            pending = []
+        if on_progress:
+            on_progress(len(result.artifacts), total)
+    if recording and pending:
+        tr = time.perf_counter()
+        result.recorded += record_artifacts(engine, week_start, pending, now)
+        record_seconds += time.perf_counter() - tr
+    result.stop_reason = guard.cause() or ""
+    result.store_down, result.budget_spent = guard.store_down, guard.budget_spent
+    t3 = time.perf_counter()
+    result.seconds["render_and_store"] = t3 - t2 - record_seconds
+    result.seconds["record"] = record_seconds
+    result.seconds["total"] = t3 - t0
+    return result
+
+
+def stored_artifacts(engine: Engine, week_start: date) -> pl.DataFrame:
+    """The ``report_artifacts`` rows of a week (user_id, format, url, size, sha256, time),
+    ordered by student and format: what a summary or a teacher's list shows."""
+    t = s.report_artifacts
+    with engine.connect() as conn:
+        return read_frame(
+            conn,
+            select(
+                t.c.user_id, t.c.format, t.c.url, t.c.file_size_bytes, t.c.sha256, t.c.generated_at
+            )
+            .where(t.c.week_start == week_start)
+            .order_by(t.c.user_id, t.c.format),
+        )

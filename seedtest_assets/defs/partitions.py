@@ -1,0 +1,75 @@
+"""The partition model, as decided with measurements in docs/adr/0001-partitions.md.
+
+- ``daily``: one partition per UTC day, for ``features_topic_daily`` and ``user_inactivity``.
+  A range of days is one vectorized run (``DAILY_BACKFILL`` = ``BackfillPolicy.single_run``).
+- ``weekly``: Monday-to-Sunday UTC weeks keyed by the Monday, for ``weekly_kpi``,
+  ``mirt_item_params``, ``mirt_ability`` and ``report_artifacts``: each week's batch covers the
+  whole population in one run; in a backfill one week per run (``WEEKLY_BACKFILL``; weeks build
+  on earlier weeks, e.g. calibration anchors on last week's items). Weekly assets read their
+  days through the default time-window mapping (a week = its 7 daily partitions). The week in
+  progress is a partition too (``end_offset=1``): ``weekly_kpi`` refreshes it every day. The
+  Monday schedules target the week that just ended (:func:`last_complete_week`), so the
+  calibration and the reports only ever run on complete weeks unless someone asks.
+- ``users``: a dynamic partition per student (key = ``str(user_id)``), registered by the
+  attempts sensor, for the per-student assets under the ``student/`` key prefix
+  (``student/mirt_ability``, ``student/report_artifacts``): where a person sees one student's
+  state and re-scores or re-renders one student. The weekly batch and the sensor's burst run
+  record per-student materializations in bulk inside their own run (1 run, not 1 per
+  student); backfills over ``users`` are for a handful of students only (Dagster launches one
+  run per non-contiguous key).
+
+Measured predictions (ADR): weekly batch = 1 run per week; a burst of 1,000 finished sessions =
+1 run per sensor tick; one student = 1 run; a backfill of k weeks with their days from the UI
+= 1 run over the days, then 1 per week (two steps: the dialog takes one partitions definition
+at its roots; ADR Amendment 3); the same in one API request = 1 + k to 1 + 4k runs.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+
+import dagster as dg
+
+from seedtest_assets.core import settings
+
+#: First partition (a Monday): where the data start (``settings.partitions_start``), so the UI
+#: shows no "missing" partitions before them and backfills never walk into empty weeks.
+PARTITIONS_START = settings.partitions_start().isoformat()
+
+daily = dg.DailyPartitionsDefinition(start_date=PARTITIONS_START, timezone="UTC")
+
+# day_offset=1: weeks start on Monday, as the original's --week YYYY-MM-DD (a Monday).
+# end_offset=1: the week in progress exists as a partition (the daily KPI refresh). All weekly
+# assets share this one definition so a backfill can group a week's assets into one run (ADR
+# 0001, Amendment 3).
+weekly = dg.WeeklyPartitionsDefinition(
+    start_date=PARTITIONS_START, day_offset=1, timezone="UTC", end_offset=1
+)
+
+users = dg.DynamicPartitionsDefinition(name="users")
+
+DAILY_BACKFILL = dg.BackfillPolicy.single_run()
+WEEKLY_BACKFILL = dg.BackfillPolicy.multi_run(max_partitions_per_run=1)
+#: One run per contiguous key range (Dagster's behaviour): fine for one student or a handful.
+USERS_BACKFILL = dg.BackfillPolicy.single_run()
+
+
+def user_partition_key(user_id: int) -> str:
+    """The ``users`` partition key of a student."""
+    return str(int(user_id))
+
+
+def week_key(day: date) -> str:
+    """The ``weekly`` partition key (the Monday, ISO) of the week containing ``day``."""
+    return (day - timedelta(days=day.weekday())).isoformat()
+
+
+def last_complete_week(now: datetime) -> str:
+    """The ``weekly`` key of the last week that has fully ended at ``now`` (UTC)."""
+    return week_key(now.date() - timedelta(days=7))
+
+
+def partition_days(context: dg.AssetExecutionContext) -> tuple[date, date]:
+    """The run's time partitions as UTC days ``[start, end)`` (one partition or a range)."""
+    window = context.partition_time_window
+    return window.start.date(), window.end.date()
