@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from datetime import date, timedelta
 
 from seedtest_assets.core import settings
-from seedtest_assets.core.database_url import scrub
+from seedtest_assets.core.settings import scrub
 
 # Exit codes (documented in EPILOG).
 EXIT_OK = 0

@@ -7,7 +7,6 @@ never touches a warehouse named by ``DATABASE_URL``. Afterwards ``make ui`` show
 
 from __future__ import annotations
 
-import shutil
 import time
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -19,8 +18,7 @@ from sqlalchemy import func, select
 from seedtest_assets.core import settings
 from seedtest_assets.core.warehouse import insert_frame, make_engine, transaction, upgrade
 from seedtest_assets.core.warehouse import schema as s
-
-REPO_DAGSTER_YAML = Path(__file__).resolve().parents[1] / "dagster.yaml"
+from seedtest_assets.runs import failure_message, prepare_dagster_home
 
 #: (job, partitioned?) in dependency order; later issues append their weekly jobs.
 DEMO_JOBS: tuple[tuple[str, str | None], ...] = (
@@ -72,18 +70,6 @@ class Figure:
         verdict = "PASS" if self.passed else "FAIL"
         value = f"{self.value:.{self.digits}f}"
         return f"  {self.name:<34}{value:>7}  {self.floor:<24}{verdict}  {self.detail}"
-
-
-def prepare_dagster_home(home: Path) -> Path:
-    """``$SEEDTEST_HOME/dagster`` with the repository's ``dagster.yaml``; sets ``DAGSTER_HOME``."""
-    dagster_home = home / "dagster"
-    dagster_home.mkdir(parents=True, exist_ok=True)
-    if REPO_DAGSTER_YAML.exists():
-        shutil.copy(REPO_DAGSTER_YAML, dagster_home / "dagster.yaml")
-    else:  # installed without the repository: the essentials
-        (dagster_home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
-    settings.set_env("DAGSTER_HOME", str(dagster_home))
-    return dagster_home
 
 
 def plant_feed_errors(engine, start: date, weeks: int, seed: int) -> dict[str, int]:
@@ -263,9 +249,8 @@ def run_demo(users: int = 2000, weeks: int = 8, seed: int = 7, *, debug: bool = 
 
 def _run_failure(result) -> str:
     """A failed run's error on one line (its failed steps' messages, shortened)."""
-    from seedtest_assets.launch import _failure_message
 
-    text = " ".join(_failure_message(result).split())
+    text = " ".join(failure_message(result).split())
     return text if len(text) <= 300 else text[:297] + "..."
 
 

@@ -24,6 +24,7 @@ from sqlalchemy import Engine
 
 from seedtest_assets.core import settings
 from seedtest_assets.core.report_artifacts.render import FORMATS
+from seedtest_assets.runs import failure_message, prepare_dagster_home
 
 JOB = "report_artifacts_job"
 ASSET = "report_artifacts"
@@ -136,7 +137,6 @@ def dagster_home() -> Path:
                 "(with a dagster.yaml) or unset DAGSTER_HOME to use $SEEDTEST_HOME/dagster"
             )
         return path
-    from seedtest_assets.demo import prepare_dagster_home
 
     return prepare_dagster_home(settings.seedtest_home())
 
@@ -145,20 +145,6 @@ def _location(url: str) -> str:
     """A local file's path (from its ``file://`` URL); any other URL as it is."""
     parsed = urlparse(url)
     return unquote(parsed.path) if parsed.scheme == "file" else url
-
-
-def _failure_message(result) -> str:
-    """The run's failure as text: each failed step's description (a ``dg.Failure``'s), else
-    its error message."""
-    lines = []
-    for ev in result.get_step_failure_events():
-        data = ev.step_failure_data
-        user = data.user_failure_data
-        if user is not None and user.description:
-            lines.append(user.description)
-        elif data.error is not None:
-            lines.append(data.error.message.strip())
-    return " | ".join(lines) or f"run {result.run_id} did not succeed"
 
 
 def _would_store(engine: Engine, request: ReportRequest, store) -> tuple[int, list[str]]:
@@ -268,7 +254,7 @@ def launch_week(
         if not ev.passed
     ]
     if not result.success:
-        launch.failure = _failure_message(result)
+        launch.failure = failure_message(result)
     else:
         mats = result.asset_materializations_for_node(ASSET)
         if mats:

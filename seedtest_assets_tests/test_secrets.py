@@ -24,8 +24,8 @@ from seedtest_assets.core.database_url import (
     DatabaseURLError,
     normalize_database_url,
     redact_url,
-    scrub,
 )
+from seedtest_assets.core.settings import scrub
 from seedtest_assets_tests.conftest import (
     _require_postgres,
     create_postgres_database,

@@ -164,14 +164,10 @@ def redact_url(url: str) -> str:
     return shown.replace(_SENTINEL, MASK)
 
 
-def url_secrets(url: str | None) -> list[str]:
-    """Every credential ``url`` carries (and ``PGPASSWORD``), to scrub from free text."""
-    found: list[str] = []
-    from seedtest_assets.core.settings import env as setting  # settings imports this module
-
-    env = setting("PGPASSWORD")
-    if env:
-        found.append(env)
+def url_secrets(url: str | None, pgpassword: str = "") -> list[str]:
+    """Every credential ``url`` carries (and ``pgpassword``, libpq's ``PGPASSWORD``), to scrub
+    from free text."""
+    found: list[str] = [pgpassword] if pgpassword else []
     if not url:
         return found
     text = url.strip()
@@ -199,13 +195,16 @@ def url_secrets(url: str | None) -> list[str]:
     return [s for s in dict.fromkeys(found) if s]
 
 
-def scrub(text: str, url: str | None = None) -> str:
-    """``text`` with every secret of ``url`` and ``PGPASSWORD`` replaced by ``***``.
+def scrub(text: str, url: str | None = None, pgpassword: str = "") -> str:
+    """``text`` with every secret of ``url`` and ``pgpassword`` replaced by ``***``.
+
+    Pure (reads no environment); :func:`seedtest_assets.core.settings.scrub` passes
+    ``PGPASSWORD``.
 
     A short secret (under 6 characters) is replaced only where it stands alone, so that a
     password like ``abc`` does not garble every word containing those letters.
     """
-    for secret in sorted(url_secrets(url), key=len, reverse=True):
+    for secret in sorted(url_secrets(url, pgpassword), key=len, reverse=True):
         if len(secret) >= 6:
             text = text.replace(secret, MASK)
         else:

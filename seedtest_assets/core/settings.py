@@ -29,6 +29,7 @@ from pathlib import Path
 from seedtest_assets.core.database_url import DatabaseURLError as DatabaseURLError
 from seedtest_assets.core.database_url import normalize_database_url as normalize_database_url
 from seedtest_assets.core.database_url import redact_url as redact_url
+from seedtest_assets.core.database_url import scrub as _scrub
 
 #: Every environment variable the platform reads, and what it is for. :func:`env` reads only
 #: these (a typo is a ``KeyError``, not a silently ignored setting); docs/operations.md lists
@@ -126,6 +127,11 @@ def positive_int(
         bound = f"between 1 and {maximum}" if maximum is not None else "at least 1"
         raise SettingsError(f"{name} must be {bound}, got {n}")
     return n
+
+
+def scrub(text: str, url: str | None = None) -> str:
+    """``text`` with every credential of ``url`` and of ``PGPASSWORD`` masked (``***``)."""
+    return _scrub(text, url, env("PGPASSWORD"))
 
 
 def home_path() -> Path:

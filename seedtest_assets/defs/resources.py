@@ -11,6 +11,7 @@ from sqlalchemy import Engine
 
 from seedtest_assets.core import settings
 from seedtest_assets.core.lifecycle import step_dies_with_run
+from seedtest_assets.core.report_artifacts.store import StoreSettings
 from seedtest_assets.core.warehouse import make_engine
 
 
@@ -110,10 +111,8 @@ class ReportStoreResource(dg.ConfigurableResource):
     breaker_failures: int = 3
     batch_budget_seconds: float = 0.0
 
-    def store_settings(self):
+    def store_settings(self) -> StoreSettings:
         """The picklable settings the render workers open the store from."""
-        from seedtest_assets.core.report_artifacts.store import StoreSettings
-
         return StoreSettings(
             bucket=self.bucket.strip(),
             local_dir=self.local_dir or str(settings.seedtest_home()),

@@ -18,7 +18,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import NullPool
 
 from seedtest_assets.core import settings
-from seedtest_assets.core.database_url import scrub
+from seedtest_assets.core.settings import scrub
 from seedtest_assets.core.warehouse.db import alembic_config, make_engine
 
 #: How to point the commands at another warehouse (part of every message).

@@ -12,7 +12,13 @@ from seedtest_assets.core.settings import utc_now
 from seedtest_assets.core.workloads import BATCH_POD, op_tags
 from seedtest_assets.defs.attempts.assets import attempts
 from seedtest_assets.defs.features_topic_daily.checks import CHECKS, feature_check_results
-from seedtest_assets.defs.partitions import DAILY_BACKFILL, daily, partition_days
+from seedtest_assets.defs.partitions import (
+    DAILY_BACKFILL,
+    asset_with_backfill_policy,
+    daily,
+    partition_days,
+    window_back,
+)
 from seedtest_assets.defs.resources import WarehouseResource
 
 
@@ -48,7 +54,7 @@ class FeaturesConfig(dg.Config):
         )
 
 
-@dg.asset(
+@asset_with_backfill_policy(
     op_tags=op_tags(BATCH_POD),
     partitions_def=daily,
     # A range of days is one vectorized run, not one run per day.
@@ -59,11 +65,7 @@ class FeaturesConfig(dg.Config):
         # on its own earlier partitions, so lineage and backfill ordering know it.
         dg.AssetDep(
             "features_topic_daily",
-            partition_mapping=dg.TimeWindowPartitionMapping(
-                start_offset=-IMPROVEMENT_LOOKBACK_DAYS,
-                end_offset=-1,
-                allow_nonexistent_upstream_partitions=True,
-            ),
+            partition_mapping=window_back(-IMPROVEMENT_LOOKBACK_DAYS, -1),
         ),
     ],
     group_name="features",

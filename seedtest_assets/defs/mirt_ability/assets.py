@@ -20,6 +20,7 @@ from seedtest_assets.defs.mirt_item_params.assets import mirt_item_params
 from seedtest_assets.defs.partitions import (
     USERS_BACKFILL,
     WEEKLY_BACKFILL,
+    asset_with_backfill_policy,
     last_complete_week,
     users,
     weekly,
@@ -42,7 +43,7 @@ class AbilityConfig(dg.Config):
     )
 
 
-@dg.asset(
+@asset_with_backfill_policy(
     op_tags=op_tags(IRT_POD),
     partitions_def=weekly,
     backfill_policy=WEEKLY_BACKFILL,
@@ -121,7 +122,7 @@ def mirt_ability(
     )
 
 
-@dg.asset(
+@asset_with_backfill_policy(
     op_tags=op_tags(ONLINE_POD),
     key=STUDENT_ABILITY,
     partitions_def=users,

@@ -17,7 +17,12 @@ from seedtest_assets.core.settings import utc_now
 from seedtest_assets.core.workloads import IRT_POD, op_tags
 from seedtest_assets.defs.attempts.assets import attempts
 from seedtest_assets.defs.mirt_item_params.checks import PLAUSIBLE, student_share_check
-from seedtest_assets.defs.partitions import WEEKLY_BACKFILL, weekly
+from seedtest_assets.defs.partitions import (
+    WEEKLY_BACKFILL,
+    asset_with_backfill_policy,
+    weekly,
+    window_back,
+)
 from seedtest_assets.defs.resources import WarehouseResource
 
 
@@ -49,7 +54,7 @@ class CalibrationConfig(dg.Config):
     )
 
 
-@dg.asset(
+@asset_with_backfill_policy(
     op_tags=op_tags(IRT_POD),
     partitions_def=weekly,
     backfill_policy=WEEKLY_BACKFILL,
@@ -58,9 +63,7 @@ class CalibrationConfig(dg.Config):
         # Scale linking reads last week's parameters: weeks build on each other.
         dg.AssetDep(
             "mirt_item_params",
-            partition_mapping=dg.TimeWindowPartitionMapping(
-                start_offset=-1, end_offset=-1, allow_nonexistent_upstream_partitions=True
-            ),
+            partition_mapping=window_back(-1, -1),
         ),
     ],
     group_name="irt",

@@ -24,6 +24,7 @@ from seedtest_assets.defs.mirt_ability.assets import STUDENT_ABILITY, mirt_abili
 from seedtest_assets.defs.partitions import (
     USERS_BACKFILL,
     WEEKLY_BACKFILL,
+    asset_with_backfill_policy,
     last_complete_week,
     users,
     weekly,
@@ -239,7 +240,7 @@ def _fail_if_any(context: dg.AssetExecutionContext, result: BatchResult, meta: d
     )
 
 
-@dg.asset(
+@asset_with_backfill_policy(
     op_tags=op_tags(REPORT_POD),
     partitions_def=weekly,
     backfill_policy=WEEKLY_BACKFILL,
@@ -326,7 +327,7 @@ def report_artifacts(
     yield dg.MaterializeResult(metadata=meta, check_results=checks)
 
 
-@dg.asset(
+@asset_with_backfill_policy(
     op_tags=op_tags(REPORT_POD),
     key=STUDENT_REPORTS,
     partitions_def=users,

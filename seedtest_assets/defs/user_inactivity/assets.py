@@ -11,7 +11,12 @@ from seedtest_assets.core.user_inactivity.pipeline import (
 )
 from seedtest_assets.core.workloads import BATCH_POD, op_tags
 from seedtest_assets.defs.features_topic_daily.assets import features_topic_daily
-from seedtest_assets.defs.partitions import DAILY_BACKFILL, daily, partition_days
+from seedtest_assets.defs.partitions import (
+    DAILY_BACKFILL,
+    asset_with_backfill_policy,
+    daily,
+    partition_days,
+)
 from seedtest_assets.defs.resources import WarehouseResource
 
 
@@ -28,7 +33,7 @@ class InactivityConfig(dg.Config):
         return self
 
 
-@dg.asset(
+@asset_with_backfill_policy(
     op_tags=op_tags(BATCH_POD),
     partitions_def=daily,
     backfill_policy=DAILY_BACKFILL,

@@ -13,7 +13,12 @@ from seedtest_assets.core.weekly_kpi.pipeline import (
 from seedtest_assets.core.workloads import BATCH_POD, op_tags
 from seedtest_assets.defs.features_topic_daily.assets import features_topic_daily
 from seedtest_assets.defs.mirt_ability.assets import mirt_ability
-from seedtest_assets.defs.partitions import WEEKLY_BACKFILL, weekly
+from seedtest_assets.defs.partitions import (
+    WEEKLY_BACKFILL,
+    asset_with_backfill_policy,
+    weekly,
+    window_back,
+)
 from seedtest_assets.defs.resources import WarehouseResource
 from seedtest_assets.defs.weekly_kpi.checks import CHECKS, _mean, _median, _round, kpi_check_results
 
@@ -37,7 +42,7 @@ class KpiConfig(dg.Config):
     )
 
 
-@dg.asset(
+@asset_with_backfill_policy(
     op_tags=op_tags(BATCH_POD),
     partitions_def=weekly,
     backfill_policy=WEEKLY_BACKFILL,
@@ -46,11 +51,7 @@ class KpiConfig(dg.Config):
         # mapping, so lineage and backfills know which days a week reads.
         dg.AssetDep(
             features_topic_daily,
-            partition_mapping=dg.TimeWindowPartitionMapping(
-                start_offset=-HISTORY_WEEKS,
-                end_offset=0,
-                allow_nonexistent_upstream_partitions=True,
-            ),
+            partition_mapping=window_back(-HISTORY_WEEKS, 0),
         ),
         # The week's abilities (identity mapping: a backfill of weeks W1..Wk re-computes
         # exactly the KPIs of W1..Wk). The week in progress has no abilities yet and reads the

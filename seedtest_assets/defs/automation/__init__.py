@@ -1,0 +1,1 @@
+"""Jobs, schedules and the sensor: everything that decides when and what runs."""

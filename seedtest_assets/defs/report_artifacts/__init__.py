@@ -1,0 +1,2 @@
+"""The ``report_artifacts`` Dagster definitions; the computation is in
+:mod:`seedtest_assets.core.report_artifacts`."""
