@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from seedtest_assets.core.irt import ItemBank, _data, score, simulate
-from seedtest_assets.core.irt._data import encode, sparse_counts
+from seedtest_assets.core.irt import ItemBank, data, score, simulate
+from seedtest_assets.core.irt.data import encode, sparse_counts
 
 
 @pytest.mark.parametrize(
@@ -52,7 +52,7 @@ def test_score_is_the_same_for_sorted_and_shuffled_rows(monkeypatch):
     np.testing.assert_allclose(by_user["theta"], shuffled["theta"], atol=1e-12)
     np.testing.assert_allclose(by_user["se"], shuffled["se"], atol=1e-12)
     # many EAP blocks on two threads (block size forced small) = the same numbers
-    monkeypatch.setattr(_data, "BLOCK_CELLS", 121 * 64)
+    monkeypatch.setattr(data, "BLOCK_CELLS", 121 * 64)
     blocked = score(responses, bank)
     np.testing.assert_allclose(blocked["theta"], by_user["theta"], atol=1e-12)
     np.testing.assert_allclose(blocked["se"], by_user["se"], atol=1e-12)
@@ -72,7 +72,7 @@ def test_blocked_posterior_equals_one_dense_pass(monkeypatch):
     total = weights.sum(axis=1, keepdims=True)
     want_ll = float(np.sum(np.log(total) + top))
     weights /= total
-    monkeypatch.setattr(_data, "BLOCK_CELLS", 11 * 32)  # 10 blocks on two threads
+    monkeypatch.setattr(data, "BLOCK_CELLS", 11 * 32)  # 10 blocks on two threads
     ll, both, mass = counts.posterior(table, log_prior)
     assert ll == pytest.approx(want_ll, rel=1e-12)
     np.testing.assert_allclose(both, counts.counts.toarray().T @ weights, rtol=1e-10)
