@@ -36,9 +36,13 @@ import polars as pl
 from common import machine, peak_rss_mb, run_main
 
 from seedtest_assets.core.irt import ItemBank, calibrate, score, simulate
-from seedtest_assets.core.irt._data import response_arrays, sparse_counts
-from seedtest_assets.core.irt._model import DEFAULT_CALIBRATION_POINTS, grid, log_normal_weights
-from seedtest_assets.core.irt.calibrate import _e_step
+from seedtest_assets.core.irt.data import response_arrays, sparse_counts
+from seedtest_assets.core.irt.em import marginal_log_likelihood
+from seedtest_assets.core.irt.quadrature import (
+    DEFAULT_CALIBRATION_POINTS,
+    grid,
+    log_normal_weights,
+)
 
 GIRTH_RESPONSES = 250_000
 GOAL_CALIBRATE_S = 10.0
@@ -97,8 +101,7 @@ def our_loglik(responses: pl.DataFrame, items: pl.DataFrame) -> float:
         data.users, data.items, data.correct, data.user_ids.size, data.item_ids.size
     )
     nodes = grid(DEFAULT_CALIBRATION_POINTS)
-    ll, *_ = _e_step(counts, a, d, c, nodes, log_normal_weights(nodes), expected=False)
-    return ll
+    return marginal_log_likelihood(counts, a, d, c, nodes, log_normal_weights(nodes))
 
 
 def recovery(estimated: pl.DataFrame, truth: pl.DataFrame) -> dict[str, float]:

@@ -2,7 +2,9 @@
 
 - :func:`calibrate`: item parameters by marginal maximum likelihood (Bock-Aitkin EM on sparse
   user x item matrices), models 1PL / Rasch / 2PL / 3PL, weak item priors, anchored items
-  (see :mod:`seedtest_assets.core.irt.calibrate` for the model, priors, flags and week linking).
+  (see :mod:`seedtest_assets.core.irt.api` for the interface, flags and week linking,
+  :mod:`~seedtest_assets.core.irt.em` for the EM and :mod:`~seedtest_assets.core.irt.models`
+  for the item models, one class each, and the priors).
 - :func:`score`: EAP / MAP / ML abilities with fixed item parameters, adaptive quadrature;
   :class:`ItemBank` for fast repeated scoring, e.g. ``ItemBank(items).score_one(ids, correct)``
   (see :mod:`seedtest_assets.core.irt.scoring`).
@@ -10,10 +12,15 @@
 
 Parameterization everywhere: ``P = c + (1 - c) / (1 + exp(-(a theta + d)))``, ``b = -d / a``,
 theta in logits with N(0, 1) in the (first) calibration population.
+
+Modules: ``api`` (calibrate, Calibration), ``em`` (Bock-Aitkin EM), ``models`` (item models
+and their registry, response function, priors), ``data`` (responses and item frames ->
+arrays, sparse counts), ``quadrature`` (theta grids), ``scoring`` (EAP / MAP / ML, ItemBank),
+``growth`` (level and growth per student), ``simulate`` (data with known truth).
 """
 
-from seedtest_assets.core.irt._model import ItemPriors
-from seedtest_assets.core.irt.calibrate import Calibration, calibrate
+from seedtest_assets.core.irt.api import Calibration, calibrate
+from seedtest_assets.core.irt.models import ItemPriors
 from seedtest_assets.core.irt.scoring import Ability, ItemBank, score
 from seedtest_assets.core.irt.simulate import simulate, simulate_items, simulate_responses
 

@@ -31,7 +31,7 @@ import numpy as np
 import polars as pl
 from scipy.special import expit
 
-from seedtest_assets.core.irt._data import THREADS, map_blocks, response_arrays
+from seedtest_assets.core.irt.data import THREADS, map_blocks, response_arrays
 from seedtest_assets.core.irt.scoring import ItemBank
 
 GROWTH_SCHEMA: dict[str, pl.DataType] = {

@@ -35,30 +35,31 @@ Speed
 from __future__ import annotations
 
 import math
-from typing import NamedTuple
+from typing import NamedTuple, get_args
 
 import numpy as np
 import polars as pl
+from numpy.typing import ArrayLike
 from scipy.special import expit, log_expit
 
-from seedtest_assets.core.irt import _data
-from seedtest_assets.core.irt._data import (
+from seedtest_assets.core.irt import data as _data
+from seedtest_assets.core.irt.data import (
     SparseResponses,
     interleave,
     map_blocks,
+    parse_item_params,
     response_arrays,
     sparse_counts,
 )
-from seedtest_assets.core.irt._model import (
+from seedtest_assets.core.irt.models import log_prob_tables, max_information
+from seedtest_assets.core.irt.quadrature import (
     DEFAULT_SCORING_POINTS,
     grid,
-    log_prob_tables,
-    max_information,
     points_for_information,
 )
-from seedtest_assets.core.irt.calibrate import _anchor_params
+from seedtest_assets.core.options import ScoringMethod
 
-METHODS = ("EAP", "MAP", "ML")
+METHODS: tuple[ScoringMethod, ...] = get_args(ScoringMethod)
 #: ML estimates beyond this |theta| are reported as +-inf (the likelihood has no finite max).
 ML_LIMIT = 20.0
 NEWTON_ITERATIONS = 60
@@ -99,7 +100,7 @@ class ItemBank:
     ) -> None:
         if items.height == 0:
             raise ValueError("items is empty: scoring needs item parameters")
-        a, d, c, ids = _anchor_params(items)
+        a, d, c, ids = parse_item_params(items)
         self.item_ids, self.a, self.d, self.c = ids, a, d, c
         self.max_info = max_information(a)
         self.nodes = grid(quadrature_points)
@@ -138,12 +139,20 @@ class ItemBank:
         np.minimum(pos, self.n_items - 1, out=pos)
         return pos, self.item_ids[pos] == item_ids
 
-    def score_one(self, item_ids, correct, method: str = "EAP") -> Ability:
+    def score_one(
+        self,
+        item_ids: ArrayLike,
+        correct: ArrayLike,
+        method: ScoringMethod = "EAP",
+    ) -> Ability:
         """Score one user's responses: item_ids int (n,), correct bool or 0/1 (n,).
 
-        The online path (a session just finished): ~30 us for 50 responses (EAP). Unknown
-        items are ignored; a history too long for the base grid is scored on a finer one.
+        ``method``: "EAP" (default), "MAP" or "ML" (case-insensitive). Returns theta and se
+        in logits. The online path (a session just finished): ~30 us for 50 responses (EAP).
+        Unknown items are ignored; a history too long for the base grid is scored on a finer
+        one.
         """
+        method = _method(method)
         ids = np.asarray(item_ids, dtype=np.int64)
         y = np.asarray(correct).astype(np.intp, copy=False)
         pos, known = self.lookup(ids)
@@ -180,7 +189,7 @@ class ItemBank:
 def score(
     responses: pl.DataFrame,
     items: pl.DataFrame | ItemBank,
-    method: str = "EAP",
+    method: ScoringMethod = "EAP",
     quadrature_points: int | None = None,
 ) -> pl.DataFrame:
     """Score every user in ``responses`` with fixed item parameters.
@@ -188,7 +197,7 @@ def score(
     Args:
         responses: polars frame with ``user_id``, ``item_id``, ``is_correct``.
         items: item parameters (``calibrate(...).items``) or a prebuilt :class:`ItemBank`.
-        method: "EAP" (default), "MAP" or "ML".
+        method: "EAP" (default), "MAP" or "ML" (case-insensitive).
         quadrature_points: None = adaptive grid (121 points, finer where a user needs it);
             an int = that grid for everyone.
 
@@ -196,9 +205,7 @@ def score(
         polars frame, one row per user (sorted by user_id): user_id, theta, se (logits),
         n_responses (used), n_ignored (responses to items not in ``items``).
     """
-    method = str(method).upper()
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    method = _method(method)
     bank = items if isinstance(items, ItemBank) else ItemBank(items)
     data = response_arrays(responses)
     n_users = data.user_ids.size
@@ -254,6 +261,15 @@ def score(
         },
         schema=ABILITY_SCHEMA,
     )
+
+
+def _method(method: object) -> ScoringMethod:
+    """The canonical spelling of a scoring method (case-insensitive); ValueError if unknown."""
+    upper = str(method).upper()
+    for name in METHODS:
+        if upper == name:
+            return name
+    raise ValueError(f"method must be one of {METHODS}, got {upper!r}")
 
 
 def _no_data(method: str, n_ignored: int) -> Ability:

@@ -15,7 +15,8 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
-from seedtest_assets.core.irt._model import prob
+from seedtest_assets.core.irt.models import TwoPLModel, find_model, prob
+from seedtest_assets.core.options import IrtModel
 
 USER_ID_BASE = 1_000_000
 ITEM_ID_STEP = 7
@@ -24,14 +25,21 @@ _CHUNK_CELLS = 10_000_000
 
 
 def simulate_items(
-    n_items: int, model: str = "2PL", seed: int = 0, item_id_start: int = 1000
+    n_items: int, model: IrtModel = "2PL", seed: int = 0, item_id_start: int = 1000
 ) -> pl.DataFrame:
-    """True item parameters: frame item_id, a, b, c, d (n_items rows)."""
+    """True item parameters: frame item_id, a, b, c, d (n_items rows; logits, c a probability).
+
+    ``model`` (case-insensitive): guessing models (3PL) get ``c ~ U(0.1, 0.3)``, unit-slope
+    models (Rasch) ``a = 1``; any other name (1PL, 2PL, unknown ones) gets 2PL items.
+    """
+    spec = find_model(model) or TwoPLModel()
     rng = np.random.default_rng(seed)
+    # Always draw a, b (and c only for guessing models) in this order, so a seed gives the
+    # same b whatever the model.
     a = np.clip(rng.lognormal(0.0, 0.3, n_items), 0.4, 2.5)
     b = rng.normal(0.0, 1.0, n_items)
-    c = rng.uniform(0.1, 0.3, n_items) if str(model).upper() == "3PL" else np.zeros(n_items)
-    if str(model).upper() == "RASCH":
+    c = rng.uniform(0.1, 0.3, n_items) if spec.guessing else np.zeros(n_items)
+    if spec.unit_slope:
         a = np.ones(n_items)
     ids = item_id_start + ITEM_ID_STEP * np.arange(n_items, dtype=np.int64)
     return pl.DataFrame({"item_id": ids, "a": a, "b": b, "c": c, "d": -a * b})
@@ -77,7 +85,7 @@ def simulate(
     n_users: int,
     n_items: int,
     responses_per_user: int,
-    model: str = "2PL",
+    model: IrtModel = "2PL",
     seed: int = 0,
     theta_mean: float = 0.0,
     theta_sd: float = 1.0,

@@ -1,12 +1,14 @@
-"""Id encoding and sparse layout: the fast paths must equal np.unique / the COO build."""
+"""Input parsing (data.py): id encoding and sparse layout (the fast paths must equal np.unique /
+the COO build), blocked posteriors, and the item-parameter frame shared by anchors and scoring."""
 
 from __future__ import annotations
 
 import numpy as np
+import polars as pl
 import pytest
 
-from seedtest_assets.core.irt import ItemBank, _data, score, simulate
-from seedtest_assets.core.irt._data import encode, sparse_counts
+from seedtest_assets.core.irt import ItemBank, data, score, simulate
+from seedtest_assets.core.irt.data import encode, parse_item_params, sparse_counts
 
 
 @pytest.mark.parametrize(
@@ -52,7 +54,7 @@ def test_score_is_the_same_for_sorted_and_shuffled_rows(monkeypatch):
     np.testing.assert_allclose(by_user["theta"], shuffled["theta"], atol=1e-12)
     np.testing.assert_allclose(by_user["se"], shuffled["se"], atol=1e-12)
     # many EAP blocks on two threads (block size forced small) = the same numbers
-    monkeypatch.setattr(_data, "BLOCK_CELLS", 121 * 64)
+    monkeypatch.setattr(data, "BLOCK_CELLS", 121 * 64)
     blocked = score(responses, bank)
     np.testing.assert_allclose(blocked["theta"], by_user["theta"], atol=1e-12)
     np.testing.assert_allclose(blocked["se"], by_user["se"], atol=1e-12)
@@ -72,9 +74,38 @@ def test_blocked_posterior_equals_one_dense_pass(monkeypatch):
     total = weights.sum(axis=1, keepdims=True)
     want_ll = float(np.sum(np.log(total) + top))
     weights /= total
-    monkeypatch.setattr(_data, "BLOCK_CELLS", 11 * 32)  # 10 blocks on two threads
+    monkeypatch.setattr(data, "BLOCK_CELLS", 11 * 32)  # 10 blocks on two threads
     ll, both, mass = counts.posterior(table, log_prior)
     assert ll == pytest.approx(want_ll, rel=1e-12)
     np.testing.assert_allclose(both, counts.counts.toarray().T @ weights, rtol=1e-10)
     np.testing.assert_allclose(mass, weights.sum(axis=0), rtol=1e-12)
     assert counts.posterior(table, log_prior, expected=False)[1:] == (None, None)
+
+
+def test_parse_item_params_from_b_or_d_sorted_by_id():
+    frame = pl.DataFrame({"item_id": [30, 10], "a": [2.0, 0.5], "b": [0.5, -2.0]})
+    a, d, c, ids = parse_item_params(frame)
+    np.testing.assert_array_equal(ids, [10, 30])
+    np.testing.assert_array_equal(a, [0.5, 2.0])
+    np.testing.assert_array_equal(d, [1.0, -1.0])  # d = -a b
+    np.testing.assert_array_equal(c, [0.0, 0.0])
+    # d wins over b when it is complete; a null c is 0
+    both = frame.with_columns(d=pl.Series([7.0, 8.0]), c=pl.Series([0.2, None]))
+    a, d, c, _ = parse_item_params(both)
+    np.testing.assert_array_equal(d, [8.0, 7.0])
+    np.testing.assert_array_equal(c, [0.0, 0.2])
+
+
+@pytest.mark.parametrize(
+    ("frame", "message"),
+    [
+        (pl.DataFrame({"item_id": [1], "b": [0.0]}), "needs columns"),
+        (pl.DataFrame({"item_id": [1], "a": [1.0]}), "needs b or d"),
+        (pl.DataFrame({"item_id": [1, 1], "a": [1.0, 1.0], "b": [0.0, 0.0]}), "duplicate"),
+        (pl.DataFrame({"item_id": [1], "a": [float("nan")], "b": [0.0]}), "finite"),
+        (pl.DataFrame({"item_id": [1], "a": [1.0], "b": [0.0], "c": [1.0]}), r"\[0, 1\)"),
+    ],
+)
+def test_parse_item_params_rejects_bad_frames(frame, message):
+    with pytest.raises(ValueError, match=message):
+        parse_item_params(frame)

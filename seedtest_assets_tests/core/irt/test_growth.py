@@ -8,8 +8,8 @@ import pytest
 from scipy.optimize import minimize
 from scipy.special import expit, log_expit
 
-from seedtest_assets.core.irt._model import prob
 from seedtest_assets.core.irt.growth import GrowthPrior, score_growth
+from seedtest_assets.core.irt.models import prob
 from seedtest_assets.core.irt.simulate import simulate_items
 
 ONE_ITEM = pl.DataFrame({"item_id": [7], "a": [1.0], "b": [0.0], "c": [0.0]})

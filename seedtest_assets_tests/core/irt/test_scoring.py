@@ -98,9 +98,22 @@ def test_perfect_patterns_and_edge_users():
 
 def test_bad_scoring_input():
     with pytest.raises(ValueError, match="method"):
-        score(_frame(1, [11], [True]), TWO_ITEMS, method="WLE")
+        score(_frame(1, [11], [True]), TWO_ITEMS, method="WLE")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="method"):
+        ItemBank(TWO_ITEMS).score_one([11], [True], "WLE")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="empty"):
         score(_frame(1, [11], [True]).clear(), TWO_ITEMS)
+
+
+@pytest.mark.parametrize("method", ["EAP", "MAP", "ML"])
+def test_method_names_are_case_insensitive(method):
+    responses = _frame(1, [11, 22], [True, False])
+    upper = score(responses, TWO_ITEMS, method=method)
+    assert upper.equals(score(responses, TWO_ITEMS, method=method.lower()))  # type: ignore[arg-type]
+    bank = ItemBank(TWO_ITEMS)
+    one = bank.score_one([11, 22], [1, 0], method)
+    assert one == bank.score_one([11, 22], [1, 0], method.lower())  # type: ignore[arg-type]
+    assert one.theta == pytest.approx(upper["theta"][0], abs=1e-9)
 
 
 def test_long_history_uses_a_fine_enough_grid():

@@ -1,4 +1,10 @@
-"""Responses frame -> sparse user x item count matrices.
+"""Input frames -> arrays: responses (for calibration and scoring) and item parameters.
+
+- :func:`response_arrays` validates a responses frame and encodes its ids;
+  :func:`sparse_counts` turns the codes into a sparse user x item count matrix
+  (:class:`SparseResponses`, with the blocked E-step products both EM and scoring use).
+- :func:`parse_item_params` validates an item-parameter frame (anchors for calibration, the
+  item bank for scoring) into (a, d, c, item_id) arrays.
 
 Rows are users, columns items (CSR). Repeated attempts of the same user at the same item are
 summed: each attempt counts as one independent Bernoulli response (the same local-independence
@@ -17,6 +23,8 @@ from typing import TypeVar
 import numpy as np
 import polars as pl
 import scipy.sparse as sp
+
+from seedtest_assets.core.irt.models import intercept
 
 REQUIRED_COLUMNS = ("user_id", "item_id", "is_correct")
 #: Users x nodes work is done in row blocks of about this many cells (8 MB of float64) ...
@@ -166,11 +174,11 @@ class SparseResponses:
         ll = float(sum(p[0] for p in parts))
         if not expected:
             return ll, None, None
-        both = parts[0][1]
-        mass = parts[0][2]
-        for p in parts[1:]:
-            both += p[1]
-            mass += p[2]
+        both, mass = parts[0][1], parts[0][2]
+        assert both is not None and mass is not None  # expected: every block returns them
+        for _, p_both, p_mass in parts[1:]:
+            both += p_both
+            mass += p_mass
         return ll, both, mass
 
     def rows(self, start: int, stop: int) -> sp.csr_array:
@@ -221,3 +229,39 @@ def sparse_counts(
         counts = sp.csr_array((np.ones(users.size), (users, cols)), shape=shape)
         counts.sum_duplicates()
     return SparseResponses(counts=counts, n_items=n_items)
+
+
+def parse_item_params(
+    frame: pl.DataFrame,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(a, d, c, item_id) arrays, sorted by item_id, from an item frame with ``item_id``,
+    ``a`` and ``b`` or ``d`` (``d`` wins when it has no nulls), optional ``c`` (null = 0).
+
+    float64 (n,) each, item_id int64 (n,). Used for calibration anchors (``fixed_items``) and
+    for the scoring item bank, so the messages name ``fixed_items``.
+
+    Raises:
+        ValueError: missing columns, duplicate ids, non-finite parameters, c outside [0, 1).
+    """
+    if "item_id" not in frame.columns or "a" not in frame.columns:
+        raise ValueError("fixed_items needs columns item_id, a and b or d")
+    ids = frame["item_id"].cast(pl.Int64).to_numpy()
+    if np.unique(ids).size != ids.size:
+        raise ValueError("fixed_items has duplicate item_id values")
+    fa = frame["a"].cast(pl.Float64).to_numpy().copy()
+    if "d" in frame.columns and frame["d"].null_count() == 0:
+        fd = frame["d"].cast(pl.Float64).to_numpy().copy()
+    elif "b" in frame.columns:
+        fd = intercept(fa, frame["b"].cast(pl.Float64).to_numpy())
+    else:
+        raise ValueError("fixed_items needs b or d")
+    if "c" in frame.columns:
+        fc = frame["c"].cast(pl.Float64).fill_null(0.0).to_numpy().copy()
+    else:
+        fc = np.zeros(ids.size)
+    if not (np.isfinite(fa).all() and np.isfinite(fd).all() and np.isfinite(fc).all()):
+        raise ValueError("fixed_items parameters must be finite")
+    if ((fc < 0) | (fc >= 1)).any():
+        raise ValueError("fixed_items c must lie in [0, 1)")
+    order = np.argsort(ids)
+    return fa[order], fd[order], fc[order], ids[order]

@@ -1,0 +1,313 @@
+"""The calibration interface: :func:`calibrate` and its result :class:`Calibration`.
+
+Marginal maximum likelihood (MAP with weak item priors) by Bock-Aitkin EM. This module
+validates the inputs (model name, priors, anchors), sets up the starting values, runs the EM
+(:mod:`.em`) and builds the result frames and flags; the item models live in :mod:`.models`
+(one class per model), response parsing in :mod:`.data`.
+
+Model
+    ``P(correct | theta) = c + (1 - c) / (1 + exp(-(a theta + d)))`` (slope-intercept, as mirt),
+    reported with ``b = -d / a``. ``theta ~ N(0, 1)`` in the calibration population, which sets
+    the scale (unless items are anchored, see below). Models:
+
+    - ``"2PL"`` (default): a, d per item, c = 0.
+    - ``"1PL"``: one common slope a for all (free) items, d per item, theta ~ N(0, 1). This is
+      the Rasch model with a free latent variance, reparameterized (variance = a^2).
+    - ``"Rasch"``: a fixed at exactly 1, theta ~ N(0, 1): only fits when the population SD is
+      about 1 logit; prefer "1PL" otherwise.
+    - ``"3PL"``: a, d, c per item, with a Beta(5, 17) prior on c by default (see
+      :class:`ItemPriors`; ``priors=ItemPriors(guess=None)`` turns it
+      off, as in mirt's default).
+
+EM
+    Bock-Aitkin on sparse user x item count matrices, Fisher-scoring M-steps with step
+    halving, so the EM objective, log-likelihood + log-prior, never decreases
+    (``log_posterior_trace``); the plain log-likelihood (``log_likelihood_trace``) follows it
+    to within the prior's tiny pull (tested). Details in :mod:`.em`.
+
+    Stops when no parameter (a, d, and c on the probability scale; plus the population mean
+    and SD when estimated) moves more than ``tol`` = 1e-4 between cycles, or after
+    ``max_cycles`` = 500 (then ``converged`` is False).
+
+Flags
+    Items with fewer than ``min_responses`` (default 10) responses, or all responses correct or
+    all wrong, are flagged (``flagged``, ``flag_reason`` = ``"few_responses"``,
+    ``"all_correct"``, ``"all_wrong"``, joined by ``";"``). They are still estimated: the
+    priors keep them finite (an all-correct item with 100 responses lands near d = 7), but
+    their parameters should not be trusted. Items whose estimated slope is negative get
+    ``"negative_slope"`` (usually a miskeyed item).
+
+Linking weeks (anchoring)
+    ``fixed_items`` holds known parameters (item_id, a and b or d, optionally c); those items
+    keep them exactly and only the other items are estimated, so new items land on the scale
+    of the anchors. Weekly use: calibrate week w with ``fixed_items`` = the previous week's
+    parameters of every item seen before (unflagged ones), so only new items are estimated
+    and the theta scale stays the one of the first calibration. With anchors the population
+    mean and SD of theta are estimated too (the new week's students may be abler than the
+    first week's; keeping N(0, 1) would push that difference into the new items' b). Items in
+    ``fixed_items`` without responses are returned unchanged with ``n_responses = 0``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import polars as pl
+
+from seedtest_assets.core.irt.data import parse_item_params, response_arrays, sparse_counts
+from seedtest_assets.core.irt.em import run_em
+from seedtest_assets.core.irt.models import (
+    MODELS,
+    NO_PRIORS,
+    ItemModel,
+    ItemPriors,
+    difficulty,
+    get_model,
+)
+from seedtest_assets.core.irt.quadrature import DEFAULT_CALIBRATION_POINTS, grid
+from seedtest_assets.core.options import IrtModel
+
+DEFAULT_MIN_RESPONSES = 10
+
+ITEM_SCHEMA: dict[str, pl.DataType] = {
+    "item_id": pl.Int64(),
+    "a": pl.Float64(),
+    "b": pl.Float64(),
+    "c": pl.Float64(),
+    "d": pl.Float64(),
+    "n_responses": pl.Int64(),
+    "flagged": pl.Boolean(),
+    "flag_reason": pl.String(),
+    "fixed": pl.Boolean(),
+}
+
+#: Anchors without responses: (item_id int64, a, d, c float64), (k,) each.
+ExtraAnchors = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+
+
+@dataclass
+class Calibration:
+    """Result of :func:`calibrate`.
+
+    - ``items``: one row per item (see ``ITEM_SCHEMA``): item_id, a, b, c, d, n_responses,
+      flagged, flag_reason, fixed (True for anchored items).
+    - ``log_likelihood``: marginal log-likelihood (nats, quadrature approximation) at the
+      returned parameters; ``log_posterior`` adds the item log-priors (the EM objective).
+    - ``log_likelihood_trace`` / ``log_posterior_trace``: their values at the start of every
+      EM cycle, then at the solution (length ``iterations + 1``).
+    - ``population_mean`` / ``population_sd``: theta distribution of this calibration's users
+      (0 and 1 unless estimated, i.e. unless items are anchored).
+    - ``model``: the model's canonical name (``"Rasch"``, ``"1PL"``, ``"2PL"``, ``"3PL"``).
+    """
+
+    items: pl.DataFrame
+    log_likelihood: float
+    log_posterior: float
+    converged: bool
+    iterations: int
+    model: IrtModel
+    log_likelihood_trace: list[float] = field(default_factory=list)
+    log_posterior_trace: list[float] = field(default_factory=list)
+    population_mean: float = 0.0
+    population_sd: float = 1.0
+    quadrature_points: int = DEFAULT_CALIBRATION_POINTS
+
+
+def calibrate(
+    responses: pl.DataFrame,
+    model: IrtModel = "2PL",
+    *,
+    fixed_items: pl.DataFrame | None = None,
+    quadrature_points: int = DEFAULT_CALIBRATION_POINTS,
+    max_cycles: int = 500,
+    tol: float = 1e-4,
+    min_responses: int = DEFAULT_MIN_RESPONSES,
+    priors: ItemPriors | None = ItemPriors(),  # noqa: B008 - frozen dataclass, immutable
+    estimate_population: bool | None = None,
+) -> Calibration:
+    """Calibrate item parameters from sparse responses by Bock-Aitkin EM.
+
+    Args:
+        responses: polars frame with ``user_id``, ``item_id`` (integers, any values) and
+            ``is_correct`` (bool or 0/1); one row per response.
+        model: "2PL" (default), "1PL", "Rasch" or "3PL" (case-insensitive: "rasch", "3pl"
+            are accepted too).
+        fixed_items: anchored items: ``item_id``, ``a`` and ``b`` or ``d``, optional ``c``.
+        quadrature_points: nodes of the theta grid on [-6, 6] (61 as in mirt; enough for
+            ~50 responses per user, see the notes; users with hundreds of responses need more).
+        max_cycles: EM cycle limit; tol: convergence threshold on parameter changes.
+        min_responses: items with fewer responses are flagged.
+        priors: item priors (:class:`ItemPriors`), or None for plain maximum likelihood.
+        estimate_population: estimate theta's mean and SD; default: only with anchors.
+
+    Returns:
+        :class:`Calibration`; parameters in logits (a per logit, b and d in logits, c a
+        probability).
+
+    Raises:
+        ValueError: empty responses, unknown model, bad ``fixed_items``.
+    """
+    item_model = get_model(model)
+    if max_cycles < 1:
+        raise ValueError("max_cycles must be at least 1")
+    priors = priors if priors is not None else NO_PRIORS
+    data = response_arrays(responses)
+    n_users, n_items = data.user_ids.size, data.item_ids.size
+    counts = sparse_counts(data.users, data.items, data.correct, n_users, n_items)
+    n_resp = np.bincount(data.items, minlength=n_items).astype(np.int64)
+    n_right = np.bincount(data.items, weights=data.correct, minlength=n_items)
+
+    p_hat = np.clip((n_right + 0.5) / (n_resp + 1.0), 0.02, 0.98)
+    a, d, c = item_model.start_values(p_hat, priors)
+    # Anchors: items in fixed_items keep their parameters; extra anchors (no responses) are
+    # appended to the output unchanged.
+    fixed, extra_anchors = _apply_anchors(fixed_items, data.item_ids, a, d, c)
+    free = ~fixed
+    pop_free = bool(fixed.any()) if estimate_population is None else bool(estimate_population)
+
+    fit = run_em(
+        counts,
+        a,
+        d,
+        c,
+        free,
+        item_model,
+        priors,
+        grid(quadrature_points),
+        estimate_population=pop_free,
+        max_cycles=max_cycles,
+        tol=tol,
+    )
+    items = _items_frame(
+        item_model,
+        data.item_ids,
+        fit.a,
+        fit.d,
+        fit.c,
+        n_resp,
+        n_right,
+        fixed,
+        min_responses,
+        extra_anchors,
+    )
+    return Calibration(
+        items=items,
+        log_likelihood=fit.log_likelihood,
+        log_posterior=fit.log_posterior,
+        converged=fit.converged,
+        iterations=fit.iterations,
+        model=item_model.name,
+        log_likelihood_trace=fit.log_likelihood_trace,
+        log_posterior_trace=fit.log_posterior_trace,
+        population_mean=fit.population_mean,
+        population_sd=fit.population_sd,
+        quadrature_points=int(quadrature_points),
+    )
+
+
+def _apply_anchors(
+    fixed_items: pl.DataFrame | None,
+    item_ids: np.ndarray,
+    a: np.ndarray,
+    d: np.ndarray,
+    c: np.ndarray,
+) -> tuple[np.ndarray, ExtraAnchors | None]:
+    """Write the anchors' parameters into a, d, c (in place, float64 (n_items,)) for the
+    items that have responses (``item_ids`` int64 (n_items,), sorted).
+
+    Returns the fixed mask bool (n_items,) and the anchors without responses (or None).
+    """
+    n_items = item_ids.size
+    fixed = np.zeros(n_items, dtype=bool)
+    if fixed_items is None or fixed_items.height == 0:
+        return fixed, None
+    fa, fd, fc, fids = parse_item_params(fixed_items)
+    pos = np.searchsorted(item_ids, fids)
+    pos_c = np.minimum(pos, n_items - 1)
+    seen = item_ids[pos_c] == fids
+    fixed[pos_c[seen]] = True
+    a[pos_c[seen]], d[pos_c[seen]], c[pos_c[seen]] = fa[seen], fd[seen], fc[seen]
+    # A shared slope (1PL) starts at 1 for the free items whatever the anchors' slopes are:
+    # start_values already set every slope to 1 and only anchored positions were overwritten.
+    if (~seen).any():
+        return fixed, (fids[~seen], fa[~seen], fd[~seen], fc[~seen])
+    return fixed, None
+
+
+def _flag_reasons(
+    n_resp: np.ndarray,
+    n_right: np.ndarray,
+    fixed: np.ndarray,
+    a: np.ndarray,
+    min_responses: int,
+) -> list[str | None]:
+    """Per item: the flags joined by ";" (None = not flagged); anchored items never flag."""
+    reasons: list[str | None] = []
+    for n, r, fx, slope in zip(n_resp, n_right, fixed, a, strict=True):
+        parts = []
+        if fx:
+            reasons.append(None)
+            continue
+        if n < min_responses:
+            parts.append("few_responses")
+        if r == n:
+            parts.append("all_correct")
+        elif r == 0:
+            parts.append("all_wrong")
+        if slope < 0:
+            parts.append("negative_slope")
+        reasons.append(";".join(parts) if parts else None)
+    return reasons
+
+
+def _items_frame(
+    model: ItemModel,
+    item_ids: np.ndarray,
+    a: np.ndarray,
+    d: np.ndarray,
+    c: np.ndarray,
+    n_resp: np.ndarray,
+    n_right: np.ndarray,
+    fixed: np.ndarray,
+    min_responses: int,
+    extra_anchors: ExtraAnchors | None,
+) -> pl.DataFrame:
+    """The ``items`` frame (``ITEM_SCHEMA``), sorted by item_id, extra anchors included."""
+    reasons = _flag_reasons(n_resp, n_right, fixed, a, min_responses)
+    _, b, _ = model.to_irt(a, d, c)
+    frame = pl.DataFrame(
+        {
+            "item_id": item_ids,
+            "a": a,
+            "b": b,
+            "c": c,
+            "d": d,
+            "n_responses": n_resp,
+            "flagged": [r is not None for r in reasons],
+            "flag_reason": reasons,
+            "fixed": fixed,
+        },
+        schema=ITEM_SCHEMA,
+    )
+    if extra_anchors is not None:
+        ids, fa, fd, fc = extra_anchors
+        extra = pl.DataFrame(
+            {
+                "item_id": ids,
+                "a": fa,
+                "b": difficulty(fa, fd),
+                "c": fc,
+                "d": fd,
+                "n_responses": np.zeros(ids.size, dtype=np.int64),
+                "flagged": np.zeros(ids.size, dtype=bool),
+                "flag_reason": [None] * ids.size,
+                "fixed": np.ones(ids.size, dtype=bool),
+            },
+            schema=ITEM_SCHEMA,
+        )
+        frame = pl.concat([frame, extra]).sort("item_id")
+    return frame
+
+
+__all__ = ["ITEM_SCHEMA", "MODELS", "Calibration", "ItemPriors", "calibrate"]
