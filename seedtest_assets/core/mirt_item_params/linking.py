@@ -56,11 +56,18 @@ def mean_sigma_link(new: pl.DataFrame, previous: pl.DataFrame) -> Link:
     )
     if common.height < MIN_COMMON_ITEMS:
         return Link(1.0, 0.0, common.height)
-    sd_new, sd_prev = common["b_new"].std(), common["b_prev"].std()
+    # Float columns: polars' std/mean are floats (or None when empty) here.
+    stats = common.select(
+        sd_new=pl.col("b_new").std(),
+        sd_prev=pl.col("b_prev").std(),
+        mean_new=pl.col("b_new").mean(),
+        mean_prev=pl.col("b_prev").mean(),
+    ).row(0, named=True)
+    sd_new, sd_prev = stats["sd_new"], stats["sd_prev"]
     if not sd_new or not sd_prev:
         return Link(1.0, 0.0, common.height)
     A = float(sd_prev / sd_new)
-    B = float(common["b_prev"].mean() - A * common["b_new"].mean())
+    B = float(stats["mean_prev"] - A * stats["mean_new"])
     return Link(A, B, common.height)
 
 

@@ -463,7 +463,7 @@ def _ranked(topics: Sequence[TopicStats]) -> tuple[list[TopicStats], str]:
     """Topics with enough answers, ranked best first, and the measure used ("theta"/"accuracy")."""
     enough = [t for t in topics if t.n >= MIN_TOPIC_ANSWERS]
     if enough and all(t.theta is not None for t in enough):
-        return sorted(enough, key=lambda t: (-t.theta, t.topic_id)), "theta"
+        return sorted(enough, key=lambda t: (-(t.theta or 0.0), t.topic_id)), "theta"
     return sorted(enough, key=lambda t: (-t.n_correct / t.n, t.topic_id)), "accuracy"
 
 
@@ -499,21 +499,22 @@ def practice_next(
 ) -> list[dict[str, str]]:
     """Topics to practise next: θ below the goal (or well below overall θ), largest gap first."""
     L = labels(lang)
-    scored = [t for t in topics if t.n >= MIN_TOPIC_ANSWERS and t.theta is not None]
+    # (topic, its θ) for topics with enough answers and a θ
+    scored = [(t, t.theta) for t in topics if t.n >= MIN_TOPIC_ANSWERS and t.theta is not None]
     if goal_theta is not None:
         target, key, margin = goal_theta, "practice_goal", 0.0
     elif theta is not None:
         target, key, margin = theta, "practice_overall", NO_GOAL_MARGIN
     else:
         return []
-    below = [t for t in scored if t.theta < target - margin]
-    below.sort(key=lambda t: (t.theta - target, t.topic_id))
+    below = [(t, th) for t, th in scored if th < target - margin]
+    below.sort(key=lambda p: (p[1] - target, p[0].topic_id))
     return [
         {
             "name": _topic_name(t, lang),
-            "reason": L[key].format(theta=_f(t.theta), gap=_f(target - t.theta)),
+            "reason": L[key].format(theta=_f(th), gap=_f(target - th)),
         }
-        for t in below[:MAX_PRACTICE]
+        for t, th in below[:MAX_PRACTICE]
     ]
 
 
@@ -625,12 +626,12 @@ def build_report(inp: StudentInputs, lang: str, generated_at: datetime) -> dict[
     if theta is None or se is None:
         theta, se = _num(kpis, "theta"), _num(kpis, "se")
     has_theta = theta is not None and se is not None
-    if has_theta:  # the chart ends with the value printed above it
-        history = [h for h in history if h[0] != inp.week_start]
-        history.append((inp.week_start, theta, se))
     theta_block: dict[str, str] = {"missing": L["theta_missing"]}
     charts: dict[str, str] = {"theta": "", "topics": ""}
-    if has_theta:
+    if theta is not None and se is not None:
+        # the chart ends with the value printed above it
+        history = [h for h in history if h[0] != inp.week_start]
+        history.append((inp.week_start, theta, se))
         # The growth line's slope: I_t of the KPI row, the same as the ability row's growth.
         slope = _num(kpis, "I_t")
         if slope is None and inp.growth is not None and math.isfinite(inp.growth):

@@ -506,7 +506,7 @@ def generate(cfg: SyntheticConfig) -> Population:
         # Attempts: topic from the session's topics, item near the student's ability.
         a_sess = np.repeat(np.arange(n_sess), n_att)
         a_user = s_user[a_sess]
-        theta_w = theta_at(w, theta0, growth, j0, np.inf)
+        theta_w = theta_at(np.asarray(w), theta0, growth, j0, np.asarray(np.inf))
         theta = theta_w[a_user]
         topic = top[a_sess, (rng.random(a_sess.size) * n_top[a_sess]).astype(np.int64)]
         item = _pick_items(rng, items, topic, theta)
