@@ -35,8 +35,14 @@ chromium:
 	fi
 	@test -x /usr/bin/chromium || { echo "chromium install failed" >&2; exit 1; }
 
+LINTED := seedtest_assets seedtest_assets_tests benchmarks deploy
+
 test: install chromium
-	$(BIN)/ruff check seedtest_assets seedtest_assets_tests benchmarks deploy
+	$(BIN)/ruff check $(LINTED)
+	$(BIN)/ruff format --check $(LINTED)
+	# The layering (docs/architecture.md): the core imports no Dagster, no floor imports a higher one.
+	$(BIN)/lint-imports
+	$(BIN)/mypy seedtest_assets/core
 	# Dagster's own validation of the code location (asset graph, partition mappings).
 	$(BIN)/dg check defs
 	$(BIN)/dagster definitions validate -w workspace.yaml
@@ -53,8 +59,10 @@ bench: install
 	$(BIN)/python benchmarks/kpi.py
 
 lint: install
-	$(BIN)/ruff check seedtest_assets seedtest_assets_tests benchmarks deploy
-	$(BIN)/ruff format --check seedtest_assets seedtest_assets_tests benchmarks deploy
+	$(BIN)/ruff check $(LINTED)
+	$(BIN)/ruff format --check $(LINTED)
+	$(BIN)/lint-imports
+	$(BIN)/mypy seedtest_assets/core
 
 clean:
 	rm -rf $(SEEDTEST_HOME)

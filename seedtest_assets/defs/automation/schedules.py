@@ -42,7 +42,7 @@ features_topic_daily_schedule = dg.build_schedule_from_partitioned_job(
 # Each day refreshes the week that contains *yesterday*: Tuesday to Sunday that is the week in
 # progress (its days so far); on Monday it is the week that just ended, now with its Sunday.
 # The week's final numbers come from the Monday 03:10 ``mirt_weekly_job``, which recomputes
-# ``weekly_kpi`` after the week's calibration and abilities (mirt_item_params/schedules.py).
+# ``weekly_kpi`` after the week's calibration and abilities (schedules below).
 # After 01:15 (features of yesterday) and before 03:10.
 @dg.schedule(
     cron_schedule="10 2 * * *",
