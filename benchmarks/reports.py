@@ -1,7 +1,8 @@
 """Benchmark: weekly reports (HTML + PDF per student) for 1,000 students, local and S3.
 
 Set-up (not timed): a synthetic population (``--users`` students x 8 weeks) in a temporary
-SQLite warehouse, weekly calibration and scoring of every week (the θ history), and stand-in
+SQLite warehouse, weekly calibration and scoring of every week (the θ history), the report
+week's stored topic θ (``topic_ability``, which the reports read), and stand-in
 ``weekly_kpi`` rows for the report week (derived from the scores; the KPI asset is a separate
 issue). Every student is rendered (``active_only=False``), so exactly ``--users`` reports.
 
