@@ -1,7 +1,8 @@
 """Benchmark: weekly reports (HTML + PDF per student) for 1,000 students, local and S3.
 
 Set-up (not timed): a synthetic population (``--users`` students x 8 weeks) in a temporary
-SQLite warehouse, weekly calibration and scoring of every week (the θ history), and stand-in
+SQLite warehouse, weekly calibration and scoring of every week (the θ history), the report
+week's stored topic θ (``topic_ability``, which the reports read), and stand-in
 ``weekly_kpi`` rows for the report week (derived from the scores; the KPI asset is a separate
 issue). Every student is rendered (``active_only=False``), so exactly ``--users`` reports.
 
@@ -57,6 +58,9 @@ def build_warehouse(tmp: Path, users: int, seed: int):
     from seedtest_assets.core.mirt_ability.pipeline import score_week
     from seedtest_assets.core.mirt_item_params.pipeline import calibrate_week
     from seedtest_assets.core.synthetic import SyntheticConfig, generate, load
+    from seedtest_assets.core.topic_ability.pipeline import (
+        materialize_week as materialize_topic_ability,
+    )
     from seedtest_assets.core.warehouse import make_engine, read_frame, transaction, upgrade
     from seedtest_assets.core.warehouse import schema as s
 
@@ -71,6 +75,8 @@ def build_warehouse(tmp: Path, users: int, seed: int):
         calibrate_week(engine, w, now=now)
         score_week(engine, w, now=now)
     week = weeks[-1]
+    # The reports read the week's stored topic θ (the topic_ability asset of the Monday batch).
+    materialize_topic_ability(engine, week, now=now)
     # Stand-in KPI rows (θ change, a plausible P and S) so the KPI sentences are rendered.
     with engine.connect() as conn:
         ab = read_frame(
@@ -238,7 +244,7 @@ def main() -> int:
         t0 = time.perf_counter()
         engine, week, now = build_warehouse(tmp, args.users, args.seed)
         print(
-            f"set-up (generate, calibrate + score 8 weeks, KPI rows): "
+            f"set-up (generate, calibrate + score 8 weeks, topic θ, KPI rows): "
             f"{time.perf_counter() - t0:.1f} s; report week {week}"
         )
         selection = Selection(max_users=args.users, active_only=False)

@@ -169,6 +169,7 @@ def run_demo(users: int = 2000, weeks: int = 8, seed: int = 7, *, debug: bool = 
             s.weekly_kpi,
             s.mirt_item_params,
             s.mirt_ability,
+            s.topic_ability,
             s.report_artifacts,
         ):
             conn.execute(table.delete())
@@ -453,6 +454,7 @@ def print_summary(engine, pop, planted, checks, failed_runs, home, dagster_home)
             "weekly_kpi",
             "mirt_item_params",
             "mirt_ability",
+            "topic_ability",
             "report_artifacts",
         )
     }

@@ -12,6 +12,7 @@ from datetime import date, datetime, time, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from seedtest_assets.core.report_artifacts.content import StudentInputs, TopicStats
+from seedtest_assets.core.topic_ability.pipeline import materialize_week
 from seedtest_assets.core.warehouse import make_engine, transaction
 from seedtest_assets.core.warehouse import schema as s
 from seedtest_assets_tests.factories import attempts_frame, insert_attempts, seed_reference
@@ -74,9 +75,10 @@ def sample_inputs(name: str = KOREAN_NAME, kpis: dict | None = KPIS) -> StudentI
     )
 
 
-def seed_week(url: str, n_users: int = 6, week: date = WEEK) -> None:
+def seed_week(url: str, n_users: int = 6, week: date = WEEK, *, topic_ability: bool = True) -> None:
     """Users 1..n (org 1) + user 100 (org 2), answers in ``week`` for users 1..n-1 (user n
-    only the week before), item parameters, 3 weeks of weekly θ, KPI rows for 1..n-2."""
+    only the week before), item parameters, 3 weeks of weekly θ, KPI rows for 1..n-2, and
+    (``topic_ability``) the week's stored topic θ, as the Monday batch leaves them."""
     seed_reference(url, n_users)
     engine = make_engine(url)
     with transaction(engine) as conn:
@@ -173,6 +175,10 @@ def seed_week(url: str, n_users: int = 6, week: date = WEEK) -> None:
         }
     )
     insert_attempts(url, attempts_frame(rows))
+    if topic_ability:
+        engine = make_engine(url)
+        materialize_week(engine, week, now=datetime.combine(week + timedelta(days=7), time(3, 20)))
+        engine.dispose()
 
 
 # --------------------------------------------------------------------------- S3 fault proxy

@@ -26,6 +26,9 @@ from seedtest_assets.core.report_artifacts.pipeline import Selection, run_batch
 from seedtest_assets.core.report_artifacts.store import StoreSettings
 from seedtest_assets.core.settings import utc_now
 from seedtest_assets.core.synthetic import SyntheticConfig, generate, load
+from seedtest_assets.core.topic_ability.pipeline import (
+    materialize_week as materialize_topic_ability,
+)
 from seedtest_assets.core.warehouse import make_engine, read_frame, upgrade
 from seedtest_assets.core.warehouse import schema as s
 from seedtest_assets.core.weekly_kpi.pipeline import materialize_weekly_kpi
@@ -74,6 +77,7 @@ def built(request, tmp_path_factory):
             out.items[(r["item_id"], week.isoformat())] = r
         run = score_week(engine, week, now=fitted)
         out.abilities.extend(run.rows.iter_rows(named=True))
+        materialize_topic_ability(engine, week, now=fitted)
     for week in (weeks[-1], this_monday):  # the finished week and the week in progress
         run = materialize_weekly_kpi(engine, week, now=now)
         for r in run.kpis.iter_rows(named=True):

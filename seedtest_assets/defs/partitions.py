@@ -3,9 +3,10 @@
 - ``daily``: one partition per UTC day, for ``features_topic_daily`` and ``user_inactivity``.
   A range of days is one vectorized run (``DAILY_BACKFILL`` = ``BackfillPolicy.single_run``).
 - ``weekly``: Monday-to-Sunday UTC weeks keyed by the Monday, for ``weekly_kpi``,
-  ``mirt_item_params``, ``mirt_ability`` and ``report_artifacts``: each week's batch covers the
-  whole population in one run; in a backfill one week per run (``WEEKLY_BACKFILL``; weeks build
-  on earlier weeks, e.g. calibration anchors on last week's items). Weekly assets read their
+  ``mirt_item_params``, ``mirt_ability``, ``topic_ability`` and ``report_artifacts``: each
+  week's batch covers the whole population in one run; in a backfill one week per run
+  (``WEEKLY_BACKFILL``; weeks build on earlier weeks, e.g. calibration anchors on last week's
+  items). Weekly assets read their
   days through the default time-window mapping (a week = its 7 daily partitions). The week in
   progress is a partition too (``end_offset=1``): ``weekly_kpi`` refreshes it every day. The
   Monday schedules target the week that just ended (:func:`last_complete_week`), so the
@@ -21,7 +22,8 @@
 Measured predictions (ADR): weekly batch = 1 run per week; a burst of 1,000 finished sessions =
 1 run per sensor tick; one student = 1 run; a backfill of k weeks with their days from the UI
 = 1 run over the days, then 1 per week (two steps: the dialog takes one partitions definition
-at its roots; ADR Amendment 3); the same in one API request = 1 + k to 1 + 4k runs.
+at its roots; ADR Amendment 3); the same in one API request = 1 + k to 1 + 5k runs (five
+weekly assets, Amendment 4).
 """
 
 from __future__ import annotations

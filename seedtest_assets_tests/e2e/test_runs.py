@@ -45,7 +45,7 @@ from seedtest_assets_tests.e2e.conftest import OpsStack, _ppid, day_bounds, pid_
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
 FEATURES = "features_topic_daily"
-WEEKLY = ["mirt_item_params", "mirt_ability", "weekly_kpi", "report_artifacts"]
+WEEKLY = ["mirt_item_params", "mirt_ability", "topic_ability", "weekly_kpi", "report_artifacts"]
 #: Natural key of each output table (``mirt_ability``'s weekly rows have no unique constraint:
 #: the duplicate check is the only thing that would catch a double write there).
 NATURAL_KEYS = {
@@ -53,6 +53,7 @@ NATURAL_KEYS = {
     "weekly_kpi": ("week_start, user_id", "true"),
     "mirt_item_params": ("week_start, model, item_id", "true"),
     "mirt_ability": ("week_start, user_id", "source = 'weekly'"),
+    "topic_ability": ("week_start, user_id, topic_id", "true"),
     "report_artifacts": ("week_start, user_id, format", "true"),
     "attempt_rejects": ("partition_date, attempt_id, reason", "true"),
 }
@@ -91,16 +92,19 @@ def stored_feature_rows(stack: OpsStack, day: date) -> tuple[int, int]:
     return int(row[0]), int(row[1])
 
 
-#: ADR 0001 Amendment 3: the runs one week of the weekly assets takes in a backfill. The
-#: week's four assets depend on each other partition for partition (identity mappings) and
-#: only calibration reads its own previous week, so a backfill of weeks alone runs each week as
-#: one run, after the previous week's (measured: exactly k runs for k weeks, the UI test).
-#: When the same backfill also targets the weeks' days, the KPIs wait for the day run while
-#: calibration and scoring need not, and how the daemon groups a week's assets then varies
-#: with timing: 1 to 4 runs per week, at most one per asset (measured 8, 10 and 12 runs for 3
-#: weeks + days). (Amendment 2 measured exactly 3 per week while the KPIs read a -1..0 window
-#: of abilities.)
-WEEK_RUN_GROUPS = ({"mirt_item_params", "mirt_ability", "weekly_kpi", "report_artifacts"},)
+#: ADR 0001 Amendments 3 and 4: the runs one week of the weekly assets takes in a backfill.
+#: The week's five assets (Amendment 4 added topic_ability, between calibration and the
+#: reports) depend on each other partition for partition (identity mappings) and only
+#: calibration reads its own previous week, so a backfill of weeks alone runs each week as one
+#: run, after the previous week's (measured: exactly k runs for k weeks, the UI test). When
+#: the same backfill also targets the weeks' days, the KPIs wait for the day run while
+#: calibration, scoring and topic θ need not, and how the daemon groups a week's assets then
+#: varies with timing: 1 to 5 runs per week, at most one per asset (measured 8, 10 and 12 runs
+#: for 3 weeks + days with the four assets before topic_ability; not re-measured since).
+#: (Amendment 2 measured exactly 3 per week while the KPIs read a -1..0 window of abilities.)
+WEEK_RUN_GROUPS = (
+    {"mirt_item_params", "mirt_ability", "topic_ability", "weekly_kpi", "report_artifacts"},
+)
 #: At most this many runs per week when the days are in the same backfill.
 MAX_RUNS_PER_WEEK_WITH_DAYS = len(WEEK_RUN_GROUPS[0])
 
@@ -264,13 +268,13 @@ def check_backfill_outcome(
 
 
 def test_backfill_three_weeks_with_daily_upstream(ops_stack: OpsStack):
-    """Workflow 2: a backfill of the past 3 complete weeks of the 4 weekly assets with the 21
+    """Workflow 2: a backfill of the past 3 complete weeks of the 5 weekly assets with the 21
     days of ``features_topic_daily`` they read (``launchPartitionBackfill`` with
     ``partitionsByAssets``, as the ADR spike did) completes; every requested partition of every
     asset is materialized exactly once and all runs succeed; each week's rows exist once and
     match counts computed independently in SQL; and the number of runs is the one ADR 0001
-    predicts: 1 run over the 21 days, then 1 to 4 per week (a week's four assets together,
-    or split while the KPIs wait for the days), 4 to 13 in all (Amendment 3; Amendment 2
+    predicts: 1 run over the 21 days, then 1 to 5 per week (a week's five assets together,
+    or split while the KPIs wait for the days), 4 to 16 in all (Amendments 3 and 4; Amendment 2
     measured exactly 10 while the KPIs also read the previous week's abilities; the UI test
     backfills weeks without their days and gets exactly 1 per week)."""
     stack = ops_stack
@@ -307,6 +311,16 @@ def test_backfill_three_weeks_with_daily_upstream(ops_stack: OpsStack):
                 f"SELECT count(DISTINCT item_id) {in_window}", **window
             ),
             "mirt_ability": stack.scalar(f"SELECT count(DISTINCT user_id) {in_window}", **window),
+            # every (student, topic) of the window with an answer to an unflagged item of the
+            # week's calibration
+            "topic_ability": stack.scalar(
+                "SELECT count(*) FROM (SELECT DISTINCT a.user_id, a.topic_id FROM attempts a "
+                "JOIN mirt_item_params p ON p.item_id = a.item_id AND p.week_start = :w "
+                "AND p.model = '2PL' AND NOT coalesce((p.params->>'flagged')::boolean, false) "
+                "WHERE a.attempted_at >= :lo AND a.attempted_at < :hi) d",
+                w=week,
+                **window,
+            ),
             # everyone with an active day (stored features) in the 4 weeks up to the week's end
             "weekly_kpi": stack.scalar(
                 "SELECT count(DISTINCT user_id) FROM features_topic_daily "

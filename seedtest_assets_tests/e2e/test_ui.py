@@ -66,6 +66,12 @@ EXPECTED_EDGES = {
     ("student/mirt_ability", "student/report_artifacts"),
     ("weekly_kpi", "student/report_artifacts"),
     ("attempts", "student/report_artifacts"),
+    # topic θ, stored weekly from the week's item parameters and the window's answers, read
+    # by the weekly report and the per-student report (the batch runs no IRT itself)
+    ("mirt_item_params", "topic_ability"),
+    ("attempts", "topic_ability"),
+    ("topic_ability", "report_artifacts"),
+    ("topic_ability", "student/report_artifacts"),
 }
 
 # Self-dependencies on earlier partitions of the same asset (not cycles: each partition reads
@@ -81,6 +87,7 @@ GROUPS = {
     "user_inactivity": "features",
     "mirt_item_params": "irt",
     "mirt_ability": "irt",
+    "topic_ability": "irt",
     "student/mirt_ability": "irt",
     "weekly_kpi": "kpi",
     "report_artifacts": "reports",
@@ -94,6 +101,7 @@ PARTITIONS = {
     "user_inactivity": ("TIME_WINDOW", "Daily"),
     "mirt_item_params": ("TIME_WINDOW", "Weekly"),
     "mirt_ability": ("TIME_WINDOW", "Weekly"),
+    "topic_ability": ("TIME_WINDOW", "Weekly"),
     "weekly_kpi": ("TIME_WINDOW", "Weekly"),
     "report_artifacts": ("TIME_WINDOW", "Weekly"),
     "student/mirt_ability": ("DYNAMIC", "users"),
@@ -345,7 +353,13 @@ query Backfills { partitionBackfillsOrError(limit: 10) {
   __typename ... on PartitionBackfills { results { id timestamp } } } }"""
 
 DAILY_ASSETS = ["features_topic_daily", "user_inactivity"]
-WEEKLY_ASSETS = ["mirt_item_params", "mirt_ability", "weekly_kpi", "report_artifacts"]
+WEEKLY_ASSETS = [
+    "mirt_item_params",
+    "mirt_ability",
+    "topic_ability",
+    "weekly_kpi",
+    "report_artifacts",
+]
 
 
 def _backfill_ids(stack) -> set[str]:
@@ -391,7 +405,7 @@ def test_backfill_past_weeks_with_their_days_from_the_ui(chromium, ops_stack):
     cannot mix daily and weekly roots (Dagster: "The root assets of this selection have
     different partition definitions"), so past weeks are backfilled in two clicks-throughs:
     first their days (the two daily assets, one run over the range), then, once that has
-    completed, the four weekly assets over exactly the picked weeks (no extra week: the KPIs
+    completed, the five weekly assets over exactly the picked weeks (no extra week: the KPIs
     read the week's abilities only). Every partition is materialized once, by 1 + k runs."""
     from playwright.sync_api import sync_playwright
 

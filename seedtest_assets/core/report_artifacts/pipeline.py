@@ -7,8 +7,10 @@
    explicit ids, active in the week, at most ``max_users``, lowest ids first). Only SQLAlchemy
    Core statements with bound parameters: no SQL text from options, unlike the original's
    ``--cohort`` WHERE clause.
-2. :func:`read_inputs`: their KPI row, weekly θ history, goals, and valid attempts over the
-   look-back window (topic θ with the week's item parameters), as :class:`StudentInputs`.
+2. :func:`read_inputs`: their KPI row, weekly θ history, goals, valid attempts over the
+   look-back window, and their topic θ as stored by the ``topic_ability`` asset (read, never
+   recomputed here: a missing partition is :class:`TopicAbilityMissingError`), as
+   :class:`StudentInputs`.
 3. :func:`render.render_batch`: content + HTML + PDF per student across the cores; each file is
    uploaded by the worker that rendered it. A :class:`guard.BatchGuard` bounds the batch: a
    total time budget (:func:`default_time_budget`, from the batch's start) and a circuit
@@ -32,7 +34,6 @@ from sqlalchemy import Engine, and_, func, select, true
 
 from seedtest_assets.core import settings
 from seedtest_assets.core.attempts.read import in_days, read_valid_attempts
-from seedtest_assets.core.irt import score
 from seedtest_assets.core.mirt_ability.pipeline import (
     DEFAULT_LOOKBACK_WEEKS,
     latest_calibrated_week,
@@ -55,6 +56,9 @@ from seedtest_assets.core.report_artifacts.render import (
     render_batch,
 )
 from seedtest_assets.core.report_artifacts.store import StoreSettings
+from seedtest_assets.core.topic_ability import table as topic_table
+from seedtest_assets.core.topic_ability.pipeline import usable_items
+from seedtest_assets.core.topic_ability.table import read_topic_ability
 from seedtest_assets.core.warehouse import read_frame, replace_rows, transaction
 from seedtest_assets.core.warehouse import schema as s
 
@@ -234,41 +238,56 @@ def _read_history(
     return hist.unique(["user_id", "week_start"], keep="last").sort("user_id", "week_start")
 
 
-def _topic_stats(valid: pl.DataFrame, items: pl.DataFrame, week_start: date) -> pl.DataFrame:
-    """Per (user, topic): the week's answers/correct/minutes and the window's n, θ, SE."""
+class TopicAbilityMissingError(RuntimeError):
+    """The week's ``topic_ability`` partition was never materialized (the reports read it)."""
+
+
+def _week_topic_stats(valid: pl.DataFrame, week_start: date) -> pl.DataFrame:
+    """Per (user, topic): the window's n and correct, the week's answers/correct/minutes."""
     lo, hi = week_bounds(week_start)
     in_week = (pl.col("attempted_at") >= lo) & (pl.col("attempted_at") < hi)
-    stats = valid.group_by("user_id", "topic_id").agg(
+    return valid.group_by("user_id", "topic_id").agg(
         pl.len().alias("n"),
         pl.col("is_correct").sum().alias("n_correct"),
         in_week.sum().alias("week_attempts"),
         (in_week & pl.col("is_correct")).sum().alias("week_correct"),
         (pl.col("response_time_ms").filter(in_week).sum() / 60_000.0).alias("week_minutes"),
     )
-    if items.height and valid.height:
-        # Topic θ: each (user, topic) scored as its own pseudo-student with the week's items.
-        ids = valid.select("user_id", "topic_id").unique().with_row_index("pseudo")
-        resp = valid.join(ids, on=["user_id", "topic_id"]).select(
-            pl.col("pseudo").cast(pl.Int64).alias("user_id"), "item_id", "is_correct"
+
+
+def _stored_topic_theta(
+    engine: Engine, week_start: date, user_ids: Sequence[int], valid: pl.DataFrame, model: str
+) -> pl.DataFrame:
+    """``user_id, topic_id, theta, se`` of the students from the stored ``topic_ability``.
+
+    Raises:
+        TopicAbilityMissingError: the week has no rows although the students answered items
+            the week's (latest) item parameters cover: the partition was never materialized.
+    """
+    with engine.connect() as conn:
+        stored = read_topic_ability(conn, week_start, user_ids)
+        week_rows = stored.height or topic_table.week_rows(conn, week_start)
+    if stored.height and (stored["model"] != model).any():
+        raise ValueError(
+            f"topic_ability of week {week_start} holds {sorted(set(stored['model']))} "
+            f"abilities, the reports asked for {model}"
         )
-        ab = score(resp, items.filter(~pl.col("flagged").fill_null(False)), method="EAP")
-        theta = ab.join(
-            ids.with_columns(pl.col("pseudo").cast(pl.Int64)),
-            left_on="user_id",
-            right_on="pseudo",
-            suffix="_real",
-        ).select(
-            pl.col("user_id_real").alias("user_id"),
-            "topic_id",
-            pl.when(pl.col("n_responses") > 0).then(pl.col("theta")).alias("theta"),
-            pl.when(pl.col("n_responses") > 0).then(pl.col("se")).alias("se"),
+    if not week_rows:
+        calibrated = latest_calibrated_week(engine, model, week_start)
+        items = stored_item_params(engine, calibrated, model) if calibrated else pl.DataFrame()
+        scorable = (
+            valid.filter(pl.col("item_id").is_in(usable_items(items)["item_id"].to_list())).height
+            if items.height
+            else 0
         )
-        stats = stats.join(theta, on=["user_id", "topic_id"], how="left")
-    else:
-        stats = stats.with_columns(
-            pl.lit(None, pl.Float64).alias("theta"), pl.lit(None, pl.Float64).alias("se")
-        )
-    return stats
+        if scorable:
+            raise TopicAbilityMissingError(
+                f"topic_ability has no rows for week {week_start}, but the selected students "
+                f"have {scorable:,} answers in its window to items calibrated on {calibrated}: "
+                f"materialize the asset topic_ability for partition {week_start} first (it runs "
+                "in mirt_weekly_job, after mirt_item_params), then the reports"
+            )
+    return stored.select("user_id", "topic_id", "theta", "se")
 
 
 def read_inputs(
@@ -285,7 +304,12 @@ def read_inputs(
     Args:
         students: ``select_students(...).frame``.
         now: naive UTC, for validating attempts (no "future" answers).
-        lookback_weeks: window for topic θ and the θ history (the window of ``mirt_ability``).
+        lookback_weeks: window of the topic counts and the θ history (the window of
+            ``mirt_ability`` and ``topic_ability``).
+        model: the IRT model of the stored topic θ.
+
+    Raises:
+        TopicAbilityMissingError: the week's ``topic_ability`` partition is missing.
     """
     ids = students["user_id"].to_list()
     if not ids:
@@ -297,11 +321,14 @@ def read_inputs(
     valid = pl.concat(
         [read_valid_attempts(engine, start, end, now=now, user_ids=c) for c in _chunks(ids)]
     )
-    calibrated = latest_calibrated_week(engine, model, week_start)
-    items = stored_item_params(engine, calibrated, model) if calibrated else pl.DataFrame()
+    theta = _stored_topic_theta(engine, week_start, ids, valid, model)
     with engine.connect() as conn:
         topics = read_frame(conn, select(s.topics.c.topic_id, s.topics.c.name, s.topics.c.name_en))
-    stats = _topic_stats(valid, items, week_start).join(topics, on="topic_id", how="left")
+    stats = (
+        _week_topic_stats(valid, week_start)
+        .join(theta, on=["user_id", "topic_id"], how="left")
+        .join(topics, on="topic_id", how="left")
+    )
     lo, hi = week_bounds(week_start)
     days = (
         valid.filter((pl.col("attempted_at") >= lo) & (pl.col("attempted_at") < hi))

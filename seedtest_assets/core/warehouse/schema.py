@@ -220,6 +220,24 @@ mirt_ability = Table(
     ),
 )
 
+topic_ability = Table(
+    "topic_ability",
+    metadata,
+    # Per-topic ability of the week (migration 0007): each (student, topic) of the look-back
+    # window scored as its own pseudo-student (EAP) with the item parameters the reports use
+    # (the latest calibration on or before the week, flagged items left out). A diagnostic per
+    # topic for the weekly report; never "the" theta (that is mirt_ability's).
+    Column("week_start", Date, primary_key=True),
+    Column("user_id", BigInteger, primary_key=True),
+    Column("topic_id", Integer, primary_key=True),
+    Column("theta", Float, nullable=False),  # logits, EAP over the window's responses
+    Column("se", Float, nullable=False),  # posterior SD of theta
+    Column("n_responses", Integer, nullable=False),  # window responses scored (known items)
+    Column("model", String(8), nullable=False),
+    Column("version", String(64), nullable=False),  # of the item parameters used
+    Column("fitted_at", DateTime, nullable=False),
+)
+
 report_artifacts = Table(
     "report_artifacts",
     metadata,

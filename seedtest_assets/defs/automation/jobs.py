@@ -15,6 +15,7 @@ from seedtest_assets.defs.mirt_ability.assets import mirt_ability
 from seedtest_assets.defs.mirt_ability.ops import rescore_students
 from seedtest_assets.defs.mirt_item_params.assets import mirt_item_params
 from seedtest_assets.defs.report_artifacts.assets import report_artifacts
+from seedtest_assets.defs.topic_ability.assets import topic_ability
 from seedtest_assets.defs.user_inactivity.assets import user_inactivity
 from seedtest_assets.defs.weekly_kpi.assets import weekly_kpi
 
@@ -31,11 +32,12 @@ features_topic_daily_job = dg.define_asset_job(
 )
 
 
-#: The Monday batch: calibration, abilities, and the week's final KPIs (weekly_kpi depends on
-#: this module, so it is selected by key).
+#: The Monday batch: calibration, abilities (the weekly θ and the per-topic θ the reports
+#: read), and the week's final KPIs (weekly_kpi depends on this module, so it is selected by
+#: key).
 mirt_weekly_job = dg.define_asset_job(
     "mirt_weekly_job",
-    selection=dg.AssetSelection.assets(mirt_item_params, mirt_ability)
+    selection=dg.AssetSelection.assets(mirt_item_params, mirt_ability, topic_ability)
     | dg.AssetSelection.assets("weekly_kpi"),
     tags=heavy_job_tags(IRT_POD),
 )

@@ -32,6 +32,7 @@ from seedtest_assets.defs.partitions import (
 from seedtest_assets.defs.report_artifacts.checks import REPORT_CHECKS, report_check_results
 from seedtest_assets.defs.resources import ReportStoreResource, WarehouseResource
 from seedtest_assets.defs.student_events import record_student_materializations
+from seedtest_assets.defs.topic_ability.assets import topic_ability
 
 STUDENT_REPORTS = dg.AssetKey(["student", "report_artifacts"])
 #: Failed students listed in metadata and the failure message (all are in the run's logs).
@@ -244,7 +245,8 @@ def _fail_if_any(context: dg.AssetExecutionContext, result: BatchResult, meta: d
     op_tags=op_tags(REPORT_POD),
     partitions_def=weekly,
     backfill_policy=WEEKLY_BACKFILL,
-    deps=[dg.AssetKey("weekly_kpi"), mirt_ability, attempts],
+    # topic_ability: the topic section's θ is read from it (the batch runs no IRT).
+    deps=[dg.AssetKey("weekly_kpi"), mirt_ability, topic_ability, attempts],
     group_name="reports",
     kinds={"typst", "s3", "sql"},
     output_required=False,  # a dry run yields nothing: no materialization
@@ -337,6 +339,8 @@ def report_artifacts(
         # The report week is run config (default the last complete week): a student's
         # partition depends on the weekly KPIs as a whole.
         dg.AssetDep(dg.AssetKey("weekly_kpi"), partition_mapping=dg.AllPartitionMapping()),
+        # The topic section's θ of that week, read from the stored weekly topic_ability.
+        dg.AssetDep(topic_ability, partition_mapping=dg.AllPartitionMapping()),
         attempts,
     ],
     group_name="reports",

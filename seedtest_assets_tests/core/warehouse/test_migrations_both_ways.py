@@ -2,12 +2,14 @@
 
 The population (``populated``): ~100 synthetic students x 2 weeks, a few planted bad
 attempts, and every pipeline's output (daily features and rejects, inactivity, two weeks of
-calibration and scoring, an online re-score, the KPIs, two report rows), so that every
-column of every table holds data. Each test gets its own copy (a file copy on SQLite, a
+calibration, scoring and topic ability, an online re-score, the KPIs, two report rows), so
+that every column of every table holds data. Each test gets its own copy (a file copy on SQLite, a
 ``CREATE DATABASE ... TEMPLATE`` on PostgreSQL).
 
 What must hold: a lossless step down and back up keeps every value; a downgrade that would
-drop data refuses, says what, and changes nothing; a failed migration leaves the database as
+drop data refuses, says what, and changes nothing (below 0007 that is first the derived
+``topic_ability``: dropped with ``--allow-data-loss``, every other value kept, and
+materializing it again restores it exactly); a failed migration leaves the database as
 it was (one transaction, on SQLite too); a leftover ``_alembic_tmp_*`` table never blocks;
 two concurrent upgrades serialize.
 """
@@ -25,7 +27,7 @@ import polars as pl
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import JSON, create_engine, inspect, select, text
+from sqlalchemy import JSON, create_engine, func, inspect, select, text
 
 from seedtest_assets.core.warehouse import (
     downgrade,
@@ -58,12 +60,37 @@ def steps_down_to(revision: str) -> str:
     return f"-{len(REVISIONS) - 1 - REVISIONS.index(revision)}"
 
 
+def fitted_at(i: int) -> datetime:
+    """When the population's week ``i`` was calibrated and scored."""
+    return NOW - timedelta(days=2 - i)
+
+
+def rematerialize_topic_ability(url: str) -> None:
+    """Rebuild ``topic_ability`` of the population's weeks as ``_populate`` built it."""
+    from seedtest_assets.core.topic_ability.pipeline import materialize_week
+
+    engine = make_engine(url)
+    for i, week in enumerate(WEEKS):
+        materialize_week(engine, week, now=fitted_at(i))
+    engine.dispose()
+
+
+def empty_topic_ability(url: str) -> None:
+    """Delete the derived ``topic_ability`` rows, so a downgrade passes 0007 without loss (for
+    tests of the revisions below it)."""
+    engine = make_engine(url)
+    with transaction(engine) as conn:
+        conn.execute(s.topic_ability.delete())
+    engine.dispose()
+
+
 def _populate(url: str) -> None:
     from seedtest_assets.core.features_topic_daily.pipeline import materialize_features
     from seedtest_assets.core.mirt_ability.online import update_theta
     from seedtest_assets.core.mirt_ability.pipeline import score_week
     from seedtest_assets.core.mirt_item_params.pipeline import calibrate_week
     from seedtest_assets.core.synthetic import SyntheticConfig, generate, load
+    from seedtest_assets.core.topic_ability.pipeline import materialize_week
     from seedtest_assets.core.user_inactivity.pipeline import materialize_inactivity
     from seedtest_assets.core.weekly_kpi.pipeline import materialize_weekly_kpi
     from seedtest_assets.demo import plant_feed_errors
@@ -76,9 +103,10 @@ def _populate(url: str) -> None:
     materialize_features(engine, START, end, now=NOW)
     materialize_inactivity(engine, START, end, now=NOW)
     for i, week in enumerate(WEEKS):
-        fitted = NOW - timedelta(days=2 - i)
+        fitted = fitted_at(i)
         calibrate_week(engine, week, now=fitted)
         score_week(engine, week, now=fitted)
+        materialize_week(engine, week, now=fitted)
         materialize_weekly_kpi(engine, week, now=NOW)
     with engine.connect() as conn:
         someone = conn.execute(select(s.mirt_ability.c.user_id).limit(1)).scalar_one()
@@ -113,6 +141,10 @@ def snapshot(url: str, skip: dict[str, set[str]] | None = None) -> dict[str, lis
     with engine.connect() as conn:
         for table in s.metadata.sorted_tables:
             cols = [c for c in table.columns if c.name not in skip.get(table.name, set())]
+            if not cols:  # every column skipped: the row count only
+                n = conn.execute(select(func.count()).select_from(table)).scalar_one()
+                out[table.name] = [()] * n
+                continue
             order = list(table.primary_key.columns) or [
                 c for c in cols if not isinstance(c.type, JSON)
             ]
@@ -216,16 +248,41 @@ def test_the_population_fills_every_column(populated):
     assert empty_columns == []
 
 
-@pytest.mark.parametrize("target", ["0004", "0003", "-1", steps_down_to("0003")])
+@pytest.mark.parametrize("target", ["0006", "0004", "0003", "-1", steps_down_to("0003")])
 def test_a_lossless_step_down_and_back_keeps_every_value(populated, target):
+    """Down to ``target`` and back: every value of every table kept, but the derived
+    ``topic_ability`` (0007 drops it, with --allow-data-loss), which comes back empty and is
+    rebuilt, value for value, by materializing it again."""
     before = snapshot(populated)
-    result = migrate(populated, target, downgrade=True)
+    assert before["topic_ability"]
+    result = migrate(populated, target, downgrade=True, allow_data_loss=True)
     expected = REVISIONS[-2] if target == "-1" else "0003" if target.startswith("-") else target
     assert (result.before, result.after) == (HEAD, expected)
+    assert "topic_ability" not in table_names(populated)
     assert upgrade(populated) == HEAD
-    assert snapshot(populated) == before
+    assert snapshot(populated) == {**before, "topic_ability": []}
     assert schema_diff(populated) == []
     assert revision_rows(populated) == [(HEAD,)]
+    rematerialize_topic_ability(populated)
+    assert snapshot(populated) == before
+
+
+def test_below_0007_a_downgrade_refuses_while_topic_ability_holds_rows(populated):
+    before = snapshot(populated)
+    with pytest.raises(MigrationRefused) as info:
+        downgrade(populated, "-1")
+    message = str(info.value)
+    assert "\n" not in message
+    assert "below revision 0007" in message and "--allow-data-loss" in message
+    assert f"topic_ability ({len(before['topic_ability']):,} rows)" in message
+    assert revision_rows(populated) == [(HEAD,)]
+    assert snapshot(populated) == before
+    # Empty (never materialized, or emptied), the step down is silent and lossless.
+    empty_topic_ability(populated)
+    emptied = snapshot(populated)
+    assert downgrade(populated, "-1") == "0006"
+    assert upgrade(populated) == HEAD
+    assert snapshot(populated) == emptied and schema_diff(populated) == []
 
 
 def test_at_0003_the_growth_line_is_back_in_theta_end(populated):
@@ -235,6 +292,7 @@ def test_at_0003_the_growth_line_is_back_in_theta_end(populated):
     with engine.connect() as conn:
         head = {r[0]: r[1:] for r in conn.execute(text(q))}
     engine.dispose()
+    empty_topic_ability(populated)  # a lossless step down to 0003
     downgrade(populated, "0003")
     engine = make_engine(populated)
     q = "SELECT ability_id, theta, se, theta_end, theta_end_se, growth FROM mirt_ability"
@@ -249,6 +307,7 @@ def test_at_0003_the_growth_line_is_back_in_theta_end(populated):
 
 @pytest.mark.parametrize("target", ["0002", "0001", "base", steps_down_to("0002")])
 def test_a_downgrade_that_would_drop_data_refuses_and_changes_nothing(populated, target):
+    empty_topic_ability(populated)  # else 0007 refuses first (the test above)
     before = snapshot(populated)
     with pytest.raises(MigrationRefused) as info:
         downgrade(populated, target)
@@ -262,7 +321,7 @@ def test_a_downgrade_that_would_drop_data_refuses_and_changes_nothing(populated,
     engine.dispose()
     assert f"features_topic_daily.study_ms ({study:,} values)" in message
     assert f"mirt_ability.growth ({growth:,} values)" in message
-    # 0005 and 0004 were reverted before 0003 refused: the transaction undid them too.
+    # 0007 to 0004 were reverted before 0003 refused: the transaction undid them too.
     assert revision_rows(populated) == [(HEAD,)]
     assert snapshot(populated) == before
     assert schema_diff(populated) == []
@@ -276,7 +335,9 @@ def test_the_cli_refusal_is_one_line(populated, tmp_path):
     assert proc.returncode == 1, proc.stderr
     line = one_error_line(proc)
     assert line.startswith("seedtest: error: refusing to downgrade ")
-    assert "features_topic_daily.study_ms (" in line and "nothing was changed" in line
+    # The first step down that would lose data refuses: 0007's (topic_ability).
+    assert "below revision 0007" in line and "topic_ability (" in line
+    assert "nothing was changed" in line
     assert proc.stdout == ""
     assert revision_rows(populated) == [(HEAD,)]
 
@@ -294,6 +355,7 @@ def test_allow_data_loss_drops_the_columns_and_an_upgrade_brings_them_back_empty
     assert schema_diff(populated) == []
     # Everything but mirt_ability's theta columns and the dropped ones is as it was.
     lossy = {
+        "topic_ability": {c.name for c in s.topic_ability.columns},  # the whole table
         "features_topic_daily": {"study_ms"},
         "mirt_ability": {
             "theta",
@@ -307,6 +369,7 @@ def test_allow_data_loss_drops_the_columns_and_an_upgrade_brings_them_back_empty
     }
     after = snapshot(populated, skip=lossy)
     expected = snapshot_without(before, populated, lossy)
+    assert after.pop("topic_ability") == [] and expected.pop("topic_ability")
     assert {k: v for k, v in after.items() if k != "mirt_ability_latest"} == expected
     assert downgrade(populated, "base", allow_data_loss=True) == ""
     assert table_names(populated) == {"alembic_version"}
@@ -358,6 +421,7 @@ def test_a_failed_migration_leaves_the_database_as_it_was(populated):
 
 def test_a_leftover_temp_table_is_removed_in_the_same_transaction(populated, tmp_path):
     """What a failed SQLite batch rebuild left before: _alembic_tmp_mirt_ability (a copy)."""
+    empty_topic_ability(populated)  # a lossless step down to 0004
     engine = make_engine(populated)
     with engine.begin() as conn:
         conn.execute(text("CREATE TABLE _alembic_tmp_mirt_ability (ability_id INTEGER)"))
