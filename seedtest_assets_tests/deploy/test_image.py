@@ -375,7 +375,7 @@ print(json.dumps({
     "route": templates.route,
     "html": len(templates.html),
     "typst": len(templates.typst),
-    "jobs": sorted(j.name for j in d.defs.get_repository_def().get_all_jobs()),
+    "jobs": sorted(j.name for j in d.build_defs().get_repository_def().get_all_jobs()),
 }))
 """
 

@@ -14,12 +14,12 @@ from seedtest_assets.core.workloads import IRT_POD, op_tags
 from seedtest_assets.defs.attempts.assets import attempts
 from seedtest_assets.defs.mirt_ability.assets import AbilityConfig
 from seedtest_assets.defs.mirt_item_params.assets import mirt_item_params
-from seedtest_assets.defs.partitions import WEEKLY_BACKFILL, weekly
+from seedtest_assets.defs.partitions import WEEKLY_BACKFILL, asset_with_backfill_policy, weekly
 from seedtest_assets.defs.resources import WarehouseResource
 from seedtest_assets.defs.topic_ability.checks import TOPIC_CHECKS, finite_check, unique_check
 
 
-@dg.asset(
+@asset_with_backfill_policy(
     op_tags=op_tags(IRT_POD),
     partitions_def=weekly,
     backfill_policy=WEEKLY_BACKFILL,
