@@ -8,12 +8,12 @@ student-week reads the ``weekly`` row (:func:`read_weekly`).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import date, timedelta
 from typing import Any
 
 import polars as pl
-from sqlalchemy import Connection, and_, column, func, select, table
+from sqlalchemy import Connection, RowMapping, and_, column, func, select, table
 
 from seedtest_assets.core.warehouse import insert_frame, read_frame, replace_rows
 from seedtest_assets.core.warehouse import schema as s
@@ -134,7 +134,7 @@ def duplicate_weekly_users(conn: Connection, week_start: date, limit: int = 1000
 
 def read_stored_theta(
     conn: Connection, user_id: int, week_start: date | None = None
-) -> Mapping[str, Any] | None:
+) -> RowMapping | None:
     """The :data:`THETA_FIELDS` of the student's ``weekly`` row of ``week_start`` (the newest,
     should there be several), or (``None``) of their current row (the view
     ``mirt_ability_latest``); None: no row."""

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, time
+from typing import Any
 
 import polars as pl
 from sqlalchemy import (
@@ -253,7 +254,7 @@ def read_other_copies(
 _DATED_TEXT = "[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]*"
 
 
-def source_anomalies(conn: Connection, future: datetime, sample: int = 10) -> dict:
+def source_anomalies(conn: Connection, future: datetime, sample: int = 10) -> dict[str, Any]:
     """Whole-table counts of raw rows no daily partition can own or reconcile, with samples.
 
     Keys: ``null_attempted_at``, ``future_attempted_at`` (later than ``future``),
@@ -265,6 +266,10 @@ def source_anomalies(conn: Connection, future: datetime, sample: int = 10) -> di
     """
     a = s.attempts
     ts, null_ts = a.c.attempted_at, a.c.attempted_at.is_(None)
+    is_future: ColumnElement[bool]
+    undatable: ColumnElement[bool]
+    numeric: ColumnElement[bool]
+    bad_id: ColumnElement[bool]
     if as_text(conn):
         kind = func.typeof(ts)
         txt, num = type_coerce(ts, String()), type_coerce(ts, Float())
@@ -284,7 +289,7 @@ def source_anomalies(conn: Connection, future: datetime, sample: int = 10) -> di
     def count(cond) -> int:
         return int(conn.execute(select(func.count()).select_from(a).where(cond)).scalar_one())
 
-    out = {
+    out: dict[str, Any] = {
         "null_attempted_at": count(null_ts),
         "future_attempted_at": count(and_(is_future, not_(undatable))),
         "duplicated_ids": int(conn.execute(select(func.count()).select_from(dup_ids)).scalar_one()),
