@@ -126,20 +126,19 @@ def _ready_engine():
     return ready_engine(_warehouse_url())
 
 
-def _require(engine, column, ids: Sequence[int], noun: tuple[str, str]) -> None:
-    """Exit 3 unless every id is a value of ``column`` (e.g. ``users.user_id``).
+def _require(engine, column: str, ids: Sequence[int], noun: tuple[str, str]) -> None:
+    """Exit 3 unless every id is a value of ``users.<column>`` (``user_id`` or ``org_id``).
 
     ``noun``: how to name one and several missing ids ("student", "students").
     """
-    from sqlalchemy import select
-
+    from seedtest_assets.core.source import users
     from seedtest_assets.core.warehouse.ready import describe
 
     wanted = sorted(set(ids))
     if not wanted:
         return
     with engine.connect() as conn:
-        found = set(conn.execute(select(column).where(column.in_(wanted)).distinct()).scalars())
+        found = users.existing(conn, column, wanted)
     missing = [i for i in wanted if i not in found]
     if missing:
         listed = ", ".join(str(i) for i in missing)
@@ -150,17 +149,13 @@ def _require(engine, column, ids: Sequence[int], noun: tuple[str, str]) -> None:
 
 
 def _require_students(engine, user_ids: Sequence[int]) -> None:
-    from seedtest_assets.core.warehouse import schema as s
-
-    _require(engine, s.users.c.user_id, user_ids, ("student", "students"))
+    _require(engine, "user_id", user_ids, ("student", "students"))
 
 
 def _require_orgs(engine, org_ids: Sequence[int]) -> None:
     """Organisations that have students (``users.org_id``): else a typo selects nobody."""
-    from seedtest_assets.core.warehouse import schema as s
-
     noun = ("student in organisation", "students in organisations")
-    _require(engine, s.users.c.org_id, org_ids, noun)
+    _require(engine, "org_id", org_ids, noun)
 
 
 # --------------------------------------------------------------------------- commands

@@ -13,12 +13,26 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import polars as pl
-from sqlalchemy import func, select
 
 from seedtest_assets.core import settings
-from seedtest_assets.core.warehouse import insert_frame, make_engine, transaction, upgrade
-from seedtest_assets.core.warehouse import schema as s
+from seedtest_assets.core.attempts import rejects
+from seedtest_assets.core.source import attempts
+from seedtest_assets.core.user_inactivity import table as inactivity
+from seedtest_assets.core.warehouse import make_engine, transaction, upgrade
+from seedtest_assets.core.warehouse.db import delete_all, row_counts
 from seedtest_assets.runs import failure_message, prepare_dagster_home
+
+#: The tables the pipeline writes, emptied by a fresh demo.
+OUTPUT_TABLES = (
+    "features_topic_daily",
+    "attempt_rejects",
+    "user_inactivity",
+    "weekly_kpi",
+    "mirt_item_params",
+    "mirt_ability",
+    "topic_ability",
+    "report_artifacts",
+)
 
 #: (job, partitioned?) in dependency order; later issues append their weekly jobs.
 DEMO_JOBS: tuple[tuple[str, str | None], ...] = (
@@ -81,10 +95,8 @@ def plant_feed_errors(engine, start: date, weeks: int, seed: int) -> dict[str, i
 
     rng = np.random.default_rng(seed + 1)
     with engine.connect() as conn:
-        next_id = int(conn.execute(select(func.max(s.attempts.c.id))).scalar_one() or 0) + 1
-        template = (
-            conn.execute(select(s.attempts).order_by(s.attempts.c.id).limit(5)).mappings().all()
-        )
+        next_id = int(attempts.max_id(conn, integer_only=False) or 0) + 1
+        template = attempts.first_rows(conn, 5)
     days = rng.integers(0, weeks * 7, size=len(template))
     rows = []
     for i, (base, day) in enumerate(zip(template, days, strict=True)):
@@ -97,9 +109,9 @@ def plant_feed_errors(engine, start: date, weeks: int, seed: int) -> dict[str, i
     rows[2]["response_time_ms"] = 9_000_000  # response_time_absurd (2.5 h on one item)
     rows[3]["is_correct"] = None  # null_field
     rows.append(dict(rows[4]))  # an identical resend: duplicate_id
-    frame = pl.DataFrame(rows, schema={c.name: None for c in s.attempts.columns}, orient="row")
+    frame = pl.DataFrame(rows, schema={c: None for c in attempts.ATTEMPT_SCHEMA}, orient="row")
     with transaction(engine) as conn:
-        insert_frame(conn, s.attempts, frame)
+        attempts.append(conn, frame)
     return {
         "unknown_user": 1,
         "response_time_negative": 1,
@@ -162,17 +174,7 @@ def run_demo(users: int = 2000, weeks: int = 8, seed: int = 7, *, debug: bool = 
     pop = generate(SyntheticConfig(n_users=users, weeks=weeks, seed=seed))
     engine = make_engine(url)
     with transaction(engine) as conn:  # a fresh demo: outputs from earlier demos are cleared
-        for table in (
-            s.features_topic_daily,
-            s.attempt_rejects,
-            s.user_inactivity,
-            s.weekly_kpi,
-            s.mirt_item_params,
-            s.mirt_ability,
-            s.topic_ability,
-            s.report_artifacts,
-        ):
-            conn.execute(table.delete())
+        delete_all(conn, OUTPUT_TABLES)
     load(engine, pop, replace=True)
     planted = plant_feed_errors(engine, pop.start, weeks, seed)
     record_partitions_start(home, pop.start)
@@ -264,28 +266,23 @@ def validation_figures(engine, weeks: list[date], period_end: date) -> list[Figu
     """
     import numpy as np
 
+    from seedtest_assets.core.mirt_ability import table as abilities
     from seedtest_assets.core.mirt_item_params.pipeline import stored_item_params
-    from seedtest_assets.core.warehouse import read_frame
+    from seedtest_assets.core.synthetic import truth
     from seedtest_assets.core.weekly_kpi.pipeline import stored_kpis
     from seedtest_assets.core.weekly_kpi.truth import validate_against_truth
 
     week = weeks[-1]
-    ab = s.mirt_ability
     est = stored_item_params(engine, week, "2PL").filter(~pl.col("flagged").fill_null(False))
     with engine.connect() as conn:
-        truth_items = read_frame(conn, select(s.truth_items))
-        theta = read_frame(
-            conn,
-            select(ab.c.theta, s.truth_theta_weekly.c.theta.label("truth"))
-            .join(
-                s.truth_theta_weekly,
-                (s.truth_theta_weekly.c.user_id == ab.c.user_id)
-                & (s.truth_theta_weekly.c.week_start == ab.c.week_start),
-            )
-            .where(ab.c.week_start == week, ab.c.source == "weekly"),
-        )
-        truth_users = read_frame(conn, select(s.truth_users))
-        truth_theta = read_frame(conn, select(s.truth_theta_weekly))
+        truth_items = truth.read_truth_items(conn)
+        weekly = abilities.read_weekly(conn, week, ("user_id", "week_start", "theta"))
+        theta = weekly.join(
+            truth.read_truth_theta(conn, week).rename({"theta": "truth"}),
+            on=["user_id", "week_start"],
+        ).select("theta", "truth")
+        truth_users = truth.read_truth_users(conn)
+        truth_theta = truth.read_truth_theta(conn)
     items = est.join(truth_items.filter(pl.col("model") == "2PL"), on="item_id", suffix="_true")
 
     def corr(name, x, y, floor: float, unit: str, why_not: str = "") -> Figure:
@@ -441,49 +438,23 @@ def print_reports(engine, week: date, home: Path) -> None:
 
 def print_summary(engine, pop, planted, checks, failed_runs, home, dagster_home) -> None:
     """Rows per table, quarantine, statuses, checks, and where everything is."""
-    tables = {
-        name: s.metadata.tables[name]
-        for name in (
-            "users",
-            "items",
-            "exam_sessions",
-            "attempts",
-            "features_topic_daily",
-            "attempt_rejects",
-            "user_inactivity",
-            "weekly_kpi",
-            "mirt_item_params",
-            "mirt_ability",
-            "topic_ability",
-            "report_artifacts",
-        )
-    }
+    tables = (
+        "users",
+        "items",
+        "exam_sessions",
+        "attempts",
+        *OUTPUT_TABLES,
+    )
     with engine.connect() as conn:
-        counts = {
-            n: conn.execute(select(func.count()).select_from(t)).scalar_one()
-            for n, t in tables.items()
-        }
-        rejects = dict(
-            conn.execute(
-                select(s.attempt_rejects.c.reason, func.sum(s.attempt_rejects.c.rows)).group_by(
-                    s.attempt_rejects.c.reason
-                )
-            ).all()
-        )
-        last = conn.execute(select(func.max(s.user_inactivity.c.as_of_date))).scalar_one()
-        statuses = dict(
-            conn.execute(
-                select(s.user_inactivity.c.status, func.count())
-                .where(s.user_inactivity.c.as_of_date == last)
-                .group_by(s.user_inactivity.c.status)
-            ).all()
-        )
+        counts = row_counts(conn, tables)
+        rejected = rejects.rows_by_reason(conn)
+        last, statuses = inactivity.latest_status_counts(conn)
     print(f"\nperiod {pop.start} .. {pop.end - timedelta(days=1)}; rows per table:")
     for name, n in counts.items():
         print(f"  {name:<22}{n:>10,}")
     print("\nquarantined attempts (attempt_rejects), by reason (planted in the feed):")
-    for reason in sorted(set(rejects) | set(planted)):
-        print(f"  {reason:<24}{int(rejects.get(reason, 0)):>6}   planted {planted.get(reason, 0)}")
+    for reason in sorted(set(rejected) | set(planted)):
+        print(f"  {reason:<24}{int(rejected.get(reason, 0)):>6}   planted {planted.get(reason, 0)}")
     print(
         f"\ninactivity on {last}: " + ", ".join(f"{k} {v:,}" for k, v in sorted(statuses.items()))
     )

@@ -12,17 +12,8 @@ from seedtest_assets.core.warehouse import schema as s
 
 DAY = date(2026, 3, 2)  # a Monday
 
-ATTEMPT_SCHEMA = {
-    "id": pl.Int64,
-    "user_id": pl.Int64,
-    "session_id": pl.Int64,
-    "item_id": pl.Int64,
-    "topic_id": pl.Int64,
-    "is_correct": pl.Boolean,
-    "response_time_ms": pl.Int64,
-    "hints_used": pl.Int64,
-    "attempted_at": pl.Datetime("us"),
-}
+#: An ``attempts`` frame (derived from the table).
+ATTEMPT_SCHEMA = s.polars_schema(s.attempts)
 
 
 def attempts_frame(rows: list[dict]) -> pl.DataFrame:

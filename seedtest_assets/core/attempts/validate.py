@@ -29,6 +29,8 @@ from datetime import date, datetime, timedelta
 
 import polars as pl
 
+from seedtest_assets.core.attempts.rejects import REJECTS_SCHEMA
+
 #: Reason codes written to ``attempt_rejects.reason`` and what they mean.
 REJECT_REASONS: dict[str, str] = {
     "null_field": "a required column is NULL",
@@ -91,15 +93,6 @@ EPOCH_MS_FROM = 100_000_000_000
 _INTEGER_TEXT = r"^-?[0-9]{1,18}$"
 _TIMESTAMP_TEXT = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[ T][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?$"
 _NUMBER_TEXT = r"^-?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?$"
-
-REJECTS_SCHEMA: dict[str, pl.DataType] = {
-    "partition_date": pl.Date(),  # the UTC day that owns the row(s)
-    "attempt_id": pl.Int64(),
-    "reason": pl.String(),
-    "detail": pl.String(),
-    "raw": pl.String(),
-    "rows": pl.Int64(),  # how many input rows this record stands for
-}
 
 STUDENT_DAYS_SCHEMA: dict[str, pl.DataType] = {
     "user_id": pl.Int64(),

@@ -31,12 +31,10 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 import polars as pl
-from sqlalchemy import Engine, Text, and_, cast, func, or_, select
+from sqlalchemy import Engine
 
-from seedtest_assets.core.attempts.read import as_text, integer_id
 from seedtest_assets.core.attempts.validate import parse_attempts
-from seedtest_assets.core.warehouse import read_frame
-from seedtest_assets.core.warehouse import schema as s
+from seedtest_assets.core.source import attempts, sessions
 
 #: Sessions completed more recently than this wait for the next tick (commit-order slack).
 DEFAULT_SETTLE = timedelta(seconds=2)
@@ -144,22 +142,9 @@ def read_new_attempts(engine: Engine, after_id: int, limit: int) -> AttemptBatch
     """
     if limit < 1:
         raise ValueError("limit must be >= 1")
-    a, u = s.attempts, s.users
-    text = as_text(engine)
-    stmt = (
-        select(
-            a.c.id,
-            cast(a.c.user_id, Text()).label("user_id") if text else a.c.user_id,
-            cast(a.c.attempted_at, Text()).label("attempted_at") if text else a.c.attempted_at,
-            u.c.user_id.is_not(None).label("user_known"),
-        )
-        .select_from(a.outerjoin(u, u.c.user_id == a.c.user_id))
-        .where(a.c.id > after_id, integer_id(a))
-        .order_by(a.c.id)
-        .limit(limit + 1)  # one row more tells whether the limit splits copies of an id
-    )
     with engine.connect() as conn:
-        df = read_frame(conn, stmt)
+        # One row more tells whether the limit splits copies of an id.
+        df = attempts.read_after(conn, after_id, limit + 1)
     if df.height == 0:
         return AttemptBatch(to_id=after_id)
     full = df.height > limit
@@ -188,35 +173,16 @@ def read_new_attempts(engine: Engine, after_id: int, limit: int) -> AttemptBatch
     )
 
 
-def _completed_after(cursor: WatchCursor, until: datetime):
-    t = s.exam_sessions
-    cond = and_(t.c.completed_at.is_not(None), t.c.completed_at <= until)
-    if cursor.completed_at is not None:
-        c = cursor.completed_at
-        # The leading ">=" lets the database range-scan the completed_at index.
-        cond = and_(
-            cond,
-            t.c.completed_at >= c,
-            or_(t.c.completed_at > c, t.c.session_id > cursor.session_id),
-        )
-    return cond
-
-
 def read_completed_sessions(
     engine: Engine, cursor: WatchCursor, until: datetime, limit: int
 ) -> SessionBatch:
     """At most ``limit`` sessions completed after the cursor and at or before ``until``."""
     if limit < 1:
         raise ValueError("limit must be >= 1")
-    t = s.exam_sessions
-    stmt = (
-        select(t.c.session_id, t.c.user_id, t.c.completed_at)
-        .where(_completed_after(cursor, until))
-        .order_by(t.c.completed_at, t.c.session_id)
-        .limit(limit)
-    )
     with engine.connect() as conn:
-        df = read_frame(conn, stmt)
+        df = sessions.read_completed_after(
+            conn, cursor.completed_at, cursor.session_id, until, limit
+        )
     if df.height == 0:
         return SessionBatch(cursor.completed_at, cursor.session_id)
     return SessionBatch(
@@ -234,17 +200,9 @@ def start_cursor(engine: Engine, until: datetime) -> WatchCursor:
     History before this point is the batch assets' work (schedules, backfills); replaying it
     is a deliberate operator action (set the sensor's cursor).
     """
-    a, t = s.attempts, s.exam_sessions
     with engine.connect() as conn:
-        max_id = conn.execute(select(func.max(a.c.id)).where(integer_id(a))).scalar_one()
-        done = conn.execute(
-            select(func.max(t.c.completed_at)).where(t.c.completed_at <= until)
-        ).scalar_one()
-        sid = 0
-        if done is not None:
-            sid = conn.execute(
-                select(func.max(t.c.session_id)).where(t.c.completed_at == done)
-            ).scalar_one()
+        max_id = attempts.max_id(conn)
+        done, sid = sessions.last_completed(conn, until)
     return WatchCursor(attempt_id=int(max_id or 0), completed_at=done, session_id=int(sid or 0))
 
 

@@ -22,32 +22,9 @@ from datetime import date, datetime, time, timedelta
 
 import polars as pl
 
+from seedtest_assets.core.features_topic_daily.table import FEATURES_SCHEMA, HISTORY_SCHEMA
+
 IMPROVEMENT_LOOKBACK_DAYS = 7
-
-FEATURES_SCHEMA: dict[str, pl.DataType] = {
-    "date": pl.Date(),
-    "user_id": pl.Int64(),
-    "topic_id": pl.Int64(),
-    "attempts": pl.Int64(),
-    "correct": pl.Int64(),
-    "accuracy": pl.Float64(),
-    "rt_median": pl.Float64(),
-    "hints": pl.Int64(),
-    "improvement": pl.Float64(),
-    "last_attempt_at": pl.Datetime("us"),
-    "computed_at": pl.Datetime("us"),
-    "study_ms": pl.Int64(),
-}
-
-
-#: Columns of the per-day history ``improvement`` compares against.
-HISTORY_SCHEMA: dict[str, pl.DataType] = {
-    "user_id": pl.Int64(),
-    "topic_id": pl.Int64(),
-    "date": pl.Date(),
-    "attempts": pl.Int64(),
-    "correct": pl.Int64(),
-}
 
 
 def compute_features(

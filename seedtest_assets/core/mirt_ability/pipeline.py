@@ -14,14 +14,16 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 import polars as pl
-from sqlalchemy import Engine, and_, func, select
+from sqlalchemy import Engine
 
 from seedtest_assets.core.attempts.read import read_valid_attempts
 from seedtest_assets.core.irt import ItemBank, score
 from seedtest_assets.core.irt.growth import GrowthPrior, score_growth
+from seedtest_assets.core.mirt_ability import table
+from seedtest_assets.core.mirt_ability.table import ROWS_SCHEMA
+from seedtest_assets.core.mirt_item_params import table as item_params
 from seedtest_assets.core.mirt_item_params.pipeline import EmptyWindowError, stored_item_params
-from seedtest_assets.core.warehouse import insert_frame, replace_rows, transaction
-from seedtest_assets.core.warehouse import schema as s
+from seedtest_assets.core.warehouse import transaction
 
 DEFAULT_LOOKBACK_WEEKS = 12
 
@@ -37,13 +39,8 @@ class ScoringRun:
 
 def latest_calibrated_week(engine: Engine, model: str, on_or_before: date) -> date | None:
     """The most recent week with stored item parameters for ``model``."""
-    t = s.mirt_item_params
     with engine.connect() as conn:
-        return conn.execute(
-            select(func.max(t.c.week_start)).where(
-                t.c.model == model, t.c.week_start <= on_or_before
-            )
-        ).scalar_one()
+        return item_params.latest_week(conn, model, on_or_before)
 
 
 class NoItemParamsError(ValueError):
@@ -52,13 +49,8 @@ class NoItemParamsError(ValueError):
 
 def latest_ability_week(engine: Engine, on_or_before: date) -> date | None:
     """The newest week with weekly ``mirt_ability`` rows, on or before ``on_or_before``."""
-    t = s.mirt_ability
     with engine.connect() as conn:
-        return conn.execute(
-            select(func.max(t.c.week_start)).where(
-                t.c.source == "weekly", t.c.week_start <= on_or_before
-            )
-        ).scalar_one()
+        return table.latest_weekly_week(conn, on_or_before)
 
 
 def _score(
@@ -133,38 +125,12 @@ def _growth(
     )
 
 
-ROWS_SCHEMA: dict[str, pl.DataType] = {
-    "user_id": pl.Int64(),
-    "week_start": pl.Date(),
-    "theta": pl.Float64(),
-    "se": pl.Float64(),
-    "model": pl.String(),
-    "version": pl.String(),
-    "source": pl.String(),
-    "n_responses": pl.Int64(),
-    "fitted_at": pl.Datetime("us"),
-    "growth": pl.Float64(),
-    "growth_se": pl.Float64(),
-    "growth_cov": pl.Float64(),
-    "theta_window": pl.Float64(),
-    "theta_window_se": pl.Float64(),
-}
-
-
 def population_prior(engine: Engine, week_start: date) -> GrowthPrior | None:
     """The growth prior of the week's weekly population (the empirical-Bayes moments of its
     stored fits: mean and SD of theta and growth, posterior variances included), for scoring
     a few students the way the weekly batch scored everyone; None without weekly rows."""
-    t = s.mirt_ability
-    stmt = select(
-        func.count(),
-        func.avg(t.c.theta),
-        func.avg(t.c.theta * t.c.theta + t.c.se * t.c.se),
-        func.avg(t.c.growth),
-        func.avg(t.c.growth * t.c.growth + t.c.growth_se * t.c.growth_se),
-    ).where(t.c.week_start == week_start, t.c.source == "weekly", t.c.growth.is_not(None))
     with engine.connect() as conn:
-        n, m_l, s2_l, m_g, s2_g = conn.execute(stmt).one()
+        n, m_l, s2_l, m_g, s2_g = table.weekly_moments(conn, week_start)
     if not n:
         return None
     # Same floors as the batch's EM (irt/growth.py) keep the prior proper.
@@ -193,10 +159,8 @@ def score_week(
         NoItemParamsError, EmptyWindowError: nothing to score although the week has rows.
     """
     end = week_start + timedelta(days=7)
-    t = s.mirt_ability
-    this_week = and_(t.c.week_start == week_start, t.c.source == "weekly")
     with engine.connect() as conn:
-        stored = conn.execute(select(func.count()).select_from(t).where(this_week)).scalar_one()
+        stored = table.count_weekly(conn, week_start)
     try:
         run = _score(
             engine,
@@ -218,22 +182,14 @@ def score_week(
             "weekly ability rows: refusing to replace them with nothing"
         )
     with transaction(engine) as conn:
-        replace_rows(conn, t, this_week, run.rows)
+        table.replace_weekly(conn, week_start, run.rows)
     return run
 
 
 def duplicate_weekly_rows(engine: Engine, week_start: date) -> list[str]:
     """Students with more than one weekly row for the week (must be none)."""
-    t = s.mirt_ability
-    stmt = (
-        select(t.c.user_id)
-        .where(t.c.week_start == week_start, t.c.source == "weekly")
-        .group_by(t.c.user_id)
-        .having(func.count() > 1)
-        .limit(1000)
-    )
     with engine.connect() as conn:
-        return [str(u) for u in conn.execute(stmt).scalars()]
+        return [str(u) for u in table.duplicate_weekly_users(conn, week_start)]
 
 
 def score_students(
@@ -272,5 +228,5 @@ def score_students(
         prior=population_prior(engine, latest_ability_week(engine, now.date())) or GrowthPrior(),
     )
     with transaction(engine) as conn:
-        insert_frame(conn, s.mirt_ability, run.rows)
+        table.append(conn, run.rows)
     return run

@@ -13,17 +13,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import Engine, column, select, table
+from sqlalchemy import Engine
 
+from seedtest_assets.core.mirt_ability import table
 from seedtest_assets.core.mirt_ability.online import ThetaResult
-from seedtest_assets.core.warehouse import schema as s
-
-_FIELDS = ("user_id", "week_start", "theta", "se", "model", "version", "source", "fitted_at")
-
-#: The view of each student's newest row (columns typed as in ``mirt_ability``).
-mirt_ability_latest = table(
-    "mirt_ability_latest", *(column(name, s.mirt_ability.c[name].type) for name in _FIELDS)
-)
 
 
 @dataclass(frozen=True)
@@ -68,19 +61,8 @@ def stored_theta(
 
     A re-run week has one weekly row; should there ever be more, the newest counts.
     """
-    if week_start is None:
-        v = mirt_ability_latest.c
-        stmt = select(*(v[f] for f in _FIELDS)).where(v.user_id == user_id)
-    else:
-        t = s.mirt_ability.c
-        stmt = (
-            select(*(t[f] for f in _FIELDS))
-            .where(t.user_id == user_id, t.week_start == week_start, t.source == "weekly")
-            .order_by(t.fitted_at.desc(), t.ability_id.desc())
-            .limit(1)
-        )
     with engine.connect() as conn:
-        row = conn.execute(stmt).mappings().first()
+        row = table.read_stored_theta(conn, user_id, week_start)
     if row is None:
         return None
     return StoredTheta(

@@ -19,11 +19,12 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 import polars as pl
-from sqlalchemy import Engine, and_, select
+from sqlalchemy import Engine
 
 from seedtest_assets.core.attempts import ValidationLimits
 from seedtest_assets.core.attempts.read import read_checked_attempts
 from seedtest_assets.core.irt import Calibration, calibrate
+from seedtest_assets.core.mirt_item_params import table
 from seedtest_assets.core.mirt_item_params.linking import (
     IDENTITY,
     Link,
@@ -36,8 +37,7 @@ from seedtest_assets.core.mirt_item_params.share import (
     StudentCap,
     cap_student_responses,
 )
-from seedtest_assets.core.warehouse import read_frame, replace_rows, transaction
-from seedtest_assets.core.warehouse import schema as s
+from seedtest_assets.core.warehouse import transaction
 
 DEFAULT_WINDOW_WEEKS = 12
 #: Slopes below this carry no information (b = -d/a explodes): flagged, not used.
@@ -87,30 +87,10 @@ def version_for(model: str, week_start: date) -> str:
 
 
 def stored_item_params(engine: Engine, week_start: date, model: str) -> pl.DataFrame:
-    """Stored parameters of one week: item_id, a, b, c, d, flagged, n_responses (empty if
-    none)."""
-    t = s.mirt_item_params
+    """Stored parameters of one week: item_id, a, b, c, d, flagged, n_responses, version
+    (empty if none; :func:`.table.read_week`)."""
     with engine.connect() as conn:
-        rows = read_frame(
-            conn,
-            select(t.c.item_id, t.c.params, t.c.version).where(
-                t.c.week_start == week_start, t.c.model == model
-            ),
-        )
-    schema = {
-        "a": pl.Float64,
-        "b": pl.Float64,
-        "c": pl.Float64,
-        "d": pl.Float64,
-        "flagged": pl.Boolean,
-        "n_responses": pl.Int64,
-    }
-    if rows.height == 0:
-        return pl.DataFrame(schema={"item_id": pl.Int64, **schema, "version": pl.String})
-    params = pl.DataFrame(
-        [{k: p.get(k) for k in schema} for p in map(json.loads, rows["params"])], schema=schema
-    )
-    return pl.concat([rows.select("item_id"), params, rows.select("version")], how="horizontal")
+        return table.read_week(conn, week_start, model)
 
 
 def flag_flat_items(items: pl.DataFrame) -> pl.DataFrame:
@@ -208,11 +188,10 @@ def calibrate_week(
             "version": [version] * items.height,
             "fitted_at": [now] * items.height,
         },
-        schema_overrides={"fitted_at": pl.Datetime("us")},
+        schema=table.ROWS_SCHEMA,
     )
-    t = s.mirt_item_params
     with transaction(engine) as conn:
-        replace_rows(conn, t, and_(t.c.week_start == week_start, t.c.model == cal.model), rows)
+        table.replace_week(conn, week_start, cal.model, rows)
     return CalibrationRun(
         week_start=week_start,
         model=cal.model,

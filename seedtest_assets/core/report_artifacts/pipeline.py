@@ -30,15 +30,17 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 import polars as pl
-from sqlalchemy import Engine, and_, func, select, true
+from sqlalchemy import Engine
 
 from seedtest_assets.core import settings
-from seedtest_assets.core.attempts.read import in_days, read_valid_attempts
+from seedtest_assets.core.attempts.read import read_valid_attempts
+from seedtest_assets.core.mirt_ability import table as abilities
 from seedtest_assets.core.mirt_ability.pipeline import (
     DEFAULT_LOOKBACK_WEEKS,
     latest_calibrated_week,
 )
 from seedtest_assets.core.mirt_item_params.pipeline import stored_item_params
+from seedtest_assets.core.report_artifacts import table
 from seedtest_assets.core.report_artifacts.content import (
     LANGS,
     StudentInputs,
@@ -56,11 +58,12 @@ from seedtest_assets.core.report_artifacts.render import (
     render_batch,
 )
 from seedtest_assets.core.report_artifacts.store import StoreSettings
+from seedtest_assets.core.source import attempts, topics, users
 from seedtest_assets.core.topic_ability import table as topic_table
 from seedtest_assets.core.topic_ability.pipeline import usable_items
 from seedtest_assets.core.topic_ability.table import read_topic_ability
-from seedtest_assets.core.warehouse import read_frame, replace_rows, transaction
-from seedtest_assets.core.warehouse import schema as s
+from seedtest_assets.core.warehouse import transaction
+from seedtest_assets.core.weekly_kpi import table as kpi_table
 
 DEFAULT_MAX_USERS = 1000
 MAX_USERS_ENV = "MAX_USERS"
@@ -151,39 +154,20 @@ def select_students(engine: Engine, week_start: date, selection: Selection) -> S
     of those, only this shard's (``user_id % shard_count == shard_index``)."""
     if week_start.weekday() != 0:
         raise ValueError(f"week_start must be a Monday, got {week_start}")
-    u, o, a = s.users, s.organizations, s.attempts
-    conds = []
-    if selection.org_ids:
-        conds.append(u.c.org_id.in_([int(x) for x in selection.org_ids]))
-    if selection.user_ids:
-        conds.append(u.c.user_id.in_([int(x) for x in selection.user_ids]))
-    if selection.active_only:
-        active = (
-            select(a.c.user_id)
-            .where(in_days(a, week_start, week_start + timedelta(days=7)), a.c.user_id.is_not(None))
-            .distinct()
-        )
-        conds.append(u.c.user_id.in_(active))
-    where = and_(true(), *conds)
-    limit = selection.limit()
-    stmt = (
-        select(
-            u.c.user_id,
-            u.c.display_name,
-            func.coalesce(o.c.name, "").label("org_name"),
-            u.c.goal_theta,
-            u.c.goal_date,
-        )
-        .select_from(u.outerjoin(o, o.c.org_id == u.c.org_id))
-        .where(where)
-        .order_by(u.c.user_id)
-        .limit(limit)
-    )
+    week_end = week_start + timedelta(days=7)
     with engine.connect() as conn:
-        frame = read_frame(conn, stmt)
-        eligible = kept = frame.height
-        if frame.height == limit:  # maybe more: count them for the "truncated" metadata
-            eligible = conn.execute(select(func.count()).select_from(u).where(where)).scalar_one()
+        frame, eligible = users.select_students(
+            conn,
+            org_ids=selection.org_ids,
+            user_ids=selection.user_ids,
+            among=(
+                attempts.users_with_attempts(week_start, week_end, known_distinct=True)
+                if selection.active_only
+                else None
+            ),
+            limit=selection.limit(),
+        )
+    kept = frame.height
     if selection.shard_count > 1:
         # After the cut, so that the shards together are exactly the unsharded selection.
         frame = frame.filter(pl.col("user_id") % selection.shard_count == selection.shard_index)
@@ -193,18 +177,8 @@ def select_students(engine: Engine, week_start: date, selection: Selection) -> S
 # --------------------------------------------------------------------------- inputs
 def _read_kpis(engine: Engine, week_start: date, user_ids: Sequence[int]) -> dict[int, dict]:
     """``weekly_kpi.kpis`` of the week per student (missing rows: absent)."""
-    t = s.weekly_kpi
-    out: dict[int, dict] = {}
     with engine.connect() as conn:
-        for chunk in _chunks(user_ids):
-            rows = conn.execute(
-                select(t.c.user_id, t.c.kpis).where(
-                    t.c.week_start == week_start, t.c.user_id.in_(chunk)
-                )
-            )
-            for uid, kpis in rows:
-                out[int(uid)] = dict(kpis) if isinstance(kpis, dict) else {}
-    return out
+        return kpi_table.kpis_by_user(kpi_table.read_kpis(conn, week_start, user_ids))
 
 
 def _read_history(
@@ -212,26 +186,13 @@ def _read_history(
 ) -> pl.DataFrame:
     """Weekly θ (``user_id, week_start, theta, se, growth``) of the last ``weeks`` weeks: the
     weekly ``mirt_ability`` rows, i.e. the one θ per student-week every reader shows."""
-    t = s.mirt_ability
-    frames = []
     with engine.connect() as conn:
-        for chunk in _chunks(user_ids):
-            stmt = select(t.c.user_id, t.c.week_start, t.c.theta, t.c.se, t.c.growth).where(
-                t.c.source == "weekly",
-                t.c.week_start <= week_start,
-                t.c.week_start > week_start - timedelta(weeks=weeks),
-                t.c.user_id.in_(chunk),
-            )
-            frames.append(read_frame(conn, stmt))
-    hist = pl.concat(frames) if frames else pl.DataFrame()
+        hist = abilities.read_weekly_history(conn, week_start, weeks, user_ids)
     if hist.height == 0:
         return pl.DataFrame(
             schema={
-                "user_id": pl.Int64,
-                "week_start": pl.Date,
-                "theta": pl.Float64,
-                "se": pl.Float64,
-                "growth": pl.Float64,
+                c: abilities.ROWS_SCHEMA[c]
+                for c in ("user_id", "week_start", "theta", "se", "growth")
             }
         )
     # One row per week (a re-run week has one weekly row; keep the last if ever more).
@@ -323,11 +284,11 @@ def read_inputs(
     )
     theta = _stored_topic_theta(engine, week_start, ids, valid, model)
     with engine.connect() as conn:
-        topics = read_frame(conn, select(s.topics.c.topic_id, s.topics.c.name, s.topics.c.name_en))
+        names = topics.read_topic_names(conn)
     stats = (
         _week_topic_stats(valid, week_start)
         .join(theta, on=["user_id", "topic_id"], how="left")
-        .join(topics, on="topic_id", how="left")
+        .join(names, on="topic_id", how="left")
     )
     lo, hi = week_bounds(week_start)
     days = (
@@ -394,7 +355,6 @@ def record_artifacts(
     ok = [r for r in results if r.ok]
     if not ok:
         return 0
-    t = s.report_artifacts
     frame = pl.DataFrame(
         {
             "week_start": [week_start] * len(ok),
@@ -405,30 +365,10 @@ def record_artifacts(
             "sha256": [r.sha256 for r in ok],
             "generated_at": [generated_at] * len(ok),
         },
-        schema={
-            "week_start": pl.Date,
-            "user_id": pl.Int64,
-            "format": pl.String,
-            "url": pl.String,
-            "file_size_bytes": pl.Int64,
-            "sha256": pl.String,
-            "generated_at": pl.Datetime("us"),
-        },
+        schema=table.ARTIFACTS_SCHEMA,
     )
-    written = 0
     with transaction(engine) as conn:
-        for fmt in sorted(set(frame["format"])):
-            part = frame.filter(pl.col("format") == fmt)
-            ids = part["user_id"].to_list()
-            for i in range(0, len(ids), ID_CHUNK):
-                chunk = part.slice(i, ID_CHUNK)
-                where = and_(
-                    t.c.week_start == week_start,
-                    t.c.format == fmt,
-                    t.c.user_id.in_(chunk["user_id"].to_list()),
-                )
-                written += replace_rows(conn, t, where, chunk)
-    return written
+        return table.replace_keys(conn, week_start, frame)
 
 
 # --------------------------------------------------------------------------- the batch
@@ -593,13 +533,5 @@ def run_batch(
 def stored_artifacts(engine: Engine, week_start: date) -> pl.DataFrame:
     """The ``report_artifacts`` rows of a week (user_id, format, url, size, sha256, time),
     ordered by student and format: what a summary or a teacher's list shows."""
-    t = s.report_artifacts
     with engine.connect() as conn:
-        return read_frame(
-            conn,
-            select(
-                t.c.user_id, t.c.format, t.c.url, t.c.file_size_bytes, t.c.sha256, t.c.generated_at
-            )
-            .where(t.c.week_start == week_start)
-            .order_by(t.c.user_id, t.c.format),
-        )
+        return table.read_week(conn, week_start)

@@ -148,8 +148,7 @@ def pandoc_args(qmd: Path, fmt: str, metadata_file: Path) -> list[str]:
         f"--resource-path={folder}",
     ]
     if fmt == "html":
-        if opts.get("embed-resources", True):
-            args.append("--embed-resources")
+        args.append("--embed-resources")  # the page is always self-contained
         css = opts.get("css")
         for c in [css] if isinstance(css, str) else css or []:
             args.append(f"--css={folder / c}")
@@ -561,18 +560,6 @@ def render_batch(
             if reason:  # stop handing out work: cancel what no worker has taken yet
                 for fut in [f for f in pending if f.cancel()]:
                     yield not_attempted(pending.pop(fut), job.formats, reason)
-
-
-def render_one(
-    inp: StudentInputs,
-    templates: Templates,
-    lang: str,
-    fmt: str,
-    generated_at: datetime | None = None,
-) -> bytes:
-    """One file of one student in this process (tests, previews)."""
-    data = build_report(inp, lang, generated_at or datetime(2000, 1, 1))
-    return ReportRenderer(templates).render(data, fmt)
 
 
 # --------------------------------------------------------------------------- per-report route

@@ -31,8 +31,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 
+from seedtest_assets.core.mirt_ability import table as abilities
 from seedtest_assets.core.report_artifacts.content import _f, kpi_sentences, labels
 from seedtest_assets.core.report_artifacts.store import (
     StoreSettings,
@@ -40,7 +41,8 @@ from seedtest_assets.core.report_artifacts.store import (
     open_store,
     report_key,
 )
-from seedtest_assets.core.warehouse import schema as s
+from seedtest_assets.core.source import users
+from seedtest_assets.core.weekly_kpi import table as kpi_table
 
 #: Reports read per batch at most (spread over the batch); enough to catch a systematic fault.
 MAX_VERIFIED = 200
@@ -131,28 +133,17 @@ def verify_reports(
     out = Verification()
     if not ids:
         return out
-    k, a, u = s.weekly_kpi, s.mirt_ability, s.users
     with engine.connect() as conn:
-        kpis = dict(
-            conn.execute(
-                select(k.c.user_id, k.c.kpis).where(
-                    k.c.week_start == week_start, k.c.user_id.in_(ids)
-                )
-            ).all()
-        )
+        kpis = kpi_table.kpis_by_user(kpi_table.read_kpis(conn, week_start, ids))
         thetas = {
-            r.user_id: (r.theta, r.se)
-            for r in conn.execute(
-                select(a.c.user_id, a.c.theta, a.c.se).where(
-                    a.c.week_start == week_start, a.c.source == "weekly", a.c.user_id.in_(ids)
-                )
-            )
+            r["user_id"]: (r["theta"], r["se"])
+            for r in abilities.read_weekly(
+                conn, week_start, ("user_id", "theta", "se"), ids
+            ).iter_rows(named=True)
         }
         goals = {
-            r.user_id: (r.goal_theta, r.goal_date)
-            for r in conn.execute(
-                select(u.c.user_id, u.c.goal_theta, u.c.goal_date).where(u.c.user_id.in_(ids))
-            )
+            r["user_id"]: (r["goal_theta"], r["goal_date"])
+            for r in users.read_goals(conn, ids).iter_rows(named=True)
         }
     L = labels(lang)
     reader = open_store(store)

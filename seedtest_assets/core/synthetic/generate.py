@@ -81,6 +81,7 @@ import numpy as np
 import polars as pl
 
 from seedtest_assets.core.settings import utc_now
+from seedtest_assets.core.warehouse import schema
 
 US_PER_SECOND = 1_000_000
 US_PER_DAY = 86_400 * US_PER_SECOND
@@ -214,56 +215,10 @@ class Population:
         }
 
 
-# Frame schemas, mirroring seedtest_assets.core.warehouse.schema (checked by the tests).
+#: Frame schemas of the generated tables, derived from the warehouse tables they are loaded
+#: into (``schema.polars_schema``), in load order.
 SCHEMAS: dict[str, dict[str, pl.DataType]] = {
-    "organizations": {"org_id": pl.Int64(), "name": pl.String()},
-    "users": {
-        "user_id": pl.Int64(),
-        "org_id": pl.Int64(),
-        "display_name": pl.String(),
-        "goal_theta": pl.Float64(),
-        "goal_date": pl.Date(),
-        "created_at": pl.Datetime("us"),
-    },
-    "topics": {"topic_id": pl.Int64(), "name": pl.String(), "name_en": pl.String()},
-    "items": {"item_id": pl.Int64(), "topic_id": pl.Int64()},
-    "exam_sessions": {
-        "session_id": pl.Int64(),
-        "user_id": pl.Int64(),
-        "started_at": pl.Datetime("us"),
-        "completed_at": pl.Datetime("us"),
-    },
-    "attempts": {
-        "id": pl.Int64(),
-        "user_id": pl.Int64(),
-        "session_id": pl.Int64(),
-        "item_id": pl.Int64(),
-        "topic_id": pl.Int64(),
-        "is_correct": pl.Boolean(),
-        "response_time_ms": pl.Int64(),
-        "hints_used": pl.Int64(),
-        "attempted_at": pl.Datetime("us"),
-    },
-    "truth_items": {
-        "item_id": pl.Int64(),
-        "topic_id": pl.Int64(),
-        "model": pl.String(),
-        "a": pl.Float64(),
-        "b": pl.Float64(),
-        "c": pl.Float64(),
-    },
-    "truth_users": {
-        "user_id": pl.Int64(),
-        "theta0": pl.Float64(),
-        "growth_per_week": pl.Float64(),
-        "churn_week": pl.Date(),
-        "reached_goal": pl.Boolean(),
-    },
-    "truth_theta_weekly": {
-        "user_id": pl.Int64(),
-        "week_start": pl.Date(),
-        "theta": pl.Float64(),
-    },
+    t.name: schema.polars_schema(t) for t in (*schema.SOURCE_TABLES, *schema.TRUTH_TABLES)
 }
 
 

@@ -46,18 +46,10 @@ from seedtest_assets.core.warehouse.pgbinary import (
 
 log = logging.getLogger(__name__)
 
-#: The tables :func:`load` writes, parents first (``items`` references ``topics``).
-TABLES: tuple[Table, ...] = (
-    schema.organizations,
-    schema.users,
-    schema.topics,
-    schema.items,
-    schema.exam_sessions,
-    schema.attempts,
-    schema.truth_items,
-    schema.truth_users,
-    schema.truth_theta_weekly,
-)
+#: The tables :func:`load` writes, parents first (``items`` references ``topics``): the source
+#: tables (which the exam product writes in production; ``core.source`` reads them) and the
+#: truth tables this package owns. The loader copies whole frames and names no table itself.
+TABLES: tuple[Table, ...] = (*schema.SOURCE_TABLES, *schema.TRUTH_TABLES)
 
 #: ``progress(table_name, rows, seconds)`` after each table.
 Progress = Callable[[str, int, float], None]

@@ -16,16 +16,9 @@ from datetime import date, datetime, timedelta
 
 import polars as pl
 
-STATUSES = ("active", "at_risk", "inactive", "never_active")
+from seedtest_assets.core.user_inactivity.table import INACTIVITY_SCHEMA
 
-INACTIVITY_SCHEMA: dict[str, pl.DataType] = {
-    "as_of_date": pl.Date(),
-    "user_id": pl.Int64(),
-    "last_attempt_at": pl.Datetime("us"),
-    "days_inactive": pl.Int64(),
-    "status": pl.String(),
-    "computed_at": pl.Datetime("us"),
-}
+STATUSES = ("active", "at_risk", "inactive", "never_active")
 
 
 @dataclass(frozen=True)

@@ -6,11 +6,13 @@ from dataclasses import dataclass
 from datetime import date, datetime, time
 
 import polars as pl
-from sqlalchemy import Engine, and_, func, select
+from sqlalchemy import Engine
 
+from seedtest_assets.core.features_topic_daily import table as features
+from seedtest_assets.core.source import users as source_users
+from seedtest_assets.core.user_inactivity import table
 from seedtest_assets.core.user_inactivity.compute import InactivityThresholds, classify_inactivity
-from seedtest_assets.core.warehouse import read_frame, replace_rows, transaction
-from seedtest_assets.core.warehouse import schema as s
+from seedtest_assets.core.warehouse import transaction
 
 
 @dataclass
@@ -36,31 +38,16 @@ def materialize_inactivity(
     Activity comes from ``features_topic_daily`` (valid attempts only), so quarantined rows
     never make a student look active.
     """
-    f = s.features_topic_daily
     end_ts = datetime.combine(end, time())
     with engine.connect() as conn:
-        users = read_frame(
-            conn,
-            select(s.users.c.user_id, s.users.c.created_at).where(s.users.c.created_at < end_ts),
-        )
-        before = read_frame(
-            conn,
-            select(f.c.user_id, func.max(f.c.last_attempt_at).label("last_attempt_at"))
-            .where(f.c.date < start)
-            .group_by(f.c.user_id),
-        )
-        activity = read_frame(
-            conn,
-            select(f.c.user_id, f.c.date, func.max(f.c.last_attempt_at).label("last_attempt_at"))
-            .where(f.c.date >= start, f.c.date < end)
-            .group_by(f.c.user_id, f.c.date),
-        )
+        users = source_users.read_registered(conn, end_ts)
+        before = features.read_last_attempt_before(conn, start)
+        activity = features.read_daily_last_attempt(conn, start, end)
     rows = classify_inactivity(
         users, before, activity, start=start, end=end, computed_at=now, thresholds=thresholds
     )
-    u = s.user_inactivity
     with transaction(engine) as conn:
-        replace_rows(conn, u, and_(u.c.as_of_date >= start, u.c.as_of_date < end), rows)
+        table.replace_days(conn, start, end, rows)
     last = rows.filter(pl.col("as_of_date") == rows["as_of_date"].max()) if rows.height else rows
     counts = dict(last.group_by("status").len().iter_rows()) if rows.height else {}
     return InactivityRun(start=start, end=end, rows=rows.height, status_counts=counts)
@@ -72,20 +59,10 @@ def stored_inactivity_stats(engine: Engine, start: date, end: date) -> dict[str,
     ``rows`` stored vs ``expected`` (registered students x days); ``bad_status`` = rows whose
     status contradicts ``days_inactive`` being null.
     """
-    u = s.user_inactivity
-    in_range = and_(u.c.as_of_date >= start, u.c.as_of_date < end)
     end_ts = datetime.combine(end, time())
     with engine.connect() as conn:
-        stored = conn.execute(select(func.count()).where(in_range)).scalar_one()
-        bad = conn.execute(
-            select(func.count()).where(
-                in_range,
-                (u.c.days_inactive.is_(None)) != (u.c.status == "never_active"),
-            )
-        ).scalar_one()
-        created = read_frame(
-            conn, select(s.users.c.created_at).where(s.users.c.created_at < end_ts)
-        )
+        stored, bad = table.row_counts(conn, start, end)
+        created = source_users.read_created_at(conn, end_ts)
     # A student is expected on every day from the day they registered.
     first_day = pl.max_horizontal(pl.col("created_at").dt.date(), pl.lit(start))
     expected = created.select((pl.lit(end) - first_day).dt.total_days().sum()).item() or 0

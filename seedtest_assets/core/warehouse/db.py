@@ -10,20 +10,15 @@ from __future__ import annotations
 
 import hashlib
 import io
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
 import polars as pl
 from sqlalchemy import (
     JSON,
-    Boolean,
     Connection,
-    Date,
-    DateTime,
     Engine,
-    Float,
-    Integer,
     Table,
     Text,
     bindparam,
@@ -36,6 +31,8 @@ from sqlalchemy import (
 from sqlalchemy.sql import ColumnElement, Select
 
 from seedtest_assets.core import settings
+from seedtest_assets.core.warehouse import schema
+from seedtest_assets.core.warehouse.schema import polars_dtype
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
@@ -100,18 +97,7 @@ def downgrade(url: str, revision: str, *, allow_data_loss: bool = False) -> str:
 # --------------------------------------------------------------------------- reads
 def _polars_dtype_for(column) -> pl.DataType:
     """The polars dtype of a result column (JSON and text -> String)."""
-    t = column.type
-    if isinstance(t, Boolean):
-        return pl.Boolean()
-    if isinstance(t, Integer):  # BigInteger and SmallInteger are Integer subclasses
-        return pl.Int64()
-    if isinstance(t, Float):
-        return pl.Float64()
-    if isinstance(t, DateTime):
-        return pl.Datetime("us")
-    if isinstance(t, Date):
-        return pl.Date()
-    return pl.String()
+    return polars_dtype(column.type)
 
 
 def frame_schema(stmt: Select) -> dict[str, pl.DataType]:
@@ -311,3 +297,15 @@ def table_counts(conn: Connection, tables: Mapping[str, Table]) -> dict[str, int
         name: conn.execute(select(func.count()).select_from(t)).scalar_one()
         for name, t in tables.items()
     }
+
+
+def row_counts(conn: Connection, names: Sequence[str]) -> dict[str, int]:
+    """Row counts of the warehouse tables ``names`` (for summaries): a whole-table statement
+    of the warehouse itself, no table's business."""
+    return table_counts(conn, {n: schema.metadata.tables[n] for n in names})
+
+
+def delete_all(conn: Connection, names: Sequence[str]) -> None:
+    """Empty the warehouse tables ``names`` in the caller's transaction (a fresh demo)."""
+    for n in names:
+        conn.execute(schema.metadata.tables[n].delete())

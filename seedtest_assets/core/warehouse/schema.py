@@ -16,6 +16,9 @@ one transaction: a replace, never a duplicate.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+
+import polars as pl
 from sqlalchemy import (
     JSON,
     BigInteger,
@@ -33,6 +36,7 @@ from sqlalchemy import (
     Text,
     text,
 )
+from sqlalchemy.types import TypeEngine
 
 # Naming convention so Alembic migrations and metadata agree on constraint names.
 metadata = MetaData(
@@ -282,3 +286,56 @@ truth_theta_weekly = Table(
 
 SOURCE_TABLES = (organizations, users, topics, items, exam_sessions, attempts)
 TRUTH_TABLES = (truth_items, truth_users, truth_theta_weekly)
+
+
+# --------------------------------------------------------------------------- polars frames
+def polars_dtype(sql_type: TypeEngine) -> pl.DataType:
+    """The polars dtype a column of ``sql_type`` is read into and written from.
+
+    Integer kinds (``Integer``, ``BigInteger``, ``SmallInteger``) -> ``Int64``; ``Float`` ->
+    ``Float64``; ``Boolean`` -> ``Boolean``; ``DateTime`` -> ``Datetime("us")`` (naive UTC);
+    ``Date`` -> ``Date``; everything else (``Text``, ``String``, ``JSON``) -> ``String`` (JSON
+    travels as its JSON text, see :func:`~seedtest_assets.core.warehouse.db.insert_frame`).
+    """
+    if isinstance(sql_type, Boolean):
+        return pl.Boolean()
+    if isinstance(sql_type, Integer):  # BigInteger and SmallInteger are Integer subclasses
+        return pl.Int64()
+    if isinstance(sql_type, Float):
+        return pl.Float64()
+    if isinstance(sql_type, DateTime):
+        return pl.Datetime("us")
+    if isinstance(sql_type, Date):
+        return pl.Date()
+    return pl.String()
+
+
+def polars_schema(
+    table: Table,
+    columns: Sequence[str] | None = None,
+    overrides: Mapping[str, pl.DataType] | None = None,
+) -> dict[str, pl.DataType]:
+    """The polars schema of ``table``'s rows, derived from its columns (:func:`polars_dtype`).
+
+    Args:
+        table: a table of this module.
+        columns: only these columns, in this order (default: all, in table order).
+        overrides: dtypes replacing the derived ones of some of the selected columns (a
+            frame that legitimately differs from its table says so here).
+
+    Returns:
+        column name -> polars dtype, in column order.
+
+    Raises:
+        KeyError: a column of ``columns`` or ``overrides`` that is not selected from ``table``.
+    """
+    names = list(columns) if columns is not None else [c.name for c in table.columns]
+    unknown = [n for n in names if n not in table.c]
+    if unknown:
+        raise KeyError(f"{table.name} has no column(s) {unknown}")
+    out = {n: polars_dtype(table.c[n].type) for n in names}
+    extra = [n for n in overrides or {} if n not in out]
+    if extra:
+        raise KeyError(f"overrides of column(s) {extra} not selected from {table.name}")
+    out.update(overrides or {})
+    return out

@@ -36,36 +36,28 @@ import polars as pl
 from scipy.optimize import minimize
 from scipy.special import expit, log_expit, ndtr
 
+from seedtest_assets.core.features_topic_daily import table as features_table
+from seedtest_assets.core.mirt_ability.table import ROWS_SCHEMA
+from seedtest_assets.core.source import users
+from seedtest_assets.core.weekly_kpi import table as kpi_table
+
 #: Daily activity per student (features_topic_daily summed over topics).
-ACTIVITY_SCHEMA: dict[str, pl.DataType] = {
-    "user_id": pl.Int64(),
-    "date": pl.Date(),
-    "attempts": pl.Int64(),
-    "correct": pl.Int64(),
-    "study_ms": pl.Int64(),
-}
+ACTIVITY_SCHEMA: dict[str, pl.DataType] = dict(features_table.ACTIVITY_SCHEMA)
 
-#: The weekly ability inputs (mirt_ability weekly rows, one per student).
+#: The weekly ability inputs (mirt_ability weekly rows, one per student): ``theta`` is the
+#: growth line's ability at the end of the week.
 ABILITY_SCHEMA: dict[str, pl.DataType] = {
-    "user_id": pl.Int64(),
-    "week_start": pl.Date(),
-    "theta": pl.Float64(),  # the growth line's ability at the end of the week
-    "se": pl.Float64(),
-    "growth": pl.Float64(),
-    "growth_se": pl.Float64(),
-    "growth_cov": pl.Float64(),
+    c: ROWS_SCHEMA[c]
+    for c in ("user_id", "week_start", "theta", "se", "growth", "growth_se", "growth_cov")
 }
 
-GOALS_SCHEMA: dict[str, pl.DataType] = {
-    "user_id": pl.Int64(),
-    "goal_theta": pl.Float64(),
-    "goal_date": pl.Date(),
-}
+GOALS_SCHEMA: dict[str, pl.DataType] = dict(users.GOALS_SCHEMA)
 
 #: Columns of the wide result (the ``kpis`` JSON holds all but week_start and user_id).
+#: The keys come from ``weekly_kpi``; the payload is hand-written: it is the JSON object's
+#: fields, which no table column describes.
 KPI_SCHEMA: dict[str, pl.DataType] = {
-    "week_start": pl.Date(),
-    "user_id": pl.Int64(),
+    **kpi_table.KEY_SCHEMA,
     "I_t": pl.Float64(),
     "I_t_se": pl.Float64(),
     "E_t": pl.Float64(),

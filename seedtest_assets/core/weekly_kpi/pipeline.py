@@ -12,11 +12,14 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 import polars as pl
-from sqlalchemy import Engine, and_, func, select
+from sqlalchemy import Engine
 
+from seedtest_assets.core.features_topic_daily import table as features
+from seedtest_assets.core.mirt_ability import table as abilities_table
 from seedtest_assets.core.mirt_ability.pipeline import latest_ability_week
-from seedtest_assets.core.warehouse import read_frame, replace_rows, transaction
-from seedtest_assets.core.warehouse import schema as s
+from seedtest_assets.core.source import users
+from seedtest_assets.core.warehouse import transaction
+from seedtest_assets.core.weekly_kpi import table
 from seedtest_assets.core.weekly_kpi.compute import (
     ABILITY_SCHEMA,
     KPI_SCHEMA,
@@ -48,20 +51,8 @@ def as_of_for(week_start: date, now: datetime) -> date:
 def read_activity(engine: Engine, start: date, end: date) -> pl.DataFrame:
     """Daily activity per student over ``[start, end)``: user_id, date, attempts, correct,
     study_ms (summed over topics in SQL, so only one row per active student-day travels)."""
-    f = s.features_topic_daily
-    stmt = (
-        select(
-            f.c.user_id,
-            f.c.date,
-            func.sum(f.c.attempts).label("attempts"),
-            func.sum(f.c.correct).label("correct"),
-            func.sum(f.c.study_ms).label("study_ms"),
-        )
-        .where(f.c.date >= start, f.c.date < end)
-        .group_by(f.c.user_id, f.c.date)
-    )
     with engine.connect() as conn:
-        return read_frame(conn, stmt)
+        return features.read_daily_activity(conn, start, end)
 
 
 def read_abilities(
@@ -71,18 +62,14 @@ def read_abilities(
     (all by default); empty when ``week`` is None."""
     if week is None:
         return pl.DataFrame(schema={c: ABILITY_SCHEMA[c] for c in columns})
-    t = s.mirt_ability
-    stmt = select(*[t.c[c] for c in columns]).where(t.c.week_start == week, t.c.source == "weekly")
     with engine.connect() as conn:
-        return read_frame(conn, stmt)
+        return abilities_table.read_weekly(conn, week, columns)
 
 
 def read_goals(engine: Engine) -> pl.DataFrame:
     """user_id, goal_theta, goal_date of the students who have a goal."""
-    u = s.users
-    stmt = select(u.c.user_id, u.c.goal_theta, u.c.goal_date).where(u.c.goal_theta.is_not(None))
     with engine.connect() as conn:
-        return read_frame(conn, stmt)
+        return users.read_goals(conn)
 
 
 def materialize_weekly_kpi(
@@ -116,9 +103,8 @@ def materialize_weekly_kpi(
     seconds["compute"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    t = s.weekly_kpi
     with transaction(engine) as conn:
-        replace_rows(conn, t, t.c.week_start == week_start, rows)
+        table.replace_week(conn, week_start, rows)
     seconds["write"] = time.perf_counter() - t0
     return KpiRun(week_start, as_of, week, result.kpis, result.churn_model, seconds)
 
@@ -126,33 +112,14 @@ def materialize_weekly_kpi(
 def missing_active_students(engine: Engine, week_start: date, as_of: date) -> tuple[int, list]:
     """Students with features in ``[week_start, as_of)`` but no ``weekly_kpi`` row for the
     week, counted in the warehouse: (count, up to 10 sample ids)."""
-    f, k = s.features_topic_daily, s.weekly_kpi
-    active = (
-        select(f.c.user_id)
-        .where(f.c.date >= week_start, f.c.date < as_of)
-        .group_by(f.c.user_id)
-        .subquery()
-    )
-    missing = (
-        select(active.c.user_id)
-        .select_from(
-            active.outerjoin(k, and_(k.c.user_id == active.c.user_id, k.c.week_start == week_start))
-        )
-        .where(k.c.user_id.is_(None))
-    )
     with engine.connect() as conn:
-        n = conn.execute(select(func.count()).select_from(missing.subquery())).scalar_one()
-        sample = conn.execute(missing.limit(10)).scalars().all()
-    return int(n), [int(v) for v in sample]
+        return table.missing_users(conn, week_start, features.active_users(week_start, as_of))
 
 
 def stored_kpis(engine: Engine, week_start: date) -> pl.DataFrame:
     """The stored rows of a week, JSON decoded into columns (for reports, demo and tests)."""
-    t = s.weekly_kpi
     with engine.connect() as conn:
-        raw = read_frame(
-            conn, select(t.c.user_id, t.c.kpis, t.c.updated_at).where(t.c.week_start == week_start)
-        )
+        raw = table.read_kpis(conn, week_start)
     if raw.height == 0:
         return raw
     payload = {k: v for k, v in KPI_SCHEMA.items() if k not in ("week_start", "user_id")}

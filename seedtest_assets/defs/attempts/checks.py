@@ -4,8 +4,8 @@ from datetime import timedelta
 
 import dagster as dg
 
-from seedtest_assets.core.attempts.read import source_anomalies
 from seedtest_assets.core.settings import utc_now
+from seedtest_assets.core.source.attempts import source_anomalies
 from seedtest_assets.core.workloads import BATCH_POD, op_tags
 from seedtest_assets.defs.attempts.assets import attempts
 from seedtest_assets.defs.resources import WarehouseResource

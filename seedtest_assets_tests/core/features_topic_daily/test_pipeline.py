@@ -116,10 +116,11 @@ def test_failed_write_leaves_previous_state(warehouse_url, monkeypatch):
     engine = make_engine(warehouse_url)
     materialize_features(engine, DAY, DAY + timedelta(days=1), now=NOW)
 
-    import seedtest_assets.core.features_topic_daily.pipeline as pipeline
+    import seedtest_assets.core.attempts.rejects as rejects
+    import seedtest_assets.core.features_topic_daily.table as features_table
 
     calls = {"n": 0}
-    real = pipeline.replace_rows
+    real = features_table.replace_rows
 
     def fail_on_second(conn, table, where, frame, **kwargs):
         calls["n"] += 1
@@ -127,7 +128,9 @@ def test_failed_write_leaves_previous_state(warehouse_url, monkeypatch):
             raise RuntimeError("disk full")
         return real(conn, table, where, frame, **kwargs)
 
-    monkeypatch.setattr(pipeline, "replace_rows", fail_on_second)
+    # The features are written first, then the rejects: the second write fails.
+    monkeypatch.setattr(features_table, "replace_rows", fail_on_second)
+    monkeypatch.setattr(rejects, "replace_rows", fail_on_second)
     try:
         materialize_features(engine, DAY, DAY + timedelta(days=1), now=NOW + timedelta(days=1))
         raise AssertionError("expected the injected failure")

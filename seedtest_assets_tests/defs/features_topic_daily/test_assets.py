@@ -86,16 +86,16 @@ def test_reconcile_check_fails_when_rows_go_missing(sqlite_url, monkeypatch):
     seed_reference(sqlite_url)
     frame, _ = planted_day(DAY)
     insert_attempts(sqlite_url, frame)
-    import seedtest_assets.core.features_topic_daily.pipeline as pipeline
+    import seedtest_assets.core.features_topic_daily.table as features_table
 
-    real = pipeline.replace_rows
+    real = features_table.replace_rows
 
     def lossy(conn, table, where, frame, **kwargs):
         if table is s.features_topic_daily:
             frame = frame.head(frame.height - 1)
         return real(conn, table, where, frame, **kwargs)
 
-    monkeypatch.setattr(pipeline, "replace_rows", lossy)
+    monkeypatch.setattr(features_table, "replace_rows", lossy)
     with dg.instance_for_test() as instance:
         result = dg.materialize(
             [features_topic_daily],
