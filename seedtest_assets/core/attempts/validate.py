@@ -30,6 +30,8 @@ from datetime import date, datetime, timedelta
 import polars as pl
 
 from seedtest_assets.core.attempts.rejects import REJECTS_SCHEMA
+from seedtest_assets.core.source.attempts import EPOCH_MS_FROM
+from seedtest_assets.core.warehouse.schema import FrameSchema
 
 #: Reason codes written to ``attempt_rejects.reason`` and what they mean.
 REJECT_REASONS: dict[str, str] = {
@@ -86,15 +88,12 @@ REQUIRED = (
 ATTEMPT_COLUMNS = ("id", *REQUIRED)
 INTEGER_COLUMNS = ("user_id", "session_id", "item_id", "topic_id", "response_time_ms", "hints_used")
 
-#: A number in ``attempted_at`` below this is Unix seconds, from it on milliseconds (10^11 s
-#: is the year 5138; 10^11 ms is 1973-03-03).
-EPOCH_MS_FROM = 100_000_000_000
 
 _INTEGER_TEXT = r"^-?[0-9]{1,18}$"
 _TIMESTAMP_TEXT = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[ T][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?$"
 _NUMBER_TEXT = r"^-?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?$"
 
-STUDENT_DAYS_SCHEMA: dict[str, pl.DataType] = {
+STUDENT_DAYS_SCHEMA: FrameSchema = {
     "user_id": pl.Int64(),
     "day": pl.Date(),
     "attempts": pl.Int64(),

@@ -117,7 +117,11 @@ def materialize_features(
         rejected_rows=source_rows - valid_rows,
         feature_rows=features.height,
         rejects_by_reason={k: int(v) for k, v in sorted(by_reason.items())},
-        student_days=checked.student_days,
+        student_days=(
+            checked.student_days
+            if checked.student_days is not None
+            else pl.DataFrame(schema=STUDENT_DAYS_SCHEMA)
+        ),
         seconds={
             "read": t_read - t0,
             "compute": t_compute - t_read,

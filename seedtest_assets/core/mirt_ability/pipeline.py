@@ -125,6 +125,13 @@ def _growth(
     )
 
 
+def _latest_population_prior(engine: Engine, day: date) -> GrowthPrior:
+    """The prior of the latest weekly population on or before ``day`` (the default prior
+    when no week has been scored)."""
+    week = latest_ability_week(engine, day)
+    return (population_prior(engine, week) if week is not None else None) or GrowthPrior()
+
+
 def population_prior(engine: Engine, week_start: date) -> GrowthPrior | None:
     """The growth prior of the week's weekly population (the empirical-Bayes moments of its
     stored fits: mean and SD of theta and growth, posterior variances included), for scoring
@@ -225,7 +232,7 @@ def score_students(
         source,
         reference=now,
         user_ids=user_ids,
-        prior=population_prior(engine, latest_ability_week(engine, now.date())) or GrowthPrior(),
+        prior=_latest_population_prior(engine, now.date()),
     )
     with transaction(engine) as conn:
         table.append(conn, run.rows)

@@ -37,6 +37,7 @@ from seedtest_assets.core.mirt_item_params.share import (
     StudentCap,
     cap_student_responses,
 )
+from seedtest_assets.core.options import IrtModel
 from seedtest_assets.core.warehouse import transaction
 
 DEFAULT_WINDOW_WEEKS = 12
@@ -113,7 +114,7 @@ def calibrate_week(
     week_start: date,
     *,
     now: datetime,
-    model: str = "2PL",
+    model: IrtModel = "2PL",
     window_weeks: int = DEFAULT_WINDOW_WEEKS,
     linking: str = "mean_sigma",
     max_student_share: float = DEFAULT_MAX_SHARE,

@@ -14,6 +14,7 @@ from sqlalchemy import Connection, and_, func, select
 
 from seedtest_assets.core.warehouse import read_frame, replace_rows
 from seedtest_assets.core.warehouse import schema as s
+from seedtest_assets.core.warehouse.schema import FrameSchema
 
 _T = s.mirt_item_params
 
@@ -22,7 +23,7 @@ ROWS_SCHEMA = s.polars_schema(_T)
 
 #: The ``params`` fields :func:`read_week` unpacks into columns (the JSON object's keys; not
 #: table columns, so hand-written).
-PARAMS_SCHEMA: dict[str, pl.DataType] = {
+PARAMS_SCHEMA: FrameSchema = {
     "a": pl.Float64(),
     "b": pl.Float64(),
     "c": pl.Float64(),

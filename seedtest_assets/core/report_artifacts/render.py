@@ -316,7 +316,7 @@ class ReportRenderer:
         self.templates = templates
         self._html = _env(autoescape=True).from_string(templates.html)
         self._typst = _env(autoescape=False).from_string(templates.typst)
-        self._compiler = None
+        self._compiler: Any = None  # typst.Compiler, created on first use
 
     def html(self, data: Mapping[str, Any]) -> bytes:
         """The self-contained HTML page (UTF-8)."""

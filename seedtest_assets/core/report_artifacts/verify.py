@@ -192,6 +192,6 @@ def verify_reports(
             want = L["theta_headline"].format(theta=_f(theta), se=_f(se))
             ok = headline == want if lines is not None else _squeeze(want) in body
             if not ok:
-                shown = headline if lines is not None else "(not in the PDF text)"
-                out.theta_problems.append((uid, f"shows {shown!r}, row {want!r}"))
+                displayed = headline if lines is not None else "(not in the PDF text)"
+                out.theta_problems.append((uid, f"shows {displayed!r}, row {want!r}"))
     return out

@@ -56,9 +56,12 @@ from sqlalchemy import (
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 
-from seedtest_assets.core.attempts.validate import EPOCH_MS_FROM
 from seedtest_assets.core.warehouse import insert_frame, read_frame
 from seedtest_assets.core.warehouse import schema as s
+
+#: A number in ``attempted_at`` below this is Unix seconds, from it on milliseconds (10^11 s
+#: is the year 5138; 10^11 ms is 1973-03-03).
+EPOCH_MS_FROM = 100_000_000_000
 
 #: The polars schema of an ``attempts`` frame (all columns, table order).
 ATTEMPT_SCHEMA = s.polars_schema(s.attempts)

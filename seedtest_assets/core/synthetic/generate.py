@@ -82,6 +82,7 @@ import polars as pl
 
 from seedtest_assets.core.settings import utc_now
 from seedtest_assets.core.warehouse import schema
+from seedtest_assets.core.warehouse.schema import FrameSchema
 
 US_PER_SECOND = 1_000_000
 US_PER_DAY = 86_400 * US_PER_SECOND
@@ -217,7 +218,7 @@ class Population:
 
 #: Frame schemas of the generated tables, derived from the warehouse tables they are loaded
 #: into (``schema.polars_schema``), in load order.
-SCHEMAS: dict[str, dict[str, pl.DataType]] = {
+SCHEMAS: dict[str, FrameSchema] = {
     t.name: schema.polars_schema(t) for t in (*schema.SOURCE_TABLES, *schema.TRUTH_TABLES)
 }
 

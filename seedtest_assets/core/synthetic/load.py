@@ -144,6 +144,7 @@ def _load_postgres(
     t0 = time.perf_counter()
     cols = ", ".join(prep.quote(name) for name, _ in layout)
     raw = conn.connection.driver_connection
+    assert raw is not None  # an open connection always has its driver connection
     with (
         raw.cursor() as cur,
         cur.copy(f"COPY {prep.format_table(table)} ({cols}) FROM STDIN (FORMAT BINARY)") as copy,

@@ -31,9 +31,10 @@ from seedtest_assets.core.mirt_item_params.pipeline import stored_item_params
 from seedtest_assets.core.topic_ability import table
 from seedtest_assets.core.topic_ability.table import ROWS_SCHEMA
 from seedtest_assets.core.warehouse import transaction
+from seedtest_assets.core.warehouse.schema import FrameSchema
 
 #: What :func:`topic_abilities` returns (the table's columns without week and provenance).
-ABILITY_SCHEMA: dict[str, pl.DataType] = {
+ABILITY_SCHEMA: FrameSchema = {
     k: ROWS_SCHEMA[k] for k in ("user_id", "topic_id", "theta", "se", "n_responses")
 }
 

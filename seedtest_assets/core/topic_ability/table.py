@@ -15,13 +15,14 @@ from sqlalchemy import Connection, func, select
 
 from seedtest_assets.core.warehouse import read_frame, replace_rows
 from seedtest_assets.core.warehouse import schema as s
+from seedtest_assets.core.warehouse.schema import FrameSchema
 
 TABLE = s.topic_ability
 #: Ids per IN list: far below SQLite's 32,766 and PostgreSQL's 65,535 bound parameters.
 ID_CHUNK = 5000
 
 #: The table's columns as a frame (what the pipeline computes and the reader returns).
-ROWS_SCHEMA: dict[str, pl.DataType] = {
+ROWS_SCHEMA: FrameSchema = {
     "week_start": pl.Date(),
     "user_id": pl.Int64(),
     "topic_id": pl.Int64(),

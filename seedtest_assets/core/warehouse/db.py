@@ -32,7 +32,7 @@ from sqlalchemy.sql import ColumnElement, Select
 
 from seedtest_assets.core import settings
 from seedtest_assets.core.warehouse import schema
-from seedtest_assets.core.warehouse.schema import polars_dtype
+from seedtest_assets.core.warehouse.schema import FrameSchema, polars_dtype
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
@@ -100,7 +100,7 @@ def _polars_dtype_for(column) -> pl.DataType:
     return polars_dtype(column.type)
 
 
-def frame_schema(stmt: Select) -> dict[str, pl.DataType]:
+def frame_schema(stmt: Select) -> FrameSchema:
     """The polars schema of a Core ``select``'s result columns."""
     return {c.key: _polars_dtype_for(c) for c in stmt.selected_columns}
 
@@ -131,9 +131,7 @@ def _json_as_text(stmt: Select) -> Select:
     )
 
 
-def _read_frame_copy(
-    conn: Connection, stmt: Select, schema: dict[str, pl.DataType]
-) -> pl.DataFrame:
+def _read_frame_copy(conn: Connection, stmt: Select, schema: FrameSchema) -> pl.DataFrame:
     """PostgreSQL: ``COPY (stmt) TO STDOUT`` as CSV, parsed by polars.
 
     (Measured on 126k attempt rows: binary COPY out with NULL-safe fixed-width wrapping and
@@ -144,6 +142,7 @@ def _read_frame_copy(
     # per value; without it the text keeps a ``__[POSTCOMPILE_...]`` placeholder COPY rejects.
     compiled = stmt.compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
     raw = conn.connection.driver_connection
+    assert raw is not None  # an open connection always has its driver connection
     buf = io.BytesIO()
     sql = f"COPY ({compiled.string}) TO STDOUT (FORMAT CSV, HEADER)"
     with raw.cursor() as cur, cur.copy(sql, compiled.params) as copy:
@@ -224,6 +223,7 @@ def _copy_in(conn: Connection, table: Table, frame: pl.DataFrame) -> None:
     cols = ", ".join(prep.quote(c) for c in frame.columns)  # names from our own metadata
     target = f"{prep.format_table(table)} ({cols})"
     raw = conn.connection.driver_connection
+    assert raw is not None  # an open connection always has its driver connection
     layout = binary_layout(table, frame)
     with raw.cursor() as cur:
         if layout is not None:

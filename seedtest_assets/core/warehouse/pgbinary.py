@@ -103,4 +103,4 @@ def binary_tuples(frame: pl.DataFrame, layout: list[tuple[str, str]]) -> Iterato
             else:
                 block[f"len{j}"] = np.dtype(dtype).itemsize
                 block[f"val{j}"] = values[j] if rows is None else values[j][rows]
-        yield memoryview(block.view(np.uint8))  # no copy; psycopg takes any buffer
+        yield block.view(np.uint8).data  # a memoryview, no copy; psycopg takes any buffer

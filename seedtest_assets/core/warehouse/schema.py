@@ -17,6 +17,7 @@ one transaction: a replace, never a duplicate.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import polars as pl
 from sqlalchemy import (
@@ -310,11 +311,16 @@ def polars_dtype(sql_type: TypeEngine) -> pl.DataType:
     return pl.String()
 
 
+#: A polars schema as this package builds it (column -> dtype). Keys are typed ``Any`` only
+#: because polars' ``cast()`` stub wants ``str | selector`` keys and dict keys are invariant.
+FrameSchema = dict[Any, pl.DataType]
+
+
 def polars_schema(
     table: Table,
     columns: Sequence[str] | None = None,
     overrides: Mapping[str, pl.DataType] | None = None,
-) -> dict[str, pl.DataType]:
+) -> FrameSchema:
     """The polars schema of ``table``'s rows, derived from its columns (:func:`polars_dtype`).
 
     Args:

@@ -39,24 +39,25 @@ from scipy.special import expit, log_expit, ndtr
 from seedtest_assets.core.features_topic_daily import table as features_table
 from seedtest_assets.core.mirt_ability.table import ROWS_SCHEMA
 from seedtest_assets.core.source import users
+from seedtest_assets.core.warehouse.schema import FrameSchema
 from seedtest_assets.core.weekly_kpi import table as kpi_table
 
 #: Daily activity per student (features_topic_daily summed over topics).
-ACTIVITY_SCHEMA: dict[str, pl.DataType] = dict(features_table.ACTIVITY_SCHEMA)
+ACTIVITY_SCHEMA: FrameSchema = dict(features_table.ACTIVITY_SCHEMA)
 
 #: The weekly ability inputs (mirt_ability weekly rows, one per student): ``theta`` is the
 #: growth line's ability at the end of the week.
-ABILITY_SCHEMA: dict[str, pl.DataType] = {
+ABILITY_SCHEMA: FrameSchema = {
     c: ROWS_SCHEMA[c]
     for c in ("user_id", "week_start", "theta", "se", "growth", "growth_se", "growth_cov")
 }
 
-GOALS_SCHEMA: dict[str, pl.DataType] = dict(users.GOALS_SCHEMA)
+GOALS_SCHEMA: FrameSchema = dict(users.GOALS_SCHEMA)
 
 #: Columns of the wide result (the ``kpis`` JSON holds all but week_start and user_id).
 #: The keys come from ``weekly_kpi``; the payload is hand-written: it is the JSON object's
 #: fields, which no table column describes.
-KPI_SCHEMA: dict[str, pl.DataType] = {
+KPI_SCHEMA: FrameSchema = {
     **kpi_table.KEY_SCHEMA,
     "I_t": pl.Float64(),
     "I_t_se": pl.Float64(),
@@ -353,19 +354,18 @@ def compute_weekly_kpi(
             weeks_to_goal=(pl.col("goal_date") - pl.col("ref")).dt.total_days() / 7.0,
         )
     )
+
+    def col(c: str) -> np.ndarray:
+        return frame[c].cast(pl.Float64).fill_null(np.nan).to_numpy()
+
     p = goal_probability(
-        *(
-            frame[c].cast(pl.Float64).fill_null(np.nan).to_numpy()
-            for c in (
-                "theta",
-                "se",
-                "growth",
-                "growth_se",
-                "growth_cov",
-                "weeks_to_goal",
-                "goal_theta",
-            )
-        ),
+        col("theta"),
+        col("se"),
+        col("growth"),
+        col("growth_se"),
+        col("growth_cov"),
+        col("weeks_to_goal"),
+        col("goal_theta"),
         weeks_absent=(frame["days_since_last"].cast(pl.Float64).to_numpy() + 1.0) / 7.0,
     )
     enough = pl.col("hours") >= settings.min_study_hours
