@@ -11,7 +11,7 @@
    look-back window, and their topic θ as stored by the ``topic_ability`` asset (read, never
    recomputed here: a missing partition is :class:`TopicAbilityMissingError`), as
    :class:`StudentInputs`.
-3. :func:`render.render_batch`: content + HTML + PDF per student across the cores; each file is
+3. :func:`batch.render_batch`: content + HTML + PDF per student across the cores; each file is
    uploaded by the worker that rendered it. A :class:`guard.BatchGuard` bounds the batch: a
    total time budget (:func:`default_time_budget`, from the batch's start) and a circuit
    breaker that judges the store down after ``store.breaker_failures`` consecutive uploads
@@ -41,6 +41,7 @@ from seedtest_assets.core.mirt_ability.pipeline import (
 )
 from seedtest_assets.core.mirt_item_params.pipeline import stored_item_params
 from seedtest_assets.core.report_artifacts import table
+from seedtest_assets.core.report_artifacts.batch import ArtifactResult, RenderJob, render_batch
 from seedtest_assets.core.report_artifacts.content import (
     LANGS,
     StudentInputs,
@@ -50,12 +51,9 @@ from seedtest_assets.core.report_artifacts.content import (
 from seedtest_assets.core.report_artifacts.guard import BatchGuard
 from seedtest_assets.core.report_artifacts.render import (
     FORMATS,
-    ArtifactResult,
-    RenderJob,
     Templates,
     convert_templates,
     font_face_css,
-    render_batch,
 )
 from seedtest_assets.core.report_artifacts.store import StoreSettings
 from seedtest_assets.core.source import attempts, topics, users

@@ -279,3 +279,18 @@ def test_korean_lines_break_between_words_and_long_text_renders(templates_ko):
     long = replace(sample_inputs(), org=" ".join(["서울 한빛학원"] * 600))
     pdf = render.ReportRenderer(templates_ko).pdf(build_report(long, "ko", GEN))
     assert len(PdfReader(io.BytesIO(pdf)).pages) > 1
+
+
+def test_rendering_knows_nothing_of_the_store():
+    """render.py turns report data into bytes; storing them is the batch's job (batch.py)."""
+    import ast
+    from pathlib import Path
+
+    from seedtest_assets.core.report_artifacts import render as render_module
+
+    tree = ast.parse(Path(render_module.__file__).read_text())
+    imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module} | {
+        a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names
+    }
+    assert not {m for m in imported if m.endswith((".store", ".guard", ".batch"))}, imported
+    assert not hasattr(render_module, "render_batch")
