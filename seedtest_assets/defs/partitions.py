@@ -11,8 +11,9 @@
   progress is a partition too (``end_offset=1``): ``weekly_kpi`` refreshes it every day. The
   Monday schedules target the week that just ended (:func:`last_complete_week`), so the
   calibration and the reports only ever run on complete weeks unless someone asks.
-- ``users``: a dynamic partition per student (key = ``str(user_id)``), registered by the
-  attempts sensor, for the per-student assets under the ``student/`` key prefix
+- ``users``: a dynamic partition per student (key = the student's id: ``str(user_id)`` for an
+  integer, the text id verbatim when Dagster can take it, :func:`user_partition_key`),
+  registered by the attempts sensor, for the per-student assets under the ``student/`` key prefix
   (``student/mirt_ability``, ``student/report_artifacts``): where a person sees one student's
   state and re-scores or re-renders one student. The weekly batch and the sensor's burst run
   record per-student materializations in bulk inside their own run (1 run, not 1 per
@@ -28,7 +29,9 @@ weekly assets, Amendment 4).
 
 from __future__ import annotations
 
+import numbers
 import re
+import unicodedata
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -111,9 +114,67 @@ def window_back(start_offset: int, end_offset: int) -> dg.TimeWindowPartitionMap
         )
 
 
-def user_partition_key(user_id: int) -> str:
-    """The ``users`` partition key of a student."""
-    return str(int(user_id))
+#: Substrings Dagster refuses in partition keys (``INVALID_PARTITION_SUBSTRINGS`` of
+#: ``dagster._core.definitions.partitions.utils.base``, enforced for static partitions): ``...``
+#: separates a range's ends (UI, ``--partition-range``), the controls do not display in the UI.
+#: Dagster does not check dynamic keys at all; we hold them to the same rule.
+FORBIDDEN_KEY_SUBSTRINGS = ("...", "\a", "\b", "\f", "\n", "\r", "\t", "\v", "\0")
+#: Longest ``users`` key (characters). An OIDC ``sub`` has at most 255 ASCII characters; 255
+#: characters are at most 1,020 UTF-8 bytes, far inside PostgreSQL's 2,704-byte b-tree entry
+#: that Dagster's unique index on (partitions_def_name, partition) and its event-log index on
+#: (asset_key, event type, partition) must hold (a ~2,690-byte key already fails there).
+MAX_USER_KEY_CHARS = 255
+
+
+def _user_key_problem(key: str) -> str | None:
+    """Why ``key`` cannot be a ``users`` partition key, or None."""
+    if not key:
+        return "it is empty (Dagster treats an empty partition key as no partition)"
+    if len(key) > MAX_USER_KEY_CHARS:
+        return f"it has {len(key):,} characters, more than {MAX_USER_KEY_CHARS}"
+    found = [s for s in FORBIDDEN_KEY_SUBSTRINGS if s in key]
+    if found:
+        return f"it contains {found!r} (Dagster reserves '...' for ranges; no control characters)"
+    for char in key:
+        category = unicodedata.category(char)
+        if category == "Cc":
+            return f"it contains the control character {char!r}"
+        if category == "Cs":
+            return f"it contains the lone surrogate {char!r} (not valid UTF-8)"
+    return None
+
+
+def is_valid_user_partition_key(user_id: int | str) -> bool:
+    """True when :func:`user_partition_key` accepts ``user_id``."""
+    if isinstance(user_id, str):
+        return _user_key_problem(user_id) is None
+    return isinstance(user_id, numbers.Integral)
+
+
+def user_partition_key(user_id: int | str) -> str:
+    """The ``users`` partition key of a student: the product's own id, so an operator finds a
+    student in the UI by the id they know.
+
+    An integer is ``str(int(user_id))`` (as always). A text id is the key verbatim when Dagster
+    can take it: 1 to :data:`MAX_USER_KEY_CHARS` characters, none of Dagster's forbidden
+    substrings (:data:`FORBIDDEN_KEY_SUBSTRINGS`: ``...`` and control characters), no other
+    control character (Unicode ``Cc``) and no lone surrogate. Anything else raises
+    ``ValueError`` naming the id and the rule; nothing is rewritten, so a key is always exactly
+    an id (docs/operations.md, "users partitions").
+    """
+    if isinstance(user_id, str):
+        problem = _user_key_problem(user_id)
+        if problem is None:
+            return user_id
+        shown = repr(user_id)
+        shown = shown if len(shown) <= 80 else f"{shown[:77]}..."
+        raise ValueError(
+            f"student id {shown} cannot be a 'users' partition key: {problem}. A key is the "
+            f"id itself: 1-{MAX_USER_KEY_CHARS} characters, no '...', no control characters"
+        )
+    if isinstance(user_id, numbers.Integral):
+        return str(int(user_id))
+    raise TypeError(f"a student id is text or an integer, got {type(user_id).__name__}")
 
 
 def week_key(day: date) -> str:

@@ -34,6 +34,86 @@ def test_users_are_dynamic_and_keys_are_decimal_ids():
     assert partitions.user_partition_key(42) == "42"
 
 
+def test_integer_ids_keep_their_decimal_keys():
+    import numpy as np
+
+    for uid in (0, 7, 42, 123, 10**12, np.int64(9)):
+        assert partitions.user_partition_key(uid) == str(int(uid))
+        assert partitions.is_valid_user_partition_key(uid)
+
+
+#: Ids as the product has them (JWT ``sub``): the key is the id itself.
+PRODUCT_IDS = [
+    "test-user-123",
+    "u-000123",
+    "0b7e4a5c-3f1d-4e8a-9c2b-6d5f4a3b2c1d",
+    "auth0|5f7c8ec7c33c6c004bbafe82",
+    "google-oauth2|104870000000000000000",
+    "user@example.com",
+    "김민서",
+    "a.b",
+    "with space",
+    "x" * partitions.MAX_USER_KEY_CHARS,
+]
+
+
+def test_product_ids_are_their_own_keys():
+    for uid in PRODUCT_IDS:
+        assert partitions.user_partition_key(uid) == uid
+        assert partitions.is_valid_user_partition_key(uid)
+        dg.StaticPartitionsDefinition([uid])  # Dagster's own check accepts it too
+
+
+def test_ids_dagster_cannot_take_are_refused_with_the_id_and_the_rule():
+    import re
+
+    import pytest
+
+    cases = {
+        "": "empty",
+        "a...b": r"\.\.\.",
+        "new\nline": "control",
+        "tab\there": "control",
+        "nul\x00": "control",
+        "bell\a": "control",
+        "esc\x1b[0m": "control character",  # not in Dagster's list, invisible all the same
+        "del\x7f": "control character",
+        "c1\x85": "control character",
+        "lone\ud800": "surrogate",
+        "x" * (partitions.MAX_USER_KEY_CHARS + 1): "more than 255",
+    }
+    for uid, why in cases.items():
+        assert not partitions.is_valid_user_partition_key(uid)
+        with pytest.raises(ValueError, match=why) as err:
+            partitions.user_partition_key(uid)
+        msg = str(err.value)
+        assert "cannot be a 'users' partition key" in msg
+        assert repr(uid)[:40] in msg and len(msg) < 400  # the id, truncated
+    with pytest.raises(ValueError) as err:
+        partitions.user_partition_key("y" * 1000)
+    assert "'yyyy" in str(err.value) and "y" * 100 not in str(err.value)
+    with pytest.raises(TypeError):
+        partitions.user_partition_key(1.5)  # type: ignore[arg-type]
+    # Our forbidden substrings are at least Dagster's (it enforces them on static keys).
+    from dagster._core.definitions.partitions.utils.base import INVALID_PARTITION_SUBSTRINGS
+
+    assert set(INVALID_PARTITION_SUBSTRINGS) <= set(partitions.FORBIDDEN_KEY_SUBSTRINGS)
+    for bad in INVALID_PARTITION_SUBSTRINGS:
+        with pytest.raises(dg.DagsterInvalidDefinitionError, match=re.escape(repr(bad))):
+            dg.StaticPartitionsDefinition([f"a{bad}b"])
+
+
+def test_text_keys_round_trip_through_a_real_instance():
+    keys = [partitions.user_partition_key(u) for u in [*PRODUCT_IDS, 42]]
+    with dg.DagsterInstance.ephemeral() as instance:
+        instance.add_dynamic_partitions(partitions.users.name, keys)
+        instance.add_dynamic_partitions(partitions.users.name, keys[:2])  # idempotent
+        assert instance.get_dynamic_partitions(partitions.users.name) == keys
+        for key in keys:
+            assert instance.has_dynamic_partition(partitions.users.name, key)
+        assert partitions.users.get_partition_keys(dynamic_partitions_store=instance) == keys
+
+
 def test_daily_assets_backfill_a_range_in_one_run():
     graph = defs.resolve_asset_graph()
     for key in ("features_topic_daily", "user_inactivity"):

@@ -1,7 +1,9 @@
 """Where rendered reports go: a local folder (default) or S3 (no Dagster).
 
 Key layout, the same for both: ``{prefix}/{week_start}/{user_id}.{ext}``, e.g.
-``reports/2026-11-16/123.pdf``; re-rendering a week overwrites the same keys.
+``reports/2026-11-16/123.pdf``; re-rendering a week overwrites the same keys. The id part is
+:func:`encode_user_id`: an integer's digits or a text id percent-encoded (safe, injective,
+reversible by :func:`user_id_from_key`); see docs/reports.md, "Store keys".
 
 S3 (when a bucket is configured):
 
@@ -36,7 +38,9 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import numbers
 import os
+import re
 import tempfile
 import threading
 import time
@@ -133,10 +137,112 @@ class StoreSettings:
         return self.endpoint_url or f"https://s3.{self.region}.amazonaws.com"
 
 
-def report_key(prefix: str, week_start: date | str, user_id: int, ext: str) -> str:
-    """The object key of one report file: ``{prefix}/{week}/{user_id}.{ext}``."""
+#: Characters a key segment keeps as they are (RFC 3986 "unreserved" minus ``~``); ``.`` is
+#: kept except as the first character (no hidden files, no ``.``/``..`` path segments).
+_SAFE_ID_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-.")
+#: Longest encoded id kept whole (ASCII characters). Longer ones become
+#: ``{first 128 chars}~{sha256 hex}`` (at most 193 characters). Either way the segment plus an
+#: extension stays under the 255-byte file-name limit of common filesystems (ext4, APFS, NTFS),
+#: and a key far under S3's 1,024-byte limit.
+MAX_ID_SEGMENT = 240
+#: Separates the kept prefix from the hash of an over-long id. Never produced by the
+#: percent-encoding (``~`` is encoded as ``%7E``), so hashed and plain segments never collide.
+_HASH_MARK = "~"
+_PLAIN_SEGMENT = re.compile(r"(?:[A-Za-z0-9_-]|%[0-9A-F]{2})(?:[A-Za-z0-9_.-]|%[0-9A-F]{2})*")
+
+
+def encode_user_id(user_id: int | str) -> str:
+    """The key segment of a student id: safe in any path or S3 key, injective, reversible.
+
+    - An integer is its decimal text (``42`` -> ``"42"``, exactly today's keys); so is a
+      numpy or other integral number. The id space is text: ``42`` and ``"42"`` are the same
+      student (the tables will switch to text ids) and share one key.
+    - A string keeps ``[A-Za-z0-9_-]`` and ``.`` (not first); every other character is
+      percent-encoded as its UTF-8 bytes, upper-case hex, ``%`` itself included
+      (``"a/b"`` -> ``"a%2Fb"``, ``"a%2Fb"`` -> ``"a%252Fb"``, ``".x"`` -> ``"%2Ex"``,
+      ``"김"`` -> ``"%EA%B9%80"``). Case is kept (S3 keys are case-sensitive; see
+      docs/reports.md for case-insensitive local folders).
+    - An encoding longer than :data:`MAX_ID_SEGMENT` becomes its first 128 characters (cut
+      before a partial ``%XX``), ``~`` and the SHA-256 (hex) of the id's UTF-8 bytes: still
+      one key per id (``~`` marks it apart from every plain segment; two long ids share a key
+      only on a SHA-256 collision), but not reversible from the key alone.
+
+    Raises ``ValueError`` for an empty id and ``TypeError`` for anything but text or an
+    integer.
+    """
+    if isinstance(user_id, str):
+        if not user_id:
+            raise ValueError("a student id cannot be empty")
+        raw = user_id.encode("utf-8", "surrogatepass")
+        out = []
+        for i, byte in enumerate(raw):
+            char = chr(byte)
+            if byte < 0x80 and char in _SAFE_ID_CHARS and not (i == 0 and char == "."):
+                out.append(char)
+            else:
+                out.append(f"%{byte:02X}")
+        segment = "".join(out)
+        if len(segment) <= MAX_ID_SEGMENT:
+            return segment
+        head = segment[:128]
+        cut = head.rfind("%", len(head) - 2)  # do not end inside a "%XX"
+        if cut != -1:
+            head = head[:cut]
+        return f"{head}{_HASH_MARK}{hashlib.sha256(raw).hexdigest()}"
+    if isinstance(user_id, numbers.Integral):
+        return str(int(user_id))
+    raise TypeError(f"a student id is text or an integer, got {type(user_id).__name__}")
+
+
+def decode_user_id(segment: str) -> str:
+    """The id whose key segment is ``segment`` (:func:`encode_user_id` reversed), as text.
+
+    Raises ``ValueError`` for a segment :func:`encode_user_id` does not produce, and for the
+    hashed segment of an over-long id (its tail is a hash: look the id up by key in
+    ``report_artifacts``)."""
+    if _HASH_MARK in segment:
+        raise ValueError(
+            f"key segment {segment[:60]!r}... is an over-long id's prefix and hash: the id "
+            "cannot be read back from the key (look it up by key in report_artifacts)"
+        )
+    if not _PLAIN_SEGMENT.fullmatch(segment):
+        raise ValueError(f"not a student id key segment: {segment[:80]!r}")
+    raw = bytearray()
+    i = 0
+    while i < len(segment):
+        if segment[i] == "%":
+            raw.append(int(segment[i + 1 : i + 3], 16))
+            i += 3
+        else:
+            raw.append(ord(segment[i]))
+            i += 1
+    try:
+        user_id = bytes(raw).decode("utf-8", "surrogatepass")
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"key segment {segment[:80]!r} is not UTF-8: {exc}") from None
+    if encode_user_id(user_id) != segment:  # e.g. "%41" for "A": not what we write
+        raise ValueError(f"key segment {segment[:80]!r} is not in canonical form")
+    return user_id
+
+
+def report_key(prefix: str, week_start: date | str, user_id: int | str, ext: str) -> str:
+    """The object key of one report file: ``{prefix}/{week}/{segment}.{ext}``, where the
+    segment is :func:`encode_user_id` (an integer id: its decimal digits, as always)."""
     week = week_start.isoformat() if isinstance(week_start, date) else str(week_start)
-    return f"{prefix.strip('/')}/{week}/{int(user_id)}.{ext}"
+    return f"{prefix.strip('/')}/{week}/{encode_user_id(user_id)}.{ext}"
+
+
+def user_id_from_key(key: str) -> str:
+    """The student id (as text) of a key made by :func:`report_key`: its last path segment
+    without the extension, decoded. ``report_key(p, w, 42, "pdf")`` gives ``"42"``.
+
+    Raises ``ValueError`` for a key :func:`report_key` does not make, or one of an
+    over-long id (:func:`encode_user_id`)."""
+    name = key.rsplit("/", 1)[-1]
+    segment, dot, ext = name.rpartition(".")
+    if not dot or not segment or not ext:
+        raise ValueError(f"not a report key (no '{{id}}.{{ext}}' file name): {key[:120]!r}")
+    return decode_user_id(segment)
 
 
 class ReportStore(Protocol):
@@ -184,9 +290,17 @@ class LocalReportStore:
         self.root = Path(root).resolve()
 
     def path_for(self, key: str) -> Path:
-        path = (self.root / key).resolve()
-        if self.root not in path.parents:  # keys are ours, but never write outside the root
-            raise ValueError(f"key escapes the store root: {key!r}")
+        """The file of ``key``: resolved (``..`` and symlinks followed) and verified to lie
+        strictly below the root, whatever the key holds (keys are ours, but a file is never
+        read or written outside the root). Raises ``ValueError`` otherwise."""
+        if not key or "\0" in key:
+            raise ValueError(f"not a valid store key (empty or NUL): {key[:120]!r}")
+        try:
+            path = (self.root / key).resolve()
+        except (OSError, RuntimeError) as exc:  # e.g. a name too long, a symlink loop
+            raise ValueError(f"not a valid store key: {key[:120]!r}: {exc}") from None
+        if self.root not in path.parents:
+            raise ValueError(f"key escapes the store root {str(self.root)!r}: {key[:120]!r}")
         return path
 
     def put(self, key: str, body: bytes, content_type: str) -> StoredObject:

@@ -18,9 +18,12 @@ from seedtest_assets.core.report_artifacts.store import (
     StoreDeadlineExceeded,
     StoreSettings,
     StoreStopped,
+    decode_user_id,
+    encode_user_id,
     is_unreachable,
     open_store,
     report_key,
+    user_id_from_key,
 )
 from seedtest_assets_tests.report_helpers import FaultProxy, HungEndpoint
 
@@ -30,6 +33,139 @@ pytestmark = pytest.mark.slow
 def test_key_layout():
     assert report_key("reports", date(2026, 11, 16), 42, "pdf") == "reports/2026-11-16/42.pdf"
     assert report_key("/reports/", "2026-11-16", 7, "html") == "reports/2026-11-16/7.html"
+
+
+def test_integer_ids_keep_todays_keys_and_safe_text_ids_are_verbatim():
+    import numpy as np
+
+    for uid in (0, 1, 42, 123, 10**12, -5, np.int64(7)):
+        key = report_key("reports", "2026-11-16", uid, "pdf")
+        assert key == f"reports/2026-11-16/{int(uid)}.pdf"
+        assert user_id_from_key(key) == str(int(uid))
+    uuid = "0b7e4a5c-3f1d-4e8a-9c2b-6d5f4a3b2c1d"
+    for uid in ("test-user-123", "u-000123", uuid, "A_b-9", "v1.2"):
+        assert report_key("reports", "2026-11-16", uid, "html") == f"reports/2026-11-16/{uid}.html"
+    assert report_key("r", "w", 42, "pdf") == report_key("r", "w", "42", "pdf")  # one id space
+
+
+#: Ids that must neither escape the week's folder nor collide with one another.
+NASTY_IDS = [
+    "../../etc/passwd",
+    "..",
+    ".",
+    "a/b",
+    "a%2Fb",
+    "a%252Fb",
+    "a\\b",
+    "/abs",
+    "김민서",
+    "🙂 emoji",
+    "with space",
+    " ",
+    ".hidden",
+    "..hidden",
+    "a\x00b",
+    "\x00",
+    "tab\tnew\nline\x7f",
+    "~tilde",
+    "a.b.",
+    "x" * 1000,
+    "x" * 999 + "y",
+    "김" * 400,
+    "\ud800",  # a lone surrogate (a JSON "\\ud800" escape)
+    "Ab",
+    "ab",
+    "test-user-123",
+    "42",
+]
+
+
+def test_nasty_ids_give_unique_safe_keys_that_round_trip():
+    keys = {}
+    for uid in NASTY_IDS:
+        key = report_key("reports", "2026-11-16", uid, "html")
+        assert key.startswith("reports/2026-11-16/") and key.endswith(".html")
+        name = key.removeprefix("reports/2026-11-16/")
+        assert "/" not in name and "\\" not in name and not name.startswith(".")
+        assert name.isascii() and name.isprintable() and len(name.encode()) <= 255
+        assert key == report_key("reports", "2026-11-16", uid, "html")  # deterministic
+        assert key not in keys, (uid, keys.get(key))
+        keys[key] = uid
+        if len(name) - len(".html") <= 240 and "~" not in name:
+            assert user_id_from_key(key) == uid
+        else:  # an over-long id: prefix ~ sha256, refused with a clear message
+            assert "~" in name and len(name) <= 128 + 1 + 64 + len(".html")
+            with pytest.raises(ValueError, match="over-long id"):
+                user_id_from_key(key)
+    assert encode_user_id("a/b") == "a%2Fb" and encode_user_id("a%2Fb") == "a%252Fb"
+    assert encode_user_id(".hidden") == "%2Ehidden" and encode_user_id("김") == "%EA%B9%80"
+    assert encode_user_id("a.b") == "a.b" and encode_user_id("a\x00") == "a%00"
+
+
+def test_long_ids_are_kept_whole_up_to_the_cap_and_cut_before_an_escape():
+    assert encode_user_id("x" * 240) == "x" * 240
+    assert "~" in encode_user_id("x" * 241)
+    seg = encode_user_id("x" * 127 + "김" * 100)  # 127 + 900 chars: the cut falls in a %XX
+    head = seg.split("~")[0]
+    assert head == "x" * 127 and decode_user_id(head) == "x" * 127
+
+
+def test_bad_ids_and_foreign_keys_are_refused():
+    with pytest.raises(ValueError, match="empty"):
+        report_key("reports", "2026-11-16", "", "pdf")
+    with pytest.raises(TypeError, match="text or an integer"):
+        report_key("reports", "2026-11-16", 1.5, "pdf")  # type: ignore[arg-type]
+    for key in (
+        "reports/2026-11-16/.pdf",
+        "reports/2026-11-16/noext",
+        "reports/2026-11-16/%41.pdf",  # "A" written as an escape: not what we write
+        "reports/2026-11-16/%2f.pdf",  # lower-case hex
+        "reports/2026-11-16/%ZZ.pdf",
+        "reports/2026-11-16/.hidden.pdf",
+        "reports/2026-11-16/a b.pdf",
+        "reports/2026-11-16/%FF.pdf",  # not UTF-8
+    ):
+        with pytest.raises(ValueError):
+            user_id_from_key(key)
+
+
+def test_local_store_writes_and_reads_nasty_ids_inside_its_root(tmp_path):
+    root = tmp_path / "store"
+    store = LocalReportStore(root)
+    for n, uid in enumerate(NASTY_IDS):
+        key = report_key("reports", "2026-11-16", uid, "pdf")
+        obj = store.put(key, f"body {n}".encode(), CONTENT_TYPES["pdf"])
+        assert store.get(key) == f"body {n}".encode()
+        assert store.path_for(key).parent == root.resolve() / "reports" / "2026-11-16"
+        assert obj.url.startswith(root.resolve().as_uri())
+    files = sorted(p.name for p in (root / "reports" / "2026-11-16").iterdir())
+    assert len(files) == len(NASTY_IDS)  # one file per id, nothing else, nothing outside
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["store"]
+
+
+def test_local_store_refuses_keys_outside_its_root(tmp_path):
+    store = LocalReportStore(tmp_path / "store")
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "store").mkdir()
+    (tmp_path / "store" / "link").symlink_to(tmp_path / "elsewhere")
+    for key in ("../x.pdf", "/etc/passwd", "a/../../x.pdf", "link/x.pdf", ".", "", "a\x00b"):
+        with pytest.raises(ValueError, match=r"escapes the store root|not a valid store key"):
+            store.put(key, b"x", "application/pdf")
+    assert list((tmp_path / "elsewhere").iterdir()) == []
+
+
+def test_s3_store_writes_and_reads_nasty_ids(moto_endpoint, bucket):
+    store = S3ReportStore(s3_settings(moto_endpoint, bucket))
+    written = set()
+    for n, uid in enumerate(NASTY_IDS):
+        key = report_key("reports", "2026-11-16", uid, "html")
+        store.put(key, f"<p>{n}</p>".encode(), CONTENT_TYPES["html"])
+        assert store.get(key) == f"<p>{n}</p>".encode()
+        written.add(key)
+    client = boto3.client("s3", endpoint_url=moto_endpoint, region_name="ap-northeast-2")
+    listed = client.list_objects_v2(Bucket=bucket, Prefix="reports/2026-11-16/")
+    assert {o["Key"] for o in listed["Contents"]} == written
+    assert listed["KeyCount"] == len(NASTY_IDS)
 
 
 def test_local_store_writes_atomically_and_returns_file_urls(tmp_path):
