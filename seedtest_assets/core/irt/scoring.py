@@ -164,7 +164,8 @@ class ItemBank:
         """:meth:`lookup` for a bank of non-integer ids: a dict from each id (as a string
         for text ids) to its position."""
         if self._index is None:
-            keys = self.item_ids.cast(pl.String) if self.item_codes.kind == "text" else self.item_ids
+            text = self.item_codes.kind == "text"
+            keys = self.item_ids.cast(pl.String) if text else self.item_ids
             self._index = {k: i for i, k in enumerate(keys.to_list())}
         values = item_ids.to_list() if isinstance(item_ids, pl.Series) else np.asarray(item_ids)
         if isinstance(values, np.ndarray):
