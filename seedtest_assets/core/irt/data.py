@@ -65,7 +65,7 @@ def check_no_null_ids(frame: pl.DataFrame, columns: Sequence[str], where: str) -
             )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class IdCodes:
     """The distinct ids of one id column and their dense codes 0..k-1 (the sparse matrices
     and parameter arrays are indexed by code).

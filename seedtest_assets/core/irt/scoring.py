@@ -143,13 +143,17 @@ class ItemBank:
         ints = self._ints
         if ints is None:
             return self._lookup_values(item_ids)
-        try:
-            ids = np.asarray(item_ids, dtype=np.int64)
-        except (TypeError, ValueError) as exc:
-            raise ValueError(
-                f"item ids {np.asarray(item_ids).dtype} cannot be matched with the bank's "
-                f"item_id ({self.item_ids.dtype}): both must be integers or both text"
-            ) from exc
+        ids = np.asarray(item_ids)
+        if ids.dtype != np.int64:
+            try:
+                if ids.dtype.kind in "US":  # numpy would parse "1007" as 1007
+                    raise TypeError("text ids")
+                ids = ids.astype(np.int64)
+            except (TypeError, ValueError) as exc:
+                raise ValueError(
+                    f"item ids {ids.dtype} cannot be matched with the bank's item_id "
+                    f"({self.item_ids.dtype}): both must be integers or both text"
+                ) from exc
         if self._dense is not None:
             rel = ids - self._offset
             inside = (rel >= 0) & (rel < self._dense.size)

@@ -217,6 +217,9 @@ def test_score_one_with_string_item_ids_equals_integer_ids(id_forms):
         texts.score_one(int_ids, correct)
     with pytest.raises(ValueError, match="both must be integers or both text"):
         ints.score_one(str_ids, correct)
+    with pytest.raises(ValueError, match="both must be integers or both text"):
+        ints.score_one(["1000", "1007"], [True, False])  # digits are text, not item 1000
+    assert ints.score_one([1000.0, 1007], [1, 0]) == ints.score_one([1000, 1007], [1, 0])
 
 
 def test_growth_with_string_ids_equals_integer_ids(id_forms):
