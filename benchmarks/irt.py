@@ -4,6 +4,9 @@ Simulated 2PL data (``simulate``: sparse, each user answers ``--per-user`` of ``
 items) is calibrated by our sparse Bock-Aitkin EM and by PyPI ``mirt`` (Rust core, dense
 person x item input), and a 250k-response subset also by ``girth`` (``twopl_mml``). Then
 scoring: EAP for one student (``ItemBank.score_one``) and rescoring every student (``score``).
+Last, identifiers: calibrate + score on the same data with integer ids and with text ids
+(``"u-0000123"`` / ``"item-1007"`` in the integers' order, and random UUID user ids), each
+run in a fresh child process; time and peak memory as ratios to the integer ids.
 
 Comparable settings: 61 quadrature points on [-6, 6] (girth: its own grid, see below),
 tolerance 1e-4 on parameter changes, at most 500 cycles. ``mirt`` and ``girth`` fit without
@@ -14,7 +17,7 @@ estimates (mirt's own figure is printed as well). "Equal" means within 1e-5 nats
 response.
 
 Run:  .venv/bin/python benchmarks/irt.py [--users 100000 --items 2000 --per-user 50
-      --seed 0 --skip-peers]
+      --seed 0 --skip-peers --id-repeat 3]
 A peer package that is missing or fails is reported with the reason; the script goes on.
 """
 
@@ -51,6 +54,9 @@ GOAL_SCORE_ONE_US = 50.0
 GOAL_RESCORE_S = 1.0
 #: Log-likelihoods count as equal within this many nats per response.
 EQUAL_LL_PER_RESPONSE = 1e-5
+#: Text ids against integer ids (calibrate + score): time and peak memory ratios.
+GOAL_TEXT_ID_TIME = 1.25
+GOAL_TEXT_ID_MEMORY = 1.5
 
 
 def _rss_mb(field: str) -> float | None:
@@ -91,7 +97,7 @@ def our_loglik(responses: pl.DataFrame, items: pl.DataFrame) -> float:
     """Our marginal log-likelihood (nats; 61-point grid, N(0, 1)) at given item parameters
     (frame item_id, a, d, optional c; items missing from the frame raise)."""
     data = response_arrays(responses)
-    table = pl.DataFrame({"item_id": data.item_ids}).join(items, on="item_id", how="left")
+    table = pl.DataFrame({"item_id": data.item_ids.decode()}).join(items, on="item_id", how="left")
     if table["a"].null_count():
         raise ValueError("item parameters missing for some items")
     a = table["a"].to_numpy()
@@ -116,13 +122,13 @@ def recovery(estimated: pl.DataFrame, truth: pl.DataFrame) -> dict[str, float]:
     return out
 
 
-def dense_matrix(responses: pl.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def dense_matrix(responses: pl.DataFrame) -> tuple[np.ndarray, pl.Series, pl.Series]:
     """(X, user_ids, item_ids): X float32 (n_users, n_items) with 1/0 and NaN for missing,
     rows and columns in sorted id order (as our encoding)."""
     data = response_arrays(responses)
     x = np.full((data.user_ids.size, data.item_ids.size), np.nan, dtype=np.float32)
     x[data.users, data.items] = data.correct
-    return x, data.user_ids, data.item_ids
+    return x, data.user_ids.decode(), data.item_ids.decode()
 
 
 def run_ours(responses: pl.DataFrame, truth: pl.DataFrame, label: str, **kw: Any) -> dict:
@@ -297,6 +303,71 @@ def bench_scoring(responses: pl.DataFrame, items: pl.DataFrame, repeat: int) -> 
     return {"one_us": one_us, "rescore": rescore}
 
 
+def text_id_forms(responses: pl.DataFrame) -> dict[str, pl.DataFrame]:
+    """The responses with integer ids (``"integer"``) and two text forms: ``"text"``,
+    zero-padded strings in the integers' order (``"u-0000123"``, ``"item-1007"``), and
+    ``"UUID"``, random UUID user ids (an order unrelated to the rows', as a JWT ``sub``)."""
+    users = responses["user_id"].unique().sort()
+    rng = np.random.default_rng(0)
+    raw = rng.integers(0, 256, size=(users.len(), 16), dtype=np.uint8)
+    hexes = [bytes(row).hex() for row in raw]
+    ids = pl.DataFrame(
+        {
+            "user_id": users,
+            "padded": [f"u-{i:07d}" for i in range(users.len())],
+            "uuid": [f"{h[:8]}-{h[8:12]}-4{h[13:16]}-a{h[17:20]}-{h[20:]}" for h in hexes],
+        }
+    )
+    joined = responses.join(ids, on="user_id", how="left", maintain_order="left")
+    item = pl.format("item-{}", pl.col("item_id"))
+    return {
+        "integer": responses,
+        "text": joined.select(user_id="padded", item_id=item, is_correct="is_correct"),
+        "UUID": joined.select(user_id="uuid", item_id=item, is_correct="is_correct"),
+    }
+
+
+def _calibrate_and_score(frame: pl.DataFrame) -> tuple[float, float | None, str]:
+    """calibrate + score (EAP) of ``frame``: (seconds, peak memory MiB, user_id dtype)."""
+    abilities, seconds, peak = measured(
+        lambda: score(frame, calibrate(frame, model="2PL").items, method="EAP")
+    )
+    return seconds, peak, str(abilities.schema["user_id"])
+
+
+def bench_ids(responses: pl.DataFrame, repeat: int, timeout: float) -> dict:
+    """calibrate + score (EAP) per id form, each run in a fresh (spawned, not forked: polars'
+    thread pool does not survive a fork) child process, so every form starts from the same
+    memory and a peak is not hidden by memory an earlier run freed: median wall time and
+    peak memory of ``repeat`` runs, and their ratios to the integer ids."""
+    forms = text_id_forms(responses)
+    out: dict[str, dict] = {}
+    ctx = mp.get_context("spawn")
+    for _ in range(repeat):  # forms interleaved: machine load drifts alike for all
+        for name, frame in forms.items():
+            with ctx.Pool(1) as pool:
+                got = pool.apply_async(_calibrate_and_score, (frame,)).get(timeout)
+            out.setdefault(name, {"runs": [], "dtype": got[2]})["runs"].append(got[:2])
+    base: dict = {}
+    for name, res in out.items():
+        res["seconds"] = statistics.median(r[0] for r in res["runs"])
+        peaks = [r[1] for r in res["runs"] if r[1] is not None]
+        res["peak"] = statistics.median(peaks) if peaks else None
+        base = base or res
+        res["time_ratio"] = res["seconds"] / base["seconds"]
+        res["memory_ratio"] = (
+            None if res["peak"] is None or not base["peak"] else res["peak"] / base["peak"]
+        )
+        peak_txt = "n/a" if res["peak"] is None else f"+{res['peak']:.0f} MiB"
+        mem_txt = "" if res["memory_ratio"] is None else f", {res['memory_ratio']:.2f}x memory"
+        print(
+            f"  {name} ids ({res['dtype']}): calibrate + score {res['seconds']:.2f} s, peak "
+            f"memory {peak_txt} (medians of {repeat}); {res['time_ratio']:.2f}x time"
+            f"{mem_txt} of integer ids"
+        )
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--users", type=int, default=100_000)
@@ -307,6 +378,9 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5, help="rescoring runs (median)")
     parser.add_argument(
         "--girth-timeout", type=float, default=300.0, help="seconds before girth is stopped"
+    )
+    parser.add_argument(
+        "--id-repeat", type=int, default=3, help="calibrate + score runs per id form (median)"
     )
     args = parser.parse_args()
 
@@ -356,6 +430,8 @@ def main() -> None:
 
     print("scoring (true item parameters):")
     sc = bench_scoring(responses, truth, args.repeat)
+    print("identifiers (calibrate + score EAP, the same data; integer vs text ids):")
+    id_res = bench_ids(responses, args.id_repeat, args.girth_timeout)
     print(
         f"peak RSS of this process since the last high-water reset (before the last measured "
         f"fit): {peak_rss_mb():.0f} MiB"
@@ -402,6 +478,20 @@ def main() -> None:
         f"{sc['rescore']:.3f} s",
         sc["rescore"] <= GOAL_RESCORE_S,
     )
+    for name, res in id_res.items():
+        if name == "integer":
+            continue
+        row(
+            f"{name} ids: time <= {GOAL_TEXT_ID_TIME}x integer ids",
+            f"{res['time_ratio']:.2f}x ({res['seconds']:.2f} s)",
+            res["time_ratio"] <= GOAL_TEXT_ID_TIME,
+        )
+        mem = res["memory_ratio"]
+        row(
+            f"{name} ids: memory <= {GOAL_TEXT_ID_MEMORY}x integer ids",
+            "n/a" if mem is None else f"{mem:.2f}x (+{res['peak']:.0f} MiB)",
+            None if mem is None else mem <= GOAL_TEXT_ID_MEMORY,
+        )
 
 
 if __name__ == "__main__":

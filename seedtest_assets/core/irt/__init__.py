@@ -10,6 +10,9 @@
   (see :mod:`seedtest_assets.core.irt.scoring`).
 - :func:`simulate`: sparse data with known truth (:mod:`seedtest_assets.core.irt.simulate`).
 
+Ids (``user_id``, ``item_id``) may have any dtype (integers, strings, categoricals): encoded to
+dense codes by :class:`~seedtest_assets.core.irt.data.IdCodes`, results keep the input dtype.
+
 Parameterization everywhere: ``P = c + (1 - c) / (1 + exp(-(a theta + d)))``, ``b = -d / a``,
 theta in logits with N(0, 1) in the (first) calibration population.
 

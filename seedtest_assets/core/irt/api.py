@@ -55,7 +55,12 @@ from dataclasses import dataclass, field
 import numpy as np
 import polars as pl
 
-from seedtest_assets.core.irt.data import parse_item_params, response_arrays, sparse_counts
+from seedtest_assets.core.irt.data import (
+    IdCodes,
+    parse_item_params,
+    response_arrays,
+    sparse_counts,
+)
 from seedtest_assets.core.irt.em import run_em
 from seedtest_assets.core.irt.models import (
     MODELS,
@@ -82,8 +87,8 @@ ITEM_SCHEMA: dict[str, pl.DataType] = {
     "fixed": pl.Boolean(),
 }
 
-#: Anchors without responses: (item_id int64, a, d, c float64), (k,) each.
-ExtraAnchors = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+#: Anchors without responses: (item ids in the responses' dtype, a, d, c float64 (k,) each).
+ExtraAnchors = tuple[pl.Series, np.ndarray, np.ndarray, np.ndarray]
 
 
 @dataclass
@@ -91,7 +96,8 @@ class Calibration:
     """Result of :func:`calibrate`.
 
     - ``items``: one row per item (see ``ITEM_SCHEMA``): item_id, a, b, c, d, n_responses,
-      flagged, flag_reason, fixed (True for anchored items).
+      flagged, flag_reason, fixed (True for anchored items); ``item_id`` keeps the dtype of
+      the responses' ``item_id`` (Int64 in ``ITEM_SCHEMA`` is the integer case).
     - ``log_likelihood``: marginal log-likelihood (nats, quadrature approximation) at the
       returned parameters; ``log_posterior`` adds the item log-priors (the EM objective).
     - ``log_likelihood_trace`` / ``log_posterior_trace``: their values at the start of every
@@ -129,11 +135,13 @@ def calibrate(
     """Calibrate item parameters from sparse responses by Bock-Aitkin EM.
 
     Args:
-        responses: polars frame with ``user_id``, ``item_id`` (integers, any values) and
-            ``is_correct`` (bool or 0/1); one row per response.
+        responses: polars frame with ``user_id``, ``item_id`` (ids of any dtype: integers,
+            strings, categoricals; no nulls) and ``is_correct`` (bool or 0/1); one row per
+            response.
         model: "2PL" (default), "1PL", "Rasch" or "3PL" (case-insensitive: "rasch", "3pl"
             are accepted too).
-        fixed_items: anchored items: ``item_id``, ``a`` and ``b`` or ``d``, optional ``c``.
+        fixed_items: anchored items: ``item_id``, ``a`` and ``b`` or ``d``, optional ``c``;
+            its ``item_id`` must match the responses' (both integers or both text).
         quadrature_points: nodes of the theta grid on [-6, 6] (61 as in mirt; enough for
             ~50 responses per user, see the notes; users with hundreds of responses need more).
         max_cycles: EM cycle limit; tol: convergence threshold on parameter changes.
@@ -146,7 +154,8 @@ def calibrate(
         probability).
 
     Raises:
-        ValueError: empty responses, unknown model, bad ``fixed_items``.
+        ValueError: empty responses, null ids, unknown model, bad ``fixed_items`` (including
+        item ids whose dtype cannot be matched with the responses').
     """
     item_model = get_model(model)
     if max_cycles < 1:
@@ -206,15 +215,19 @@ def calibrate(
     )
 
 
+#: (responses' column, anchors' column), as named in the errors.
+_ANCHOR_NAMES = ("responses.item_id", "fixed_items.item_id")
+
+
 def _apply_anchors(
     fixed_items: pl.DataFrame | None,
-    item_ids: np.ndarray,
+    item_ids: IdCodes,
     a: np.ndarray,
     d: np.ndarray,
     c: np.ndarray,
 ) -> tuple[np.ndarray, ExtraAnchors | None]:
     """Write the anchors' parameters into a, d, c (in place, float64 (n_items,)) for the
-    items that have responses (``item_ids`` int64 (n_items,), sorted).
+    items that have responses (``item_ids``: the responses' distinct items, by code).
 
     Returns the fixed mask bool (n_items,) and the anchors without responses (or None).
     """
@@ -223,15 +236,14 @@ def _apply_anchors(
     if fixed_items is None or fixed_items.height == 0:
         return fixed, None
     fa, fd, fc, fids = parse_item_params(fixed_items)
-    pos = np.searchsorted(item_ids, fids)
-    pos_c = np.minimum(pos, n_items - 1)
-    seen = item_ids[pos_c] == fids
+    pos_c, seen = item_ids.find(fids, _ANCHOR_NAMES)
     fixed[pos_c[seen]] = True
     a[pos_c[seen]], d[pos_c[seen]], c[pos_c[seen]] = fa[seen], fd[seen], fc[seen]
     # A shared slope (1PL) starts at 1 for the free items whatever the anchors' slopes are:
     # start_values already set every slope to 1 and only anchored positions were overwritten.
     if (~seen).any():
-        return fixed, (fids[~seen], fa[~seen], fd[~seen], fc[~seen])
+        extra = IdCodes(fids.ids.filter(pl.Series(~seen))).cast_like(item_ids, _ANCHOR_NAMES)
+        return fixed, (extra, fa[~seen], fd[~seen], fc[~seen])
     return fixed, None
 
 
@@ -263,7 +275,7 @@ def _flag_reasons(
 
 def _items_frame(
     model: ItemModel,
-    item_ids: np.ndarray,
+    item_ids: IdCodes,
     a: np.ndarray,
     d: np.ndarray,
     c: np.ndarray,
@@ -273,12 +285,14 @@ def _items_frame(
     min_responses: int,
     extra_anchors: ExtraAnchors | None,
 ) -> pl.DataFrame:
-    """The ``items`` frame (``ITEM_SCHEMA``), sorted by item_id, extra anchors included."""
+    """The ``items`` frame (``ITEM_SCHEMA``, item_id in the responses' dtype), sorted by
+    item_id, extra anchors included."""
     reasons = _flag_reasons(n_resp, n_right, fixed, a, min_responses)
     _, b, _ = model.to_irt(a, d, c)
+    schema = {**ITEM_SCHEMA, "item_id": item_ids.ids.dtype}
     frame = pl.DataFrame(
         {
-            "item_id": item_ids,
+            "item_id": item_ids.decode(),
             "a": a,
             "b": b,
             "c": c,
@@ -288,10 +302,11 @@ def _items_frame(
             "flag_reason": reasons,
             "fixed": fixed,
         },
-        schema=ITEM_SCHEMA,
+        schema=schema,
     )
     if extra_anchors is not None:
         ids, fa, fd, fc = extra_anchors
+        n_extra = ids.len()
         extra = pl.DataFrame(
             {
                 "item_id": ids,
@@ -299,12 +314,12 @@ def _items_frame(
                 "b": difficulty(fa, fd),
                 "c": fc,
                 "d": fd,
-                "n_responses": np.zeros(ids.size, dtype=np.int64),
-                "flagged": np.zeros(ids.size, dtype=bool),
-                "flag_reason": [None] * ids.size,
-                "fixed": np.ones(ids.size, dtype=bool),
+                "n_responses": np.zeros(n_extra, dtype=np.int64),
+                "flagged": np.zeros(n_extra, dtype=bool),
+                "flag_reason": [None] * n_extra,
+                "fixed": np.ones(n_extra, dtype=bool),
             },
-            schema=ITEM_SCHEMA,
+            schema=schema,
         )
         frame = pl.concat([frame, extra]).sort("item_id")
     return frame

@@ -1,5 +1,8 @@
 """Input frames -> arrays: responses (for calibration and scoring) and item parameters.
 
+- :class:`IdCodes` is the one place ids become dense integer codes and back: ids of any
+  dtype (integers of any width, strings, categoricals / enums, ...) in, int64 codes out,
+  results keyed by the original ids in their original dtype.
 - :func:`response_arrays` validates a responses frame and encodes its ids;
   :func:`sparse_counts` turns the codes into a sparse user x item count matrix
   (:class:`SparseResponses`, with the blocked E-step products both EM and scoring use).
@@ -34,17 +37,174 @@ THREADS = min(2, os.cpu_count() or 1)
 T = TypeVar("T")
 
 
+#: Id dtypes that can be matched with each other (e.g. a responses' String item_id with an
+#: anchors' Categorical one); any other dtype only matches itself.
+_TEXT = (pl.String, pl.Categorical, pl.Enum)
+_UNSUPPORTED = (pl.List, pl.Array, pl.Struct, pl.Object, pl.Null)
+
+
+def id_kind(dtype: pl.DataType) -> str:
+    """``"integer"`` (any width), ``"text"`` (String, Categorical, Enum) or the dtype's own
+    name: ids of one kind can be matched with each other."""
+    if dtype.is_integer():
+        return "integer"
+    if isinstance(dtype, _TEXT):
+        return "text"
+    return str(dtype)
+
+
+def check_no_null_ids(frame: pl.DataFrame, columns: Sequence[str], where: str) -> None:
+    """ValueError naming the column and the count when an id column holds nulls (a response
+    or an item without an id is a data error, never silently dropped)."""
+    for col in columns:
+        nulls = frame[col].null_count()
+        if nulls:
+            raise ValueError(
+                f"{where}.{col} has {nulls:,} null value(s) of {frame.height:,}: every row "
+                f"needs a {col}"
+            )
+
+
+@dataclass(frozen=True, eq=False)
+class IdCodes:
+    """The distinct ids of one id column and their dense codes 0..k-1 (the sparse matrices
+    and parameter arrays are indexed by code).
+
+    - ``ids``: the sorted distinct ids, a polars Series in the column's original dtype
+      (sorted as polars sorts that dtype: numbers numerically, strings and categoricals
+      lexically, enums in category order); code ``i`` is ``ids[i]``.
+    - ``ints``: the same ids as int64 (k,) for integer columns (None otherwise): integer ids
+      are matched and encoded in numpy exactly as they always were.
+
+    :meth:`encode` turns a column into (codes, IdCodes), :meth:`decode` codes back into ids,
+    :meth:`find` looks another column's ids up among these.
+    """
+
+    ids: pl.Series
+    ints: np.ndarray | None = None
+
+    @property
+    def size(self) -> int:
+        return self.ids.len()
+
+    def __len__(self) -> int:
+        return self.size
+
+    @property
+    def kind(self) -> str:
+        return id_kind(self.ids.dtype)
+
+    @classmethod
+    def encode(cls, series: pl.Series, where: str = "") -> tuple[np.ndarray, IdCodes]:
+        """Codes int64 (n,) of ``series`` (no nulls) and its :class:`IdCodes`.
+
+        - Integers (any width): cast to int64 and :func:`encode` (running count for sorted
+          input, else a dense lookup or binary search).
+        - Strings sorted already (responses grouped by user): a running count.
+        - Other strings and categoricals: a hash pass (a cast to a fresh categorical, whose
+          physical codes number the distinct values in order of appearance), then the k
+          distinct values are sorted and the codes renumbered; enums use their physical
+          codes (their sort order).
+        - Any other dtype (dates, floats, ...): dense ranks (a sort).
+        """
+        name = f"{where}.{series.name}" if where else series.name
+        dtype = series.dtype
+        if isinstance(dtype, _UNSUPPORTED):
+            raise ValueError(f"{name} has dtype {dtype}: ids must be integers, text or scalars")
+        if series.null_count():
+            raise ValueError(f"{name} has {series.null_count():,} null value(s)")
+        if dtype.is_integer():
+            try:
+                values = series.cast(pl.Int64).to_numpy()
+            except pl.exceptions.InvalidOperationError as exc:
+                raise ValueError(f"{name} ({dtype}) has ids beyond the Int64 range") from exc
+            distinct, codes = encode(values)
+            ids = pl.Series(series.name, distinct)
+            return codes, cls(ids if dtype == pl.Int64 else ids.cast(dtype), distinct)
+        if series.len() == 0:
+            return np.empty(0, dtype=np.int64), cls(series.head(0))
+        if dtype == pl.String and series.is_sorted():
+            change = series.ne_missing(series.shift(1)).fill_null(True)
+            codes = (change.cum_sum() - 1).cast(pl.Int64).to_numpy()
+            return codes, cls(series.filter(change))
+        ordered = isinstance(dtype, pl.Enum)
+        if isinstance(dtype, (pl.Categorical, pl.Enum)):
+            keys = series.to_physical()
+        elif dtype == pl.String:
+            keys = series.cast(pl.Categorical(pl.Categories.random())).to_physical()
+        else:
+            keys, ordered = series.rank("dense"), True
+        _, codes = encode(keys.cast(pl.Int64).to_numpy())
+        k = int(codes.max()) + 1
+        first = np.empty(k, dtype=np.int64)
+        first[codes] = np.arange(codes.size)  # a row of each code (any: same id)
+        ids = series.gather(first)
+        if not ordered:  # codes in order of appearance -> in sort order
+            order = ids.arg_sort().to_numpy()
+            ids = ids.gather(order)
+            rank = np.empty(k, dtype=np.int64)
+            rank[order] = np.arange(k)
+            codes = rank[codes]
+        return codes, cls(ids)
+
+    def decode(self, codes: np.ndarray | None = None) -> pl.Series:
+        """The ids of ``codes`` (int array) in the original dtype; all distinct ids if None."""
+        return self.ids if codes is None else self.ids.gather(codes)
+
+    def matches(self, other: IdCodes, names: tuple[str, str]) -> None:
+        """ValueError naming both columns and dtypes when ``other``'s ids cannot be matched
+        with these (integer ids only match integer ids, text only text)."""
+        if self.kind != other.kind:
+            raise ValueError(
+                f"{names[1]} ({other.ids.dtype}) cannot be matched with {names[0]} "
+                f"({self.ids.dtype}): ids must both be integers or both text (String, "
+                "Categorical, Enum), or have the same dtype"
+            )
+
+    def find(self, other: IdCodes, names: tuple[str, str]) -> tuple[np.ndarray, np.ndarray]:
+        """Positions of ``other``'s ids among these (int64 (len(other),), 0 where unknown)
+        and a known mask bool (len(other),). ``names``: (this column, other column) for the
+        error when the dtypes cannot be matched."""
+        self.matches(other, names)
+        if self.ints is not None and other.ints is not None:
+            pos = np.searchsorted(self.ints, other.ints)
+            np.minimum(pos, max(self.size - 1, 0), out=pos)
+            known = self.ints[pos] == other.ints if self.size else np.zeros(len(other), bool)
+            return pos, known
+        mine = self.ids.cast(pl.String) if self.kind == "text" else self.ids
+        theirs = other.ids.cast(pl.String) if other.kind == "text" else other.ids
+        pos = theirs.replace_strict(
+            mine, np.arange(self.size), default=-1, return_dtype=pl.Int64
+        ).to_numpy()
+        known = pos >= 0
+        return np.where(known, pos, 0), known
+
+    def cast_like(self, other: IdCodes, names: tuple[str, str]) -> pl.Series:
+        """These ids in ``other``'s dtype (for output frames keyed by ``other``'s ids)."""
+        self.matches(other, names)
+        if self.ids.dtype == other.ids.dtype:
+            return self.ids
+        try:
+            return self.ids.cast(other.ids.dtype)
+        except pl.exceptions.PolarsError as exc:
+            raise ValueError(
+                f"{names[1]} ({self.ids.dtype}) does not fit {names[0]}'s dtype "
+                f"({other.ids.dtype}): {exc}"
+            ) from exc
+
+
 @dataclass
 class ResponseArrays:
     """One row per response, as integer codes.
 
-    - ``user_ids``: int64 (n_users,), sorted distinct user ids; ``users``: int64 (n,) codes.
-    - ``item_ids``: int64 (n_items,), sorted distinct item ids; ``items``: int64 (n,) codes.
+    - ``user_ids``: :class:`IdCodes` of the distinct users (``user_ids.ids`` sorted, in the
+      input dtype); ``users``: int64 (n,) codes.
+    - ``item_ids``: :class:`IdCodes` of the distinct items; ``items``: int64 (n,) codes.
     - ``correct``: float64 (n,), 1.0 correct, 0.0 wrong.
     """
 
-    user_ids: np.ndarray
-    item_ids: np.ndarray
+    user_ids: IdCodes
+    item_ids: IdCodes
     users: np.ndarray
     items: np.ndarray
     correct: np.ndarray
@@ -53,23 +213,24 @@ class ResponseArrays:
 def response_arrays(responses: pl.DataFrame) -> ResponseArrays:
     """Validate ``responses`` (user_id, item_id, is_correct) and encode it.
 
-    Raises ValueError on missing columns or when no non-null response is left.
+    Ids may have any dtype (see :class:`IdCodes`); rows with a null ``is_correct`` drop out.
+
+    Raises ValueError on missing columns, null ids, or when no non-null response is left.
     """
     if not isinstance(responses, pl.DataFrame):
         raise TypeError(f"responses must be a polars DataFrame, got {type(responses).__name__}")
     missing = [col for col in REQUIRED_COLUMNS if col not in responses.columns]
     if missing:
         raise ValueError(f"responses is missing column(s) {missing}")
-    frame = responses.select(REQUIRED_COLUMNS).drop_nulls()
+    check_no_null_ids(responses, ("user_id", "item_id"), "responses")
+    frame = responses.select(REQUIRED_COLUMNS).drop_nulls("is_correct")
     if frame.height == 0:
         raise ValueError("responses is empty: IRT needs at least one non-null response")
-    user = frame["user_id"].cast(pl.Int64).to_numpy()
-    item = frame["item_id"].cast(pl.Int64).to_numpy()
     correct = frame["is_correct"].cast(pl.Float64).to_numpy()
     if np.any((correct != 0.0) & (correct != 1.0)):
         raise ValueError("is_correct must be boolean or 0/1")
-    user_ids, users = encode(user)
-    item_ids, items = encode(item)
+    users, user_ids = IdCodes.encode(frame["user_id"], "responses")
+    items, item_ids = IdCodes.encode(frame["item_id"], "responses")
     return ResponseArrays(user_ids, item_ids, users, items, correct)
 
 
@@ -232,36 +393,41 @@ def sparse_counts(
 
 
 def parse_item_params(
-    frame: pl.DataFrame,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(a, d, c, item_id) arrays, sorted by item_id, from an item frame with ``item_id``,
-    ``a`` and ``b`` or ``d`` (``d`` wins when it has no nulls), optional ``c`` (null = 0).
+    frame: pl.DataFrame, where: str = "fixed_items"
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, IdCodes]:
+    """(a, d, c, item ids), sorted by item_id, from an item frame with ``item_id`` (any
+    dtype), ``a`` and ``b`` or ``d`` (``d`` wins when it has no nulls), optional ``c``
+    (null = 0).
 
-    float64 (n,) each, item_id int64 (n,). Used for calibration anchors (``fixed_items``) and
-    for the scoring item bank, so the messages name ``fixed_items``.
+    float64 (n,) each, the ids as :class:`IdCodes` (code i = row i of the arrays). Used for
+    calibration anchors (``fixed_items``) and for the scoring item bank (``where`` names
+    the frame in the messages).
 
     Raises:
-        ValueError: missing columns, duplicate ids, non-finite parameters, c outside [0, 1).
+        ValueError: missing columns, null or duplicate ids, non-finite parameters, c outside
+        [0, 1).
     """
     if "item_id" not in frame.columns or "a" not in frame.columns:
-        raise ValueError("fixed_items needs columns item_id, a and b or d")
-    ids = frame["item_id"].cast(pl.Int64).to_numpy()
-    if np.unique(ids).size != ids.size:
-        raise ValueError("fixed_items has duplicate item_id values")
+        raise ValueError(f"{where} needs columns item_id, a and b or d")
+    check_no_null_ids(frame, ("item_id",), where)
+    codes, ids = IdCodes.encode(frame["item_id"], where)
+    if ids.size != codes.size:
+        raise ValueError(f"{where} has duplicate item_id values")
     fa = frame["a"].cast(pl.Float64).to_numpy().copy()
     if "d" in frame.columns and frame["d"].null_count() == 0:
         fd = frame["d"].cast(pl.Float64).to_numpy().copy()
     elif "b" in frame.columns:
         fd = intercept(fa, frame["b"].cast(pl.Float64).to_numpy())
     else:
-        raise ValueError("fixed_items needs b or d")
+        raise ValueError(f"{where} needs b or d")
     if "c" in frame.columns:
         fc = frame["c"].cast(pl.Float64).fill_null(0.0).to_numpy().copy()
     else:
-        fc = np.zeros(ids.size)
+        fc = np.zeros(codes.size)
     if not (np.isfinite(fa).all() and np.isfinite(fd).all() and np.isfinite(fc).all()):
-        raise ValueError("fixed_items parameters must be finite")
+        raise ValueError(f"{where} parameters must be finite")
     if ((fc < 0) | (fc >= 1)).any():
-        raise ValueError("fixed_items c must lie in [0, 1)")
-    order = np.argsort(ids)
-    return fa[order], fd[order], fc[order], ids[order]
+        raise ValueError(f"{where} c must lie in [0, 1)")
+    order = np.empty(codes.size, dtype=np.int64)
+    order[codes] = np.arange(codes.size)  # distinct ids: the row of each code
+    return fa[order], fd[order], fc[order], ids

@@ -31,7 +31,7 @@ import numpy as np
 import polars as pl
 from scipy.special import expit
 
-from seedtest_assets.core.irt.data import THREADS, map_blocks, response_arrays
+from seedtest_assets.core.irt.data import THREADS, check_no_null_ids, map_blocks, response_arrays
 from seedtest_assets.core.irt.scoring import ItemBank
 
 GROWTH_SCHEMA: dict[str, pl.DataType] = {
@@ -83,7 +83,8 @@ def score_growth(
     """Level and growth per student from time-stamped responses and fixed item parameters.
 
     Args:
-        responses: polars frame with ``user_id``, ``item_id``, ``is_correct`` and ``t``
+        responses: polars frame with ``user_id``, ``item_id`` (ids of any dtype, no nulls),
+            ``is_correct`` and ``t``
             (float, weeks relative to the reference time; typically in [-12, 0]).
         items: item parameters (``item_id``, ``a``, ``b`` or ``d``, optional ``c``) or an
             :class:`~seedtest_assets.core.irt.ItemBank`.
@@ -93,7 +94,8 @@ def score_growth(
             stops early when both prior SDs move by less than 1%.
 
     Returns:
-        :class:`GrowthFit`; ``estimates`` has one row per student (sorted by user_id):
+        :class:`GrowthFit`; ``estimates`` has one row per student (sorted by user_id, in the
+        input's dtype):
         theta (level at t = 0) and theta_se, growth (logits/week) and growth_se, their
         posterior covariance ``cov``, and n_responses. Responses to unknown items are ignored;
         a student left with none gets the prior.
@@ -102,11 +104,12 @@ def score_growth(
         raise ValueError("responses needs a column 't' (weeks relative to the reference time)")
     # Sorted by student, so each student's responses are one slice and the population splits
     # into independent blocks (one per thread).
+    check_no_null_ids(responses, ("user_id", "item_id"), "responses")
     frame = responses.select("user_id", "item_id", "is_correct", "t").drop_nulls().sort("user_id")
     bank = items if isinstance(items, ItemBank) else ItemBank(items)
     data = response_arrays(frame)
     t_all = frame["t"].cast(pl.Float64).to_numpy()
-    pos, known = bank.lookup(data.item_ids)
+    pos, known = bank.find(data.item_ids)
     keep = known[data.items]
     users = data.users[keep]
     item_pos = pos[data.items[keep]]
@@ -149,7 +152,7 @@ def score_growth(
     return GrowthFit(
         pl.DataFrame(
             {
-                "user_id": data.user_ids,
+                "user_id": data.user_ids.decode(),
                 "theta": level,
                 "theta_se": np.sqrt(cov[:, 0, 0]),
                 "growth": growth,
@@ -157,7 +160,7 @@ def score_growth(
                 "cov": cov[:, 0, 1],
                 "n_responses": n_used.astype(np.int64),
             },
-            schema=GROWTH_SCHEMA,
+            schema={**GROWTH_SCHEMA, "user_id": data.user_ids.ids.dtype},
         ),
         prior,
         total_iterations,

@@ -44,6 +44,7 @@ from scipy.special import expit, log_expit
 
 from seedtest_assets.core.irt import data as _data
 from seedtest_assets.core.irt.data import (
+    IdCodes,
     SparseResponses,
     interleave,
     map_blocks,
@@ -90,9 +91,11 @@ class ItemBank:
             returned by ``calibrate(...).items``).
         quadrature_points: base grid on [-6, 6] (default 121).
 
-    Attributes: ``item_ids`` int64 (n_items,) sorted; ``a``, ``d``, ``c`` float64 (n_items,);
-    ``nodes`` float64 (Q,); ``table`` float64 (2 n_items, Q) with row 2i = log(1 - P_i),
-    row 2i + 1 = log P_i, so a response's row is ``2 * item_index + is_correct``.
+    Attributes: ``item_codes`` (:class:`~.data.IdCodes`) and ``item_ids`` (its sorted ids, a
+    polars Series in the frame's dtype: integers, strings, categoricals, ...); ``a``, ``d``,
+    ``c`` float64 (n_items,); ``nodes`` float64 (Q,); ``table`` float64 (2 n_items, Q) with
+    row 2i = log(1 - P_i), row 2i + 1 = log P_i, so a response's row is
+    ``2 * item_index + is_correct``.
     """
 
     def __init__(
@@ -100,8 +103,9 @@ class ItemBank:
     ) -> None:
         if items.height == 0:
             raise ValueError("items is empty: scoring needs item parameters")
-        a, d, c, ids = parse_item_params(items)
-        self.item_ids, self.a, self.d, self.c = ids, a, d, c
+        a, d, c, codes = parse_item_params(items, "items")
+        self.item_codes, self.item_ids = codes, codes.ids
+        self.a, self.d, self.c = a, d, c
         self.max_info = max_information(a)
         self.nodes = grid(quadrature_points)
         self.nodes_sq = self.nodes**2
@@ -110,34 +114,82 @@ class ItemBank:
         # Largest summed a^2/4 the base grid integrates accurately (see points_for_information).
         spacing = self.nodes[1] - self.nodes[0]
         self.info_limit = 1.0 / spacing**2 - 1.0
-        # Dense id -> position lookup when ids are compact enough (<= 8 MB): 1 us instead of
-        # ~6 us for a binary search on the online path.
-        self._offset = int(ids[0])
-        span = int(ids[-1]) - self._offset + 1
+        # Integer ids: a dense id -> position lookup when they are compact enough (<= 8 MB):
+        # 1 us instead of ~6 us for a binary search on the online path. Other ids: a dict
+        # (built on the first score_one).
+        self._ints = codes.ints
+        self._offset = 0
         self._dense: np.ndarray | None = None
-        if span <= max(4 * ids.size, 1_000_000):
-            self._dense = np.full(span, -1, dtype=np.intp)
-            self._dense[ids - self._offset] = np.arange(ids.size)
+        self._index: dict[object, int] | None = None
+        ints = self._ints
+        if ints is not None:
+            self._offset = int(ints[0])
+            span = int(ints[-1]) - self._offset + 1
+            if span <= max(4 * ints.size, 1_000_000):
+                self._dense = np.full(span, -1, dtype=np.intp)
+                self._dense[ints - self._offset] = np.arange(ints.size)
 
     @property
     def n_items(self) -> int:
-        return int(self.item_ids.size)
+        return self.item_codes.size
 
     def _table(self, nodes: np.ndarray) -> np.ndarray:
         log_p, log_q = log_prob_tables(self.a, self.d, self.c, nodes)
         return interleave(log_q, log_p)
 
-    def lookup(self, item_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Positions of ``item_ids`` (int array (n,)) in the bank and a known-item mask (n,)."""
+    def lookup(self, item_ids: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
+        """Positions of ``item_ids`` (array (n,): integers for a bank of integer ids, else
+        values of the bank's ids, e.g. strings) in the bank and a known-item mask (n,)."""
+        ints = self._ints
+        if ints is None:
+            return self._lookup_values(item_ids)
+        ids = np.asarray(item_ids)
+        if ids.dtype != np.int64:
+            try:
+                if ids.dtype.kind in "US":  # numpy would parse "1007" as 1007
+                    raise TypeError("text ids")
+                ids = ids.astype(np.int64)
+            except (TypeError, ValueError) as exc:
+                raise ValueError(
+                    f"item ids {ids.dtype} cannot be matched with the bank's item_id "
+                    f"({self.item_ids.dtype}): both must be integers or both text"
+                ) from exc
         if self._dense is not None:
-            rel = item_ids - self._offset
+            rel = ids - self._offset
             inside = (rel >= 0) & (rel < self._dense.size)
             pos = self._dense[np.where(inside, rel, 0)]
             known = inside & (pos >= 0)
             return np.where(known, pos, 0), known
-        pos = np.searchsorted(self.item_ids, item_ids)
+        pos = np.searchsorted(ints, ids)
         np.minimum(pos, self.n_items - 1, out=pos)
-        return pos, self.item_ids[pos] == item_ids
+        return pos, ints[pos] == ids
+
+    def _lookup_values(self, item_ids: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`lookup` for a bank of non-integer ids: a dict from each id (as a string
+        for text ids) to its position."""
+        if self._index is None:
+            text = self.item_codes.kind == "text"
+            keys = self.item_ids.cast(pl.String) if text else self.item_ids
+            self._index = {k: i for i, k in enumerate(keys.to_list())}
+        values = item_ids.to_list() if isinstance(item_ids, pl.Series) else np.asarray(item_ids)
+        if isinstance(values, np.ndarray):
+            if self.item_codes.kind == "text" and values.dtype.kind not in "USO":
+                raise ValueError(
+                    f"item ids {values.dtype} cannot be matched with the bank's item_id "
+                    f"({self.item_ids.dtype}): both must be integers or both text"
+                )
+            values = values.tolist()
+        index = self._index
+        pos = np.fromiter((index.get(v, -1) for v in values), dtype=np.intp, count=len(values))
+        known = pos >= 0
+        return np.where(known, pos, 0), known
+
+    def find(self, item_ids: IdCodes, where: str = "responses") -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`lookup` of a frame's encoded item ids (``where`` names it in the error
+        when its dtype cannot be matched with the bank's)."""
+        if item_ids.ints is not None and self._ints is not None:
+            return self.lookup(item_ids.ints)
+        return self.item_codes.find(item_ids, ("items.item_id", f"{where}.item_id"))
 
     def score_one(
         self,
@@ -145,7 +197,8 @@ class ItemBank:
         correct: ArrayLike,
         method: ScoringMethod = "EAP",
     ) -> Ability:
-        """Score one user's responses: item_ids int (n,), correct bool or 0/1 (n,).
+        """Score one user's responses: item_ids (n,) (ints, or strings for a bank of text
+        ids), correct bool or 0/1 (n,).
 
         ``method``: "EAP" (default), "MAP" or "ML" (case-insensitive). Returns theta and se
         in logits. The online path (a session just finished): ~30 us for 50 responses (EAP).
@@ -153,10 +206,9 @@ class ItemBank:
         one.
         """
         method = _method(method)
-        ids = np.asarray(item_ids, dtype=np.int64)
         y = np.asarray(correct).astype(np.intp, copy=False)
-        pos, known = self.lookup(ids)
-        n_ignored = int(ids.size - np.count_nonzero(known))
+        pos, known = self.lookup(item_ids)
+        n_ignored = int(known.size - np.count_nonzero(known))
         if n_ignored:
             pos, y = pos[known], y[known]
         n = int(pos.size)
@@ -195,21 +247,23 @@ def score(
     """Score every user in ``responses`` with fixed item parameters.
 
     Args:
-        responses: polars frame with ``user_id``, ``item_id``, ``is_correct``.
+        responses: polars frame with ``user_id``, ``item_id`` (ids of any dtype, no nulls;
+            ``item_id`` matching the items': both integers or both text), ``is_correct``.
         items: item parameters (``calibrate(...).items``) or a prebuilt :class:`ItemBank`.
         method: "EAP" (default), "MAP" or "ML" (case-insensitive).
         quadrature_points: None = adaptive grid (121 points, finer where a user needs it);
             an int = that grid for everyone.
 
     Returns:
-        polars frame, one row per user (sorted by user_id): user_id, theta, se (logits),
-        n_responses (used), n_ignored (responses to items not in ``items``).
+        polars frame, one row per user (sorted by user_id; user_id in the input's dtype):
+        user_id, theta, se (logits), n_responses (used), n_ignored (responses to items not in
+        ``items``).
     """
     method = _method(method)
     bank = items if isinstance(items, ItemBank) else ItemBank(items)
     data = response_arrays(responses)
     n_users = data.user_ids.size
-    pos, known = bank.lookup(data.item_ids)
+    pos, known = bank.find(data.item_ids)
     if known.all():  # the usual case: no copies of the response arrays
         n_ignored = np.zeros(n_users, dtype=np.int64)
         users, item_pos, y = data.users, pos[data.items], data.correct
@@ -253,13 +307,13 @@ def score(
         theta[empty], se[empty] = 0.0, 1.0
     return pl.DataFrame(
         {
-            "user_id": data.user_ids,
+            "user_id": data.user_ids.decode(),
             "theta": theta,
             "se": se,
             "n_responses": n_used.astype(np.int64),
             "n_ignored": n_ignored.astype(np.int64),
         },
-        schema=ABILITY_SCHEMA,
+        schema={**ABILITY_SCHEMA, "user_id": data.user_ids.ids.dtype},
     )
 
 

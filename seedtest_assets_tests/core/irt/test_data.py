@@ -85,7 +85,7 @@ def test_blocked_posterior_equals_one_dense_pass(monkeypatch):
 def test_parse_item_params_from_b_or_d_sorted_by_id():
     frame = pl.DataFrame({"item_id": [30, 10], "a": [2.0, 0.5], "b": [0.5, -2.0]})
     a, d, c, ids = parse_item_params(frame)
-    np.testing.assert_array_equal(ids, [10, 30])
+    assert ids.ids.to_list() == [10, 30]
     np.testing.assert_array_equal(a, [0.5, 2.0])
     np.testing.assert_array_equal(d, [1.0, -1.0])  # d = -a b
     np.testing.assert_array_equal(c, [0.0, 0.0])
