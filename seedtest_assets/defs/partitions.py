@@ -85,12 +85,8 @@ def accepted_beta(name: str) -> Iterator[None]:
     if name not in ACCEPTED_BETA:
         raise KeyError(f"{name!r} is not an accepted Beta feature (see ACCEPTED_BETA)")
     with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=f".*{_escape(name)}", category=dg.BetaWarning)
+        warnings.filterwarnings("ignore", message=f".*{re.escape(name)}", category=dg.BetaWarning)
         yield
-
-
-def _escape(text: str) -> str:
-    return re.escape(text)
 
 
 def asset_with_backfill_policy(
