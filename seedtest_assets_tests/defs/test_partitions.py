@@ -139,3 +139,24 @@ def test_the_first_partition_follows_the_configured_or_recorded_data_start(tmp_p
     monkeypatch.setenv("SEEDTEST_PARTITIONS_START", "last tuesday")
     with pytest.raises(ValueError, match="YYYY-MM-DD"):
         settings.partitions_start()
+
+
+def test_accepted_beta_lets_through_only_the_named_feature():
+    import warnings
+
+    import dagster as dg
+    import pytest
+
+    from seedtest_assets.defs.partitions import ACCEPTED_BETA, accepted_beta
+
+    with pytest.raises(KeyError, match="not an accepted Beta feature"), accepted_beta("x"):
+        pass
+    assert "backfill_policy" in ACCEPTED_BETA
+    with accepted_beta("backfill_policy"):
+        warnings.warn(
+            "Parameter `backfill_policy` of function `asset` is beta", dg.BetaWarning, stacklevel=1
+        )
+        with pytest.raises(dg.BetaWarning):  # any other Beta use stays an error in tests
+            warnings.warn(
+                "Parameter `other` of function `asset` is beta", dg.BetaWarning, stacklevel=1
+            )
