@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from datetime import date, timedelta
 
 from seedtest_assets.core import settings
+from seedtest_assets.core.ids import id_problem, shown
 from seedtest_assets.core.settings import scrub
 
 # Exit codes (documented in EPILOG).
@@ -39,11 +40,11 @@ examples:
   seedtest db downgrade 0004                   revert migrations (refuses to drop data)
   seedtest generate --users 2000 --weeks 8     synthetic data into it
   seedtest demo                                generate + materialize everything (embedded)
-  seedtest score --user 123                    re-score student 123 now (JSON)
-  seedtest theta --user 123                    student 123's current stored theta (JSON)
-  seedtest theta --user 123 --week 2026-03-02  their weekly theta of that week
+  seedtest score --user u-000123               re-score student u-000123 now (JSON)
+  seedtest theta --user u-000123               their current stored theta (JSON)
+  seedtest theta --user u-000123 --week 2026-03-02  their weekly theta of that week
   seedtest report --week 2026-03-02            that week's reports (Dagster run)
-  seedtest report --week 2026-03-02 --user 123 --format pdf --dry-run
+  seedtest report --week 2026-03-02 --user u-000123 --format pdf --dry-run
 
 exit codes:
   0  done (also `score` with nothing to score: {"status": "noop", ...})
@@ -69,19 +70,21 @@ class CliError(Exception):
 
 
 # --------------------------------------------------------------------------- argument types
-def _parse_id(kind: str, value: str) -> int:
-    """The one place ids from the command line are parsed (integers today)."""
-    try:
-        return int(value)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"not a {kind} id (an integer): {value!r}") from exc
+def _parse_id(kind: str, value: str) -> str:
+    """The one place ids from the command line are checked: the product's own text, taken as
+    typed (``U123``, ``test-user-123``, a UUID), refused when no one could mean it
+    (:func:`seedtest_assets.core.ids.id_problem`)."""
+    problem = id_problem(value)
+    if problem is not None:
+        raise argparse.ArgumentTypeError(f"not a {kind} id ({problem}): {shown(value)}")
+    return value
 
 
-def _user_id(value: str) -> int:
+def _user_id(value: str) -> str:
     return _parse_id("student", value)
 
 
-def _org_id(value: str) -> int:
+def _org_id(value: str) -> str:
     return _parse_id("organisation", value)
 
 
@@ -126,7 +129,7 @@ def _ready_engine():
     return ready_engine(_warehouse_url())
 
 
-def _require(engine, column: str, ids: Sequence[int], noun: tuple[str, str]) -> None:
+def _require(engine, column: str, ids: Sequence[str], noun: tuple[str, str]) -> None:
     """Exit 3 unless every id is a value of ``users.<column>`` (``user_id`` or ``org_id``).
 
     ``noun``: how to name one and several missing ids ("student", "students").
@@ -148,11 +151,11 @@ def _require(engine, column: str, ids: Sequence[int], noun: tuple[str, str]) -> 
         )
 
 
-def _require_students(engine, user_ids: Sequence[int]) -> None:
+def _require_students(engine, user_ids: Sequence[str]) -> None:
     _require(engine, "user_id", user_ids, ("student", "students"))
 
 
-def _require_orgs(engine, org_ids: Sequence[int]) -> None:
+def _require_orgs(engine, org_ids: Sequence[str]) -> None:
     """Organisations that have students (``users.org_id``): else a typo selects nobody."""
     noun = ("student in organisation", "students in organisations")
     _require(engine, "org_id", org_ids, noun)

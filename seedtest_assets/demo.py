@@ -96,7 +96,7 @@ def plant_feed_errors(engine, start: date, weeks: int, seed: int) -> dict[str, i
     rng = np.random.default_rng(seed + 1)
     with engine.connect() as conn:
         next_id = int(attempts.max_id(conn, integer_only=False) or 0) + 1
-        template = attempts.first_rows(conn, 5)
+        template = attempts.first_rows(conn, 6)
     days = rng.integers(0, weeks * 7, size=len(template))
     rows = []
     for i, (base, day) in enumerate(zip(template, days, strict=True)):
@@ -104,10 +104,11 @@ def plant_feed_errors(engine, start: date, weeks: int, seed: int) -> dict[str, i
             year=start.year, month=start.month, day=start.day
         ) + timedelta(days=int(day))
         rows.append({**base, "id": next_id + i, "attempted_at": ts})
-    rows[0]["user_id"] = 99_999_999  # unknown_user
+    rows[0]["user_id"] = "no-such-student"  # unknown_user
     rows[1]["response_time_ms"] = -250  # response_time_negative
     rows[2]["response_time_ms"] = 9_000_000  # response_time_absurd (2.5 h on one item)
     rows[3]["is_correct"] = None  # null_field
+    rows[5]["session_id"] = "   "  # bad_id: a blank id no one could have meant
     rows.append(dict(rows[4]))  # an identical resend: duplicate_id
     frame = pl.DataFrame(rows, schema={c: None for c in attempts.ATTEMPT_SCHEMA}, orient="row")
     with transaction(engine) as conn:
@@ -117,6 +118,7 @@ def plant_feed_errors(engine, start: date, weeks: int, seed: int) -> dict[str, i
         "response_time_negative": 1,
         "response_time_absurd": 1,
         "null_field": 1,
+        "bad_id": 1,
         "duplicate_id": 1,
     }
 

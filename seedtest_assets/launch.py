@@ -53,8 +53,8 @@ class ReportRequest:
     """What to render: the week and the selection (the asset's ``ReportConfig``)."""
 
     week: date
-    user_ids: tuple[int, ...] = ()
-    org_ids: tuple[int, ...] = ()
+    user_ids: tuple[str, ...] = ()
+    org_ids: tuple[str, ...] = ()
     max_users: int | None = None
     formats: tuple[str, ...] = tuple(FORMATS)
     lang: str = "ko"

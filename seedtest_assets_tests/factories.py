@@ -27,7 +27,8 @@ def attempts_frame(rows: list[dict]) -> pl.DataFrame:
         "hints_used": 0,
     }
     full = [{**defaults, **r} for r in rows]
-    return pl.DataFrame(full, schema=ATTEMPT_SCHEMA)
+    # Ids may be given as numbers for brevity: they are text ids ("1", "100") like any other.
+    return pl.DataFrame(full, schema=ATTEMPT_SCHEMA, strict=False)
 
 
 def seed_reference(url: str, n_users: int = 3) -> None:
@@ -155,6 +156,7 @@ def planted_day(day: date = DAY) -> tuple[pl.DataFrame, dict[str, int]]:
         {"id": 14, "user_id": 1, "response_time_ms": 7_200_000, "attempted_at": at(day, 10)},
         {"id": 15, "user_id": 1, "hints_used": -2, "attempted_at": at(day, 10)},
         {"id": 16, "user_id": 1, "is_correct": None, "attempted_at": at(day, 10)},  # null_field
+        {"id": 18, "user_id": 1, "session_id": " ", "attempted_at": at(day, 10)},  # bad_id
         {
             "id": 4,
             "user_id": 2,
@@ -173,6 +175,7 @@ def planted_day(day: date = DAY) -> tuple[pl.DataFrame, dict[str, int]]:
         "response_time_absurd": 1,
         "hints_negative": 1,
         "null_field": 1,
+        "bad_id": 1,
         "duplicate_id": 1,
         "duplicate_id_conflict": 2,
     }

@@ -60,10 +60,10 @@ def record_student_materializations(
     return "batched"
 
 
-def student_metadata(rows: Sequence[Mapping[str, object]]) -> dict[int, dict[str, object]]:
+def student_metadata(rows: Sequence[Mapping[str, object]]) -> dict[str, dict[str, object]]:
     """Per-student metadata from ``mirt_ability`` rows (week, theta, se, source, version)."""
     return {
-        int(r["user_id"]): {
+        str(r["user_id"]): {
             "week_start": str(r["week_start"]),
             "theta": float(r["theta"]),
             "se": float(r["se"]),

@@ -26,7 +26,7 @@ def read_checked_attempts(
     *,
     now: datetime,
     limits: ValidationLimits | None = None,
-    user_ids: Sequence[int] | None = None,
+    user_ids: Sequence[str] | None = None,
 ) -> ValidationResult:
     """Attempts the days ``[start, end)`` own (of ``user_ids`` if given), validated."""
     with engine.connect() as conn:
@@ -42,7 +42,7 @@ def read_valid_attempts(
     *,
     now: datetime,
     limits: ValidationLimits | None = None,
-    user_ids: Sequence[int] | None = None,
+    user_ids: Sequence[str] | None = None,
 ) -> pl.DataFrame:
     """Attempts in ``[start, end)`` (of ``user_ids`` if given) that pass validation.
 

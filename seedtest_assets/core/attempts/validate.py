@@ -30,6 +30,7 @@ from datetime import date, datetime, timedelta
 import polars as pl
 
 from seedtest_assets.core.attempts.rejects import REJECTS_SCHEMA
+from seedtest_assets.core.ids import id_problem_expr
 from seedtest_assets.core.source.attempts import EPOCH_MS_FROM
 from seedtest_assets.core.warehouse.schema import FrameSchema
 
@@ -44,6 +45,11 @@ REJECT_REASONS: dict[str, str] = {
     "numeric_timestamp": (
         "attempted_at stored as a number: read as Unix seconds (milliseconds from 10^11) only "
         "to file it under its day"
+    ),
+    "bad_id": (
+        "an id (user_id, session_id, item_id, topic_id) no one could have meant: empty, "
+        "whitespace only, leading or trailing whitespace, over 255 characters, or a control "
+        "character (seedtest_assets.core.ids); detail: column: why"
     ),
     "unknown_user": "user_id is not in users",
     "unknown_item": "item_id is not in items",
@@ -86,7 +92,9 @@ REQUIRED = (
 
 #: The raw attempt columns, as read from the ``attempts`` table.
 ATTEMPT_COLUMNS = ("id", *REQUIRED)
-INTEGER_COLUMNS = ("user_id", "session_id", "item_id", "topic_id", "response_time_ms", "hints_used")
+#: The product's ids: text, taken as they are (never parsed, trimmed or normalised).
+ID_COLUMNS = ("user_id", "session_id", "item_id", "topic_id")
+INTEGER_COLUMNS = ("response_time_ms", "hints_used")
 
 
 _INTEGER_TEXT = r"^-?[0-9]{1,18}$"
@@ -94,7 +102,7 @@ _TIMESTAMP_TEXT = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[ T][0-9]{2}:[0-9]{2}:[0-9]{2}(\.
 _NUMBER_TEXT = r"^-?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?$"
 
 STUDENT_DAYS_SCHEMA: FrameSchema = {
-    "user_id": pl.Int64(),
+    "user_id": pl.String(),
     "day": pl.Date(),
     "attempts": pl.Int64(),
     "study_ms": pl.Int64(),
@@ -166,12 +174,26 @@ def parse_attempts(raw: pl.DataFrame) -> pl.DataFrame:
     then null), ``_bad_value`` (``column='raw value'`` of those, comma-separated, or null),
     ``_numeric_ts`` (bool: ``attempted_at`` was a number) and ``_numeric_detail``.
 
-    Accepted text: integers ``-?[0-9]+``; ``is_correct`` exactly ``1`` or ``0``;
+    Ids (``ID_COLUMNS``) are text and are not parsed (a number becomes its text). Accepted
+    text: integers ``-?[0-9]+`` (``response_time_ms``, ``hints_used``); ``is_correct``
+    exactly ``1`` or ``0``;
     ``attempted_at`` ``YYYY-MM-DD HH:MM:SS`` with a space or ``T`` and an optional fraction
     (naive UTC: no zone suffix), or a number (Unix seconds, or milliseconds from
     ``EPOCH_MS_FROM``).
     """
-    text_cols = [c for c in REQUIRED if c in raw.columns and raw.schema[c] == pl.String]
+    # Ids are text on every backend (a source whose ids are numbers is read as their text).
+    raw = raw.with_columns(
+        [
+            pl.col(c).cast(pl.String)
+            for c in (*ID_COLUMNS, "item_topic_id")
+            if c in raw.columns and raw.schema[c] != pl.String
+        ]
+    )
+    text_cols = [
+        c
+        for c in REQUIRED
+        if c in raw.columns and c not in ID_COLUMNS and raw.schema[c] == pl.String
+    ]
     parsed = raw.with_columns(
         [_parse_expr(c).alias(f"_parsed_{c}") for c in text_cols],
         _numeric_ts=(
@@ -360,6 +382,15 @@ def validate_attempts(
                     for c in REQUIRED
                 ],
                 separator=",",
+                ignore_nulls=True,
+            ),
+        ),
+        (
+            "bad_id",
+            pl.any_horizontal([id_problem_expr(c).is_not_null() for c in ID_COLUMNS]),
+            pl.concat_str(
+                [pl.format("{}: {}", pl.lit(c), id_problem_expr(c)) for c in ID_COLUMNS],
+                separator="; ",
                 ignore_nulls=True,
             ),
         ),

@@ -67,7 +67,7 @@ def compute_features(
             last_attempt_at=pl.col("attempted_at").max(),
             study_ms=pl.col("response_time_ms").cast(pl.Int64).sum(),
         )
-        .with_columns(pl.col("user_id").cast(pl.Int64), pl.col("topic_id").cast(pl.Int64))
+        .with_columns(pl.col("user_id").cast(pl.String), pl.col("topic_id").cast(pl.String))
     )
     earlier = (
         prior.lazy()

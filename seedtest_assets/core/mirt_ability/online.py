@@ -59,7 +59,7 @@ class ThetaResult:
         message: why nothing was written (``noop`` only).
     """
 
-    user_id: int
+    user_id: str
     status: str
     theta: float | None = None
     se: float | None = None
@@ -99,17 +99,17 @@ class OnlineUpdate:
     version: str | None
 
     @property
-    def scored(self) -> list[int]:
+    def scored(self) -> list[str]:
         return [r.user_id for r in self.results if r.status == "ok"]
 
     @property
-    def noop(self) -> list[int]:
+    def noop(self) -> list[str]:
         return [r.user_id for r in self.results if r.status != "ok"]
 
 
 def update_theta(
     engine: Engine,
-    user_ids: Sequence[int],
+    user_ids: Sequence[str],
     *,
     now: datetime,
     model: str = "2PL",
@@ -132,7 +132,7 @@ def update_theta(
     """
     if lookback_days < 1:
         raise ValueError("lookback_days must be >= 1")
-    ids = list(dict.fromkeys(int(u) for u in user_ids))
+    ids = list(dict.fromkeys(str(u) for u in user_ids))
     empty = pl.DataFrame(schema=ROWS_SCHEMA)
     if not ids:
         return OnlineUpdate([], empty, None)
@@ -142,7 +142,7 @@ def update_theta(
     run = score_students(
         engine, ids, now=now, model=model, lookback_days=lookback_days, source=source
     )
-    by_user = {int(r["user_id"]): r for r in run.rows.iter_rows(named=True)}
+    by_user = {str(r["user_id"]): r for r in run.rows.iter_rows(named=True)}
     results = []
     for u in ids:
         r = by_user.get(u)

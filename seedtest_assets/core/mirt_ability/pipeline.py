@@ -63,7 +63,7 @@ def _score(
     source: str,
     *,
     reference: datetime,
-    user_ids: Sequence[int] | None = None,
+    user_ids: Sequence[str] | None = None,
     prior: GrowthPrior | None = None,
 ) -> ScoringRun:
     """Score the valid attempts in ``[start, end)`` with ``week_start``'s item parameters.
@@ -85,7 +85,7 @@ def _score(
         "user_id", "n_responses", theta_window="theta", theta_window_se="se"
     ).join(_growth(responses, bank, reference, prior), on="user_id", how="left")
     rows = abilities.filter(pl.col("n_responses") > 0).select(
-        pl.col("user_id").cast(pl.Int64),
+        pl.col("user_id").cast(pl.String),
         pl.lit(week_start).alias("week_start"),
         "theta",
         "se",
@@ -201,7 +201,7 @@ def duplicate_weekly_rows(engine: Engine, week_start: date) -> list[str]:
 
 def score_students(
     engine: Engine,
-    user_ids: Sequence[int],
+    user_ids: Sequence[str],
     *,
     now: datetime,
     model: str = "2PL",

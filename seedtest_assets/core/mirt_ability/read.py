@@ -23,7 +23,7 @@ from seedtest_assets.core.mirt_ability.online import ThetaResult
 class StoredTheta:
     """One stored ``mirt_ability`` row: the student's θ, SE and where it came from."""
 
-    user_id: int
+    user_id: str
     week_start: date
     theta: float
     se: float
@@ -55,7 +55,7 @@ class StoredTheta:
 
 
 def stored_theta(
-    engine: Engine, user_id: int, week_start: date | None = None
+    engine: Engine, user_id: str, week_start: date | None = None
 ) -> StoredTheta | None:
     """The student's weekly θ of ``week_start``, or (``None``) their current θ; None: no row.
 
@@ -66,7 +66,7 @@ def stored_theta(
     if row is None:
         return None
     return StoredTheta(
-        user_id=int(row["user_id"]),
+        user_id=str(row["user_id"]),
         week_start=row["week_start"],
         theta=float(row["theta"]),
         se=float(row["se"]),

@@ -70,14 +70,14 @@ def read_weekly(
     conn: Connection,
     week_start: date,
     columns: Sequence[str],
-    user_ids: Sequence[int] | None = None,
+    user_ids: Sequence[str] | None = None,
 ) -> pl.DataFrame:
     """The ``columns`` of the week's ``weekly`` rows (of ``user_ids``, if given: bound in
     chunks of 5,000)."""
     cols = [_A.c[c] for c in columns]
     if user_ids is None:
         return read_frame(conn, select(*cols).where(_weekly(week_start)))
-    ids = [int(u) for u in user_ids]
+    ids = [str(u) for u in user_ids]
     frames = [
         read_frame(
             conn,
@@ -89,12 +89,12 @@ def read_weekly(
 
 
 def read_weekly_history(
-    conn: Connection, week_start: date, weeks: int, user_ids: Sequence[int]
+    conn: Connection, week_start: date, weeks: int, user_ids: Sequence[str]
 ) -> pl.DataFrame:
     """``user_id, week_start, theta, se, growth`` of the ``weekly`` rows of the ``weeks``
     weeks ending with ``week_start``'s, of ``user_ids`` (bound in chunks of 5,000); rows in
     database order, possibly none."""
-    ids = [int(u) for u in user_ids]
+    ids = [str(u) for u in user_ids]
     frames = []
     for i in range(0, len(ids), _ID_CHUNK):
         stmt = select(_A.c.user_id, _A.c.week_start, _A.c.theta, _A.c.se, _A.c.growth).where(
@@ -120,7 +120,7 @@ def weekly_moments(conn: Connection, week_start: date) -> tuple[Any, ...]:
     return tuple(conn.execute(stmt).one())
 
 
-def duplicate_weekly_users(conn: Connection, week_start: date, limit: int = 1000) -> list[int]:
+def duplicate_weekly_users(conn: Connection, week_start: date, limit: int = 1000) -> list[str]:
     """Students with more than one ``weekly`` row for the week (at most ``limit``)."""
     stmt = (
         select(_A.c.user_id)
@@ -129,11 +129,11 @@ def duplicate_weekly_users(conn: Connection, week_start: date, limit: int = 1000
         .having(func.count() > 1)
         .limit(limit)
     )
-    return [int(u) for u in conn.execute(stmt).scalars()]
+    return [str(u) for u in conn.execute(stmt).scalars()]
 
 
 def read_stored_theta(
-    conn: Connection, user_id: int, week_start: date | None = None
+    conn: Connection, user_id: str, week_start: date | None = None
 ) -> RowMapping | None:
     """The :data:`THETA_FIELDS` of the student's ``weekly`` row of ``week_start`` (the newest,
     should there be several), or (``None``) of their current row (the view

@@ -184,7 +184,7 @@ def calibrate_week(
         {
             "week_start": [week_start] * items.height,
             "model": [cal.model] * items.height,
-            "item_id": items["item_id"].cast(pl.Int64),
+            "item_id": items["item_id"].cast(pl.String),
             "params": params,
             "version": [version] * items.height,
             "fitted_at": [now] * items.height,

@@ -44,7 +44,7 @@ def read_week(conn: Connection, week_start: date, model: str) -> pl.DataFrame:
     )
     schema = PARAMS_SCHEMA
     if rows.height == 0:
-        return pl.DataFrame(schema={"item_id": pl.Int64, **schema, "version": pl.String})
+        return pl.DataFrame(schema={"item_id": pl.String, **schema, "version": pl.String})
     params = pl.DataFrame(
         [{k: p.get(k) for k in schema} for p in map(json.loads, rows["params"])], schema=schema
     )

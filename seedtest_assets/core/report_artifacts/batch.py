@@ -58,7 +58,7 @@ class ArtifactResult:
     the store did not answer (:func:`store.is_unreachable`).
     """
 
-    user_id: int
+    user_id: str
     fmt: str
     ok: bool
     key: str = ""
@@ -164,7 +164,7 @@ def _render_chunk(chunk: Sequence[StudentInputs]) -> list[ArtifactResult]:
 def _store_file(
     store: Any,
     guard: BatchGuard | None,
-    user_id: int,
+    user_id: str,
     fmt: str,
     key: str,
     body: bytes,

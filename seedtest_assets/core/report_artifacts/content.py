@@ -72,7 +72,7 @@ class TopicStats:
     parameters or no answers), ``n`` answers and ``n_correct`` of them correct in the window.
     """
 
-    topic_id: int
+    topic_id: str
     name: str
     name_en: str | None
     week_attempts: int = 0
@@ -101,7 +101,7 @@ class StudentInputs:
         active_days: distinct UTC days with an answer in the report week.
     """
 
-    user_id: int
+    user_id: str
     name: str
     org: str
     week_start: date

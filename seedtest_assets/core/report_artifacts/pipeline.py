@@ -100,8 +100,8 @@ class Selection:
             ``max_users``), so that ``shard_count`` runs (pods) share one week disjointly.
     """
 
-    org_ids: tuple[int, ...] = ()
-    user_ids: tuple[int, ...] = ()
+    org_ids: tuple[str, ...] = ()
+    user_ids: tuple[str, ...] = ()
     max_users: int | None = None
     active_only: bool = True
     shard_count: int = 1
@@ -142,9 +142,9 @@ def week_bounds(week_start: date) -> tuple[datetime, datetime]:
     return lo, lo + timedelta(days=7)
 
 
-def _chunks(ids: Sequence[int], n: int = ID_CHUNK) -> Iterable[list[int]]:
+def _chunks(ids: Sequence[str], n: int = ID_CHUNK) -> Iterable[list[str]]:
     for i in range(0, len(ids), n):
-        yield [int(x) for x in ids[i : i + n]]
+        yield [str(x) for x in ids[i : i + n]]
 
 
 def select_students(engine: Engine, week_start: date, selection: Selection) -> SelectedStudents:
@@ -173,14 +173,14 @@ def select_students(engine: Engine, week_start: date, selection: Selection) -> S
 
 
 # --------------------------------------------------------------------------- inputs
-def _read_kpis(engine: Engine, week_start: date, user_ids: Sequence[int]) -> dict[int, dict]:
+def _read_kpis(engine: Engine, week_start: date, user_ids: Sequence[str]) -> dict[str, dict]:
     """``weekly_kpi.kpis`` of the week per student (missing rows: absent)."""
     with engine.connect() as conn:
         return kpi_table.kpis_by_user(kpi_table.read_kpis(conn, week_start, user_ids))
 
 
 def _read_history(
-    engine: Engine, week_start: date, user_ids: Sequence[int], weeks: int
+    engine: Engine, week_start: date, user_ids: Sequence[str], weeks: int
 ) -> pl.DataFrame:
     """Weekly θ (``user_id, week_start, theta, se, growth``) of the last ``weeks`` weeks: the
     weekly ``mirt_ability`` rows, i.e. the one θ per student-week every reader shows."""
@@ -215,7 +215,7 @@ def _week_topic_stats(valid: pl.DataFrame, week_start: date) -> pl.DataFrame:
 
 
 def _stored_topic_theta(
-    engine: Engine, week_start: date, user_ids: Sequence[int], valid: pl.DataFrame, model: str
+    engine: Engine, week_start: date, user_ids: Sequence[str], valid: pl.DataFrame, model: str
 ) -> pl.DataFrame:
     """``user_id, topic_id, theta, se`` of the students from the stored ``topic_ability``.
 
@@ -306,7 +306,7 @@ def read_inputs(
     topics_by_user = {
         k[0]: [
             TopicStats(
-                topic_id=int(r["topic_id"]),
+                topic_id=str(r["topic_id"]),
                 name=r["name"] or f"#{r['topic_id']}",
                 name_en=r["name_en"],
                 week_attempts=int(r["week_attempts"]),
@@ -323,7 +323,7 @@ def read_inputs(
     }
     out = []
     for r in students.iter_rows(named=True):
-        uid = int(r["user_id"])
+        uid = str(r["user_id"])
         out.append(
             StudentInputs(
                 user_id=uid,
@@ -383,7 +383,7 @@ class BatchResult:
     dry_run: bool = False
     route: str = ""
     artifacts: list[ArtifactResult] = field(default_factory=list)
-    failures: list[tuple[int, str, str]] = field(default_factory=list)
+    failures: list[tuple[str, str, str]] = field(default_factory=list)
     recorded: int = 0
     seconds: dict[str, float] = field(default_factory=dict)
     #: The batch's time budget (seconds from its start) and breaker threshold.
@@ -396,11 +396,11 @@ class BatchResult:
     budget_spent: bool = False
 
     @property
-    def failed_users(self) -> list[int]:
+    def failed_users(self) -> list[str]:
         return sorted({u for u, _, _ in self.failures})
 
     @property
-    def not_attempted_users(self) -> list[int]:
+    def not_attempted_users(self) -> list[str]:
         """Students none of whose files was tried (the batch had stopped before them)."""
         tried = {a.user_id for a in self.artifacts if a.attempted}
         return sorted({a.user_id for a in self.artifacts if not a.attempted} - tried)
@@ -411,7 +411,7 @@ class BatchResult:
         return sum(1 for a in self.artifacts if a.unreachable)
 
     @property
-    def succeeded_users(self) -> list[int]:
+    def succeeded_users(self) -> list[str]:
         failed = set(self.failed_users)
         return sorted({a.user_id for a in self.artifacts if a.ok} - failed)
 

@@ -98,16 +98,16 @@ class Verification:
     checked: int = 0
     with_kpis: int = 0
     with_theta: int = 0
-    kpi_problems: list[tuple[int, str]] = field(default_factory=list)
-    theta_problems: list[tuple[int, str]] = field(default_factory=list)
+    kpi_problems: list[tuple[str, str]] = field(default_factory=list)
+    theta_problems: list[tuple[str, str]] = field(default_factory=list)
     #: Reports that could not be read back (``(user_id, error)``).
-    read_problems: list[tuple[int, str]] = field(default_factory=list)
+    read_problems: list[tuple[str, str]] = field(default_factory=list)
     #: Sampled reports left unread because the store was judged down (``store_down``).
     not_read: int = 0
     store_down: str = ""
 
 
-def sample_ids(user_ids: Sequence[int], limit: int = MAX_VERIFIED) -> list[int]:
+def sample_ids(user_ids: Sequence[str], limit: int = MAX_VERIFIED) -> list[str]:
     """At most ``limit`` ids spread evenly over the sorted ids (all of them when fewer)."""
     ids = sorted(set(user_ids))
     if len(ids) <= limit:
@@ -119,7 +119,7 @@ def sample_ids(user_ids: Sequence[int], limit: int = MAX_VERIFIED) -> list[int]:
 def verify_reports(
     engine: Engine,
     week_start: date,
-    user_ids: Sequence[int],
+    user_ids: Sequence[str],
     store: StoreSettings,
     lang: str,
     fmt: str = "html",

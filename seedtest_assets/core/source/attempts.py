@@ -160,17 +160,17 @@ def as_text(bind: Engine | Connection) -> bool:
     return bind.dialect.name == "sqlite"
 
 
-def _read_where(table, start: date, end: date, user_ids: Sequence[int] | None):
+def _read_where(table, start: date, end: date, user_ids: Sequence[str] | None):
     cond = in_days(table, start, end)
     if user_ids is not None:  # bound as an expanding IN list, never formatted into SQL
-        cond = and_(cond, table.c.user_id.in_([int(u) for u in user_ids]))
+        cond = and_(cond, table.c.user_id.in_([str(u) for u in user_ids]))
     return cond
 
 
 def attempts_window_select(
     start: date,
     end: date,
-    user_ids: Sequence[int] | None = None,
+    user_ids: Sequence[str] | None = None,
     *,
     text_columns: bool = False,
 ) -> Select:
@@ -208,7 +208,7 @@ def attempts_window_select(
 PROBE_MAX_DAYS = 2
 
 
-def other_copies_select(start: date, end: date, user_ids: Sequence[int] | None = None) -> Select:
+def other_copies_select(start: date, end: date, user_ids: Sequence[str] | None = None) -> Select:
     """``id, n_other``: for ids of the rows :func:`attempts_window_select` reads, the number
     of their copies it does not read (other days, no day, other students); ids without such
     copies are left out.
@@ -238,7 +238,7 @@ def other_copies_select(start: date, end: date, user_ids: Sequence[int] | None =
 
 
 def read_window(
-    conn: Connection, start: date, end: date, user_ids: Sequence[int] | None = None
+    conn: Connection, start: date, end: date, user_ids: Sequence[str] | None = None
 ) -> pl.DataFrame:
     """The raw window frame of :func:`attempts_window_select` (text columns on SQLite)."""
     return read_frame(
@@ -247,7 +247,7 @@ def read_window(
 
 
 def read_other_copies(
-    conn: Connection, start: date, end: date, user_ids: Sequence[int] | None = None
+    conn: Connection, start: date, end: date, user_ids: Sequence[str] | None = None
 ) -> pl.DataFrame:
     """:func:`other_copies_select` as a frame (``id``, ``n_other``)."""
     return read_frame(conn, other_copies_select(start, end, user_ids))

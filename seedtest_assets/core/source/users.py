@@ -16,7 +16,7 @@ from seedtest_assets.core.warehouse import schema as s
 GOALS_SCHEMA = s.polars_schema(s.users, ["user_id", "goal_theta", "goal_date"])
 
 
-def existing(conn: Connection, column: str, ids: Sequence[int]) -> set[int]:
+def existing(conn: Connection, column: str, ids: Sequence[str]) -> set[str]:
     """The values of ``ids`` found in ``users.<column>``: ``user_id`` (students) or ``org_id``
     (organisations that have students)."""
     if column not in ("user_id", "org_id"):
@@ -37,7 +37,7 @@ def read_created_at(conn: Connection, before: datetime) -> pl.DataFrame:
     return read_frame(conn, select(u.c.created_at).where(u.c.created_at < before))
 
 
-def read_goals(conn: Connection, user_ids: Sequence[int] | None = None) -> pl.DataFrame:
+def read_goals(conn: Connection, user_ids: Sequence[str] | None = None) -> pl.DataFrame:
     """:data:`GOALS_SCHEMA` rows: of the students who have a goal (``user_ids`` None), or of
     ``user_ids`` (goal or not: null ``goal_theta``/``goal_date`` when none)."""
     u = s.users
@@ -52,8 +52,8 @@ def read_goals(conn: Connection, user_ids: Sequence[int] | None = None) -> pl.Da
 def select_students(
     conn: Connection,
     *,
-    org_ids: Sequence[int] = (),
-    user_ids: Sequence[int] = (),
+    org_ids: Sequence[str] = (),
+    user_ids: Sequence[str] = (),
     among: Select | None = None,
     limit: int,
 ) -> tuple[pl.DataFrame, int]:

@@ -4,7 +4,12 @@
 >>> load(make_engine(url), pop, replace=True)  # doctest: +SKIP
 """
 
-from seedtest_assets.core.synthetic.generate import Population, SyntheticConfig, generate
+from seedtest_assets.core.synthetic.generate import (
+    Population,
+    SyntheticConfig,
+    format_id,
+    generate,
+)
 from seedtest_assets.core.synthetic.load import load
 
-__all__ = ["Population", "SyntheticConfig", "generate", "load"]
+__all__ = ["Population", "SyntheticConfig", "format_id", "generate", "load"]

@@ -65,7 +65,12 @@ Responses
     response times (the moment of answering); ``completed_at`` is the last answer, or NULL for
     3% abandoned sessions.
 Ids
-    ``exam_sessions.session_id`` follow ``started_at`` and ``attempts.id`` (1..N) follow
+    The product's ids are text, and so are the generated ones (``id_style="text"``, the
+    default): ``u-000001`` students, ``org-001`` organisations, ``i-00001`` items, ``t-01``
+    topics, ``s-00000001`` sessions (:data:`ID_FORMATS`; zero-padded, so text order is number
+    order). ``id_style="integer"`` writes the same numbers as bare digits (``"1"``), the
+    shape of a warehouse migrated from integer ids. Numbers: ``exam_sessions.session_id``
+    follow ``started_at`` and ``attempts.id`` (1..N, an integer in both styles) follow
     ``attempted_at`` (ties broken by session) across the whole data set.
 
 Scale: 100,000 students x 12 weeks gives about 10.5 million attempts in about 10 s on two
@@ -76,6 +81,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 from datetime import date, timedelta
+from typing import Literal
 
 import numpy as np
 import polars as pl
@@ -135,6 +141,37 @@ _GOAL_DAYS = (28, 112)  # goal_date offset from the join Monday, inclusive, days
 
 
 # --------------------------------------------------------------------------- public types
+#: ``text``: product-like ids (``u-000123``); ``integer``: the same numbers as bare digits.
+IdStyle = Literal["text", "integer"]
+
+#: id column -> (prefix, zero-padded width) of the ``text`` id style.
+ID_FORMATS: dict[str, tuple[str, int]] = {
+    "user_id": ("u-", 6),
+    "org_id": ("org-", 3),
+    "item_id": ("i-", 5),
+    "topic_id": ("t-", 2),
+    "session_id": ("s-", 8),
+}
+
+
+def format_id(column: str, number: int, style: IdStyle = "text") -> str:
+    """The generated id of entity ``number`` (1-based) in id column ``column``, e.g.
+    ``format_id("user_id", 3) == "u-000003"`` (``"3"`` in the ``integer`` style)."""
+    if style == "integer":
+        return str(number)
+    prefix, width = ID_FORMATS[column]
+    return f"{prefix}{number:0{width}d}"
+
+
+def _id_expr(column: str, style: IdStyle) -> pl.Expr:
+    """:func:`format_id` of an integer column, vectorized."""
+    digits = pl.col(column).cast(pl.String)
+    if style == "integer":
+        return digits
+    prefix, width = ID_FORMATS[column]
+    return (pl.lit(prefix) + digits.str.zfill(width)).alias(column)
+
+
 @dataclass(frozen=True)
 class SyntheticConfig:
     """What to generate. The frames are a deterministic function of all fields.
@@ -156,6 +193,7 @@ class SyntheticConfig:
     join_fraction: float = 0.2
     goal_fraction: float = 0.85
     sessions_per_week: float = 0.9
+    id_style: IdStyle = "text"
 
     def __post_init__(self) -> None:
         if self.n_users < 1:
@@ -171,6 +209,8 @@ class SyntheticConfig:
                 raise ValueError(f"{name} must be in [0, 1]")
         if self.sessions_per_week <= 0:
             raise ValueError("sessions_per_week must be > 0")
+        if self.id_style not in ("text", "integer"):
+            raise ValueError(f"id_style must be 'text' or 'integer', got {self.id_style!r}")
 
     def resolved_start(self, today: date | None = None) -> date:
         """``start``, or the Monday ``weeks`` weeks before the current (UTC) week's Monday."""
@@ -221,6 +261,20 @@ class Population:
 SCHEMAS: dict[str, FrameSchema] = {
     t.name: schema.polars_schema(t) for t in (*schema.SOURCE_TABLES, *schema.TRUTH_TABLES)
 }
+
+#: The same, with the id columns as numbers: what the draw builds before :func:`_styled`
+#: writes them as ids.
+_NUMBERED: dict[str, FrameSchema] = {
+    name: {c: pl.Int64() if c in ID_FORMATS else t for c, t in cols.items()}
+    for name, cols in SCHEMAS.items()
+}
+
+
+def _styled(frame: pl.DataFrame, table: str, style: IdStyle) -> pl.DataFrame:
+    """``frame`` (numbered ids) with its id columns written in ``style``, cast to the table's
+    schema."""
+    ids = [_id_expr(c, style) for c in frame.columns if c in ID_FORMATS]
+    return frame.with_columns(ids).cast(SCHEMAS[table])
 
 
 def p_correct(theta: np.ndarray, a: np.ndarray, b: np.ndarray, c: np.ndarray) -> np.ndarray:
@@ -512,7 +566,7 @@ def generate(cfg: SyntheticConfig) -> Population:
                         pl.Series(abandoned[s_order]), None
                     ),
                 },
-                schema=SCHEMAS["exam_sessions"],
+                schema=_NUMBERED["exam_sessions"],
             )
         )
         att_parts.append(
@@ -528,7 +582,7 @@ def generate(cfg: SyntheticConfig) -> Population:
                     "hints_used": hints[a_order],
                     "attempted_at": _dt(attempted[a_order]),
                 },
-                schema=SCHEMAS["attempts"],
+                schema=_NUMBERED["attempts"],
             )
         )
         next_aid += a_sess.size
@@ -543,10 +597,7 @@ def generate(cfg: SyntheticConfig) -> Population:
     theta_goal = theta_at((goal_day - start_day) / 7.0, theta0, growth, j0, t_stop)
     reached = has_goal & (theta_goal >= goal_theta)
 
-    return Population(
-        config=cfg,
-        start=start,
-        end=start + timedelta(days=7 * weeks),
+    frames = dict(
         organizations=_organizations_frame(org_names),
         users=_users_frame(rng, n, org, has_goal, goal_theta, goal_day, created_us),
         topics=pl.DataFrame(
@@ -555,11 +606,11 @@ def generate(cfg: SyntheticConfig) -> Population:
                 "name": [t[0] for t in TOPICS],
                 "name_en": [t[1] for t in TOPICS],
             },
-            schema=SCHEMAS["topics"],
+            schema=_NUMBERED["topics"],
         ),
         items=pl.DataFrame(
             {"item_id": np.arange(1, items.a.size + 1), "topic_id": items.topic + 1},
-            schema=SCHEMAS["items"],
+            schema=_NUMBERED["items"],
         ),
         exam_sessions=_concat(sess_parts, "exam_sessions"),
         attempts=_concat(att_parts, "attempts"),
@@ -572,7 +623,7 @@ def generate(cfg: SyntheticConfig) -> Population:
                 "b": items.b,
                 "c": items.c,
             },
-            schema=SCHEMAS["truth_items"],
+            schema=_NUMBERED["truth_items"],
         ),
         truth_users=pl.DataFrame(
             {
@@ -582,16 +633,22 @@ def generate(cfg: SyntheticConfig) -> Population:
                 "churn_week": _as_date(start_day + 7 * churn_idx).set(pl.Series(~churner), None),
                 "reached_goal": reached,
             },
-            schema=SCHEMAS["truth_users"],
+            schema=_NUMBERED["truth_users"],
         ),
         truth_theta_weekly=_theta_weekly_frame(start_day, weeks, theta0, growth, j0, t_stop),
+    )
+    return Population(
+        config=cfg,
+        start=start,
+        end=start + timedelta(days=7 * weeks),
+        **{name: _styled(f, name, cfg.id_style) for name, f in frames.items()},
     )
 
 
 # --------------------------------------------------------------------------- frames
 def _organizations_frame(names: list[str]) -> pl.DataFrame:
     return pl.DataFrame(
-        {"org_id": np.arange(1, len(names) + 1), "name": names}, schema=SCHEMAS["organizations"]
+        {"org_id": np.arange(1, len(names) + 1), "name": names}, schema=_NUMBERED["organizations"]
     )
 
 
@@ -629,7 +686,7 @@ def _users_frame(
         "goal_theta",
         "goal_date",
         "created_at",
-    ).cast(SCHEMAS["users"])
+    ).cast(_NUMBERED["users"])
 
 
 def _concat(parts: list[pl.DataFrame], table: str) -> pl.DataFrame:
@@ -655,5 +712,5 @@ def _theta_weekly_frame(
             "week_start": _as_date(start_day + 7 * w),
             "theta": theta_at(w, theta0[u], growth[u], j0[u], t_stop[u]),
         },
-        schema=SCHEMAS["truth_theta_weekly"],
+        schema=_NUMBERED["truth_theta_weekly"],
     )

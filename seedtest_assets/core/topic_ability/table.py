@@ -24,8 +24,8 @@ ID_CHUNK = 5000
 #: The table's columns as a frame (what the pipeline computes and the reader returns).
 ROWS_SCHEMA: FrameSchema = {
     "week_start": pl.Date(),
-    "user_id": pl.Int64(),
-    "topic_id": pl.Int64(),
+    "user_id": pl.String(),
+    "topic_id": pl.String(),
     "theta": pl.Float64(),
     "se": pl.Float64(),
     "n_responses": pl.Int64(),
@@ -48,7 +48,7 @@ def replace_week(conn: Connection, week_start: date, rows: pl.DataFrame) -> int:
 
 
 def read_topic_ability(
-    conn: Connection, week_start: date, user_ids: Sequence[int] | None = None
+    conn: Connection, week_start: date, user_ids: Sequence[str] | None = None
 ) -> pl.DataFrame:
     """The week's rows (of ``user_ids`` if given; None = all), ``ROWS_SCHEMA`` columns,
     ordered by student and topic. Empty (typed) when the week has none."""
@@ -57,7 +57,7 @@ def read_topic_ability(
     if user_ids is None:
         frames = [read_frame(conn, base)]
     else:
-        ids = [int(u) for u in user_ids]
+        ids = [str(u) for u in user_ids]
         frames = [
             read_frame(conn, base.where(TABLE.c.user_id.in_(ids[i : i + ID_CHUNK])))
             for i in range(0, len(ids), ID_CHUNK)

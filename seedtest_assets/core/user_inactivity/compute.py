@@ -67,7 +67,7 @@ def classify_inactivity(
     )
     grid = (
         users.lazy()
-        .select(pl.col("user_id").cast(pl.Int64), pl.col("created_at"))
+        .select(pl.col("user_id").cast(pl.String), pl.col("created_at"))
         .join(days.to_frame().lazy(), how="cross")
         .filter(pl.col("created_at").dt.date() <= pl.col("as_of_date"))
         .select("user_id", "as_of_date")
@@ -78,14 +78,14 @@ def classify_inactivity(
     in_range = (
         activity.lazy()
         .select(
-            pl.col("user_id").cast(pl.Int64),
+            pl.col("user_id").cast(pl.String),
             pl.col("date").alias("activity_date"),
             pl.col("last_attempt_at").alias("last_in_range"),
         )
         .sort("activity_date")
     )
     before = activity_before.lazy().select(
-        pl.col("user_id").cast(pl.Int64), pl.col("last_attempt_at").alias("last_before")
+        pl.col("user_id").cast(pl.String), pl.col("last_attempt_at").alias("last_before")
     )
     days_inactive = (pl.col("as_of_date") - pl.col("last_attempt_at").dt.date()).dt.total_days()
     out = (

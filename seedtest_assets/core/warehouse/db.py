@@ -159,12 +159,25 @@ def _read_frame_copy(conn: Connection, stmt: Select, schema: FrameSchema) -> pl.
 
 # --------------------------------------------------------------------------- writes
 def _frame_for_table(table: Table, frame: pl.DataFrame) -> pl.DataFrame:
-    """``frame`` restricted to ``table``'s columns, in table order (missing -> error)."""
+    """``frame`` restricted to ``table``'s columns, in table order (missing -> error).
+
+    Integer values bound for a text id column are written as their decimal text (``7`` ->
+    ``'7'``, as migration 0008 converted stored integer ids), so a frame of integer ids
+    lands as the same ids on both backends rather than failing on PostgreSQL's COPY.
+    """
     missing = [c.name for c in table.columns if c.name not in frame.columns and not may_omit(c)]
     if missing:
         raise ValueError(f"{table.name}: frame lacks columns {missing}")
     cols = [c.name for c in table.columns if c.name in frame.columns]
-    return frame.select(cols)
+    as_text = [
+        pl.col(c.name).cast(pl.String)
+        for c in table.columns
+        if c.name in frame.columns
+        and isinstance(c.type, Text)
+        and not isinstance(c.type, JSON)
+        and frame.schema[c.name].is_integer()
+    ]
+    return frame.select(cols).with_columns(as_text)
 
 
 def may_omit(column) -> bool:

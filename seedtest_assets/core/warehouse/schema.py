@@ -52,19 +52,27 @@ metadata = MetaData(
 # SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL gets a BIGINT identity.
 AutoId = BigInteger().with_variant(Integer(), "sqlite")
 
+#: The type of the product's identifiers: students, organisations, sessions, items, topics
+#: (migration 0008). They are the product's own strings (``"test-user-123"``, ``"org123"``, a
+#: JWT ``sub``), stored and compared byte for byte: never trimmed, case-folded or normalised
+#: (``"U1"`` and ``"u1"`` are two students, as in the product's tables). TEXT rather than an
+#: integer also because SQLite's INTEGER affinity would turn the text ``"007"`` into 7.
+#: What an id may be is :func:`seedtest_assets.core.ids.id_problem`'s rule.
+Ident = Text
+
 # --------------------------------------------------------------------------- source tables
 organizations = Table(
     "organizations",
     metadata,
-    Column("org_id", Integer, primary_key=True, autoincrement=False),
+    Column("org_id", Ident, primary_key=True, autoincrement=False),
     Column("name", Text, nullable=False),
 )
 
 users = Table(
     "users",
     metadata,
-    Column("user_id", BigInteger, primary_key=True, autoincrement=False),
-    Column("org_id", Integer, nullable=False, index=True),
+    Column("user_id", Ident, primary_key=True, autoincrement=False),
+    Column("org_id", Ident, nullable=False, index=True),
     Column("display_name", Text, nullable=False),
     Column("goal_theta", Float, nullable=True),  # target ability on the IRT theta scale
     Column("goal_date", Date, nullable=True),
@@ -74,7 +82,7 @@ users = Table(
 topics = Table(
     "topics",
     metadata,
-    Column("topic_id", Integer, primary_key=True, autoincrement=False),
+    Column("topic_id", Ident, primary_key=True, autoincrement=False),
     Column("name", Text, nullable=False),  # Korean label shown to students
     Column("name_en", Text, nullable=True),
 )
@@ -82,15 +90,15 @@ topics = Table(
 items = Table(
     "items",
     metadata,
-    Column("item_id", Integer, primary_key=True, autoincrement=False),
-    Column("topic_id", Integer, ForeignKey("topics.topic_id"), nullable=False, index=True),
+    Column("item_id", Ident, primary_key=True, autoincrement=False),
+    Column("topic_id", Ident, ForeignKey("topics.topic_id"), nullable=False, index=True),
 )
 
 exam_sessions = Table(
     "exam_sessions",
     metadata,
-    Column("session_id", BigInteger, primary_key=True, autoincrement=False),
-    Column("user_id", BigInteger, nullable=False, index=True),
+    Column("session_id", Ident, primary_key=True, autoincrement=False),
+    Column("user_id", Ident, nullable=False, index=True),
     Column("started_at", DateTime, nullable=False),
     Column("completed_at", DateTime, nullable=True, index=True),
 )
@@ -101,10 +109,10 @@ attempts = Table(
     # Monotonically increasing in arrival order (the sensor's cursor); not declared unique
     # because the feed is not trusted: duplicates are detected and quarantined.
     Column("id", BigInteger, nullable=False, index=True),
-    Column("user_id", BigInteger, nullable=True),
-    Column("session_id", BigInteger, nullable=True),
-    Column("item_id", Integer, nullable=True),
-    Column("topic_id", Integer, nullable=True),
+    Column("user_id", Ident, nullable=True),
+    Column("session_id", Ident, nullable=True),
+    Column("item_id", Ident, nullable=True),
+    Column("topic_id", Ident, nullable=True),
     Column("is_correct", Boolean, nullable=True),
     Column("response_time_ms", Integer, nullable=True),
     Column("hints_used", Integer, nullable=True),
@@ -117,8 +125,8 @@ features_topic_daily = Table(
     "features_topic_daily",
     metadata,
     Column("date", Date, primary_key=True),
-    Column("user_id", BigInteger, primary_key=True),
-    Column("topic_id", Integer, primary_key=True),
+    Column("user_id", Ident, primary_key=True),
+    Column("topic_id", Ident, primary_key=True),
     Column("attempts", Integer, nullable=False),
     Column("correct", Integer, nullable=False),
     Column("accuracy", Float, nullable=False),  # correct / attempts, in [0, 1]
@@ -149,7 +157,7 @@ user_inactivity = Table(
     "user_inactivity",
     metadata,
     Column("as_of_date", Date, primary_key=True),
-    Column("user_id", BigInteger, primary_key=True),
+    Column("user_id", Ident, primary_key=True),
     Column("last_attempt_at", DateTime, nullable=True),
     Column("days_inactive", Integer, nullable=True),  # NULL when never active
     Column("status", String(16), nullable=False),
@@ -161,7 +169,7 @@ weekly_kpi = Table(
     "weekly_kpi",
     metadata,
     Column("week_start", Date, primary_key=True),
-    Column("user_id", BigInteger, primary_key=True),
+    Column("user_id", Ident, primary_key=True),
     Column("kpis", JSON, nullable=False),
     Column("updated_at", DateTime, nullable=False),
 )
@@ -171,7 +179,7 @@ mirt_item_params = Table(
     metadata,
     Column("week_start", Date, primary_key=True),
     Column("model", String(8), primary_key=True),
-    Column("item_id", Integer, primary_key=True),
+    Column("item_id", Ident, primary_key=True),
     Column("params", JSON, nullable=False),  # {"a", "b", "c", "d", ...}
     Column("version", String(64), nullable=False),
     Column("fitted_at", DateTime, nullable=False),
@@ -186,7 +194,7 @@ mirt_ability = Table(
     # for online / on-demand rows) of the linear growth line fitted through the window's
     # responses (irt/growth.py). Every report, KPI, UI event and API answer shows this one.
     Column("ability_id", AutoId, primary_key=True, autoincrement=True),
-    Column("user_id", BigInteger, nullable=False),
+    Column("user_id", Ident, nullable=False),
     Column("week_start", Date, nullable=False),
     Column("theta", Float, nullable=False),  # logits, at the reference time
     Column("se", Float, nullable=False),  # posterior SD of theta
@@ -233,8 +241,8 @@ topic_ability = Table(
     # (the latest calibration on or before the week, flagged items left out). A diagnostic per
     # topic for the weekly report; never "the" theta (that is mirt_ability's).
     Column("week_start", Date, primary_key=True),
-    Column("user_id", BigInteger, primary_key=True),
-    Column("topic_id", Integer, primary_key=True),
+    Column("user_id", Ident, primary_key=True),
+    Column("topic_id", Ident, primary_key=True),
     Column("theta", Float, nullable=False),  # logits, EAP over the window's responses
     Column("se", Float, nullable=False),  # posterior SD of theta
     Column("n_responses", Integer, nullable=False),  # window responses scored (known items)
@@ -247,7 +255,7 @@ report_artifacts = Table(
     "report_artifacts",
     metadata,
     Column("week_start", Date, primary_key=True),
-    Column("user_id", BigInteger, primary_key=True),
+    Column("user_id", Ident, primary_key=True),
     Column("format", String(8), primary_key=True),  # html | pdf
     Column("url", Text, nullable=False),
     Column("file_size_bytes", BigInteger, nullable=False),
@@ -259,8 +267,8 @@ report_artifacts = Table(
 truth_items = Table(
     "truth_items",
     metadata,
-    Column("item_id", Integer, primary_key=True, autoincrement=False),
-    Column("topic_id", Integer, nullable=False),
+    Column("item_id", Ident, primary_key=True, autoincrement=False),
+    Column("topic_id", Ident, nullable=False),
     Column("model", String(8), nullable=False),  # 2PL or 3PL
     Column("a", Float, nullable=False),
     Column("b", Float, nullable=False),
@@ -270,7 +278,7 @@ truth_items = Table(
 truth_users = Table(
     "truth_users",
     metadata,
-    Column("user_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("user_id", Ident, primary_key=True, autoincrement=False),
     Column("theta0", Float, nullable=False),  # ability at the start of the period
     Column("growth_per_week", Float, nullable=False),  # theta units per week while active
     Column("churn_week", Date, nullable=True),  # first Monday with no activity; NULL = stayed
@@ -280,7 +288,7 @@ truth_users = Table(
 truth_theta_weekly = Table(
     "truth_theta_weekly",
     metadata,
-    Column("user_id", BigInteger, primary_key=True),
+    Column("user_id", Ident, primary_key=True),
     Column("week_start", Date, primary_key=True),
     Column("theta", Float, nullable=False),
 )

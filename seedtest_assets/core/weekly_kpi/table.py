@@ -36,14 +36,14 @@ def replace_week(conn: Connection, week_start: date, frame: pl.DataFrame) -> int
 
 
 def read_kpis(
-    conn: Connection, week_start: date, user_ids: Sequence[int] | None = None
+    conn: Connection, week_start: date, user_ids: Sequence[str] | None = None
 ) -> pl.DataFrame:
     """The week's rows (of ``user_ids`` if given, bound in chunks of 5,000), as
     :data:`READ_SCHEMA`: ``user_id``, ``kpis`` (JSON text of an object), ``updated_at``."""
     cols = (_K.c.user_id, _K.c.kpis, _K.c.updated_at)
     if user_ids is None:
         return read_frame(conn, select(*cols).where(_K.c.week_start == week_start))
-    ids = [int(u) for u in user_ids]
+    ids = [str(u) for u in user_ids]
     frames = [
         read_frame(
             conn,
@@ -56,13 +56,13 @@ def read_kpis(
     return pl.concat(frames) if frames else pl.DataFrame(schema=READ_SCHEMA)
 
 
-def kpis_by_user(rows: pl.DataFrame) -> dict[int, dict[str, Any]]:
+def kpis_by_user(rows: pl.DataFrame) -> dict[str, dict[str, Any]]:
     """``user_id`` -> the decoded ``kpis`` object of :func:`read_kpis`' rows (a value that is
     not an object, which the writer refuses, decodes to ``{}``)."""
-    out: dict[int, dict[str, Any]] = {}
+    out: dict[str, dict[str, Any]] = {}
     for uid, raw in zip(rows["user_id"].to_list(), rows["kpis"].to_list(), strict=True):
         value = json.loads(raw) if raw is not None else None
-        out[int(uid)] = dict(value) if isinstance(value, dict) else {}
+        out[str(uid)] = dict(value) if isinstance(value, dict) else {}
     return out
 
 

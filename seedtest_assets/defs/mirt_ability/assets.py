@@ -142,7 +142,7 @@ def mirt_ability(
 def student_mirt_ability(
     context: dg.AssetExecutionContext, config: AbilityConfig, warehouse: WarehouseResource
 ) -> dg.MaterializeResult:
-    user_ids = [int(k) for k in context.partition_keys]
+    user_ids = list(context.partition_keys)
     run = score_students(
         warehouse.engine,
         user_ids,

@@ -15,7 +15,7 @@ from seedtest_assets.defs.student_events import record_student_materializations,
 class RescoreConfig(dg.Config):
     """Which students, and how (launchpad-editable; out-of-range values are refused)."""
 
-    user_ids: list[int] = Field(min_length=1, description="The students to re-score.")
+    user_ids: list[str] = Field(min_length=1, description="The students to re-score.")
     lookback_days: int = Field(
         default=DEFAULT_LOOKBACK_DAYS, ge=1, le=366, description="Days of attempts (1-366)."
     )

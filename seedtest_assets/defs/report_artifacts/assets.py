@@ -49,8 +49,8 @@ def _check_formats(formats: list[str]) -> list[str]:
 class ReportConfig(dg.Config):
     """Which students of the week get a report, and how (launchpad-editable)."""
 
-    org_ids: list[int] = Field(default=[], description="Only these organisations (empty: all).")
-    user_ids: list[int] = Field(default=[], description="Only these students (empty: all).")
+    org_ids: list[str] = Field(default=[], description="Only these organisations (empty: all).")
+    user_ids: list[str] = Field(default=[], description="Only these students (empty: all).")
     max_users: int | None = Field(
         default=None,
         ge=1,
@@ -166,11 +166,11 @@ def _batch_metadata(result: BatchResult, store: str) -> dict[str, object]:
     }
 
 
-def _per_student(result: BatchResult) -> dict[int, dict[str, object]]:
+def _per_student(result: BatchResult) -> dict[str, dict[str, object]]:
     """Metadata of each fully stored student (keys, sizes, checksums; URLs are bearer
     tokens and stay out of the event log)."""
     failed = set(result.failed_users)
-    out: dict[int, dict[str, object]] = {}
+    out: dict[str, dict[str, object]] = {}
     for a in result.artifacts:
         if not a.ok or a.user_id in failed:
             continue
@@ -356,7 +356,7 @@ def student_report_artifacts(
     warehouse: WarehouseResource,
     report_store: ReportStoreResource,
 ):
-    user_ids = tuple(int(k) for k in context.partition_keys)
+    user_ids = tuple(context.partition_keys)
     now = utc_now()
     week = date.fromisoformat(config.week_start or last_complete_week(now))
     result = run_batch(
@@ -372,7 +372,9 @@ def student_report_artifacts(
     )
     meta = _batch_metadata(result, report_store.describe())
     missing = sorted(
-        set(user_ids) - {int(u) for u in result.succeeded_users} - set(result.failed_users)
+        set(user_ids)
+        - {str(u) for u in result.succeeded_users}
+        - {str(u) for u in result.failed_users}
     )
     if missing:
         raise dg.Failure(description=f"no such student(s) in users: {missing}", metadata=meta)

@@ -13,10 +13,12 @@ NOW = datetime(2026, 3, 10)
 def with_lookups(frame: pl.DataFrame, known_users=(1, 2, 3), item_topics=None) -> pl.DataFrame:
     """Add the columns the read query's outer joins provide."""
     item_topics = item_topics or {100: 1, 101: 1, 200: 2}
+    # Ids are text; the tests name them by number for brevity.
+    topics = {str(k): str(v) for k, v in item_topics.items()}
     return frame.with_columns(
-        user_known=pl.col("user_id").is_in(list(known_users)),
+        user_known=pl.col("user_id").is_in([str(u) for u in known_users]),
         item_topic_id=pl.col("item_id").replace_strict(
-            item_topics, default=None, return_dtype=pl.Int64
+            topics, default=None, return_dtype=pl.String
         ),
     )
 
@@ -201,8 +203,8 @@ def test_a_student_day_beyond_the_attempt_limit_is_quarantined_whole():
     assert set(rej["partition_date"]) == {DAY, DAY + timedelta(days=1)}
     assert sorted(result.valid["id"]) == list(range(100, 105))
     assert result.student_days.rows() == [
-        (1, DAY, 6, 6_000),
-        (1, DAY + timedelta(days=1), 6, 6_000),
+        ("1", DAY, 6, 6_000),
+        ("1", DAY + timedelta(days=1), 6, 6_000),
     ]
     assert result.valid.height + result.rejected_rows == frame.height
 
@@ -216,3 +218,59 @@ def test_a_student_day_beyond_16_hours_of_study_is_quarantined_whole():
     assert rej["detail"][0] == f"student 1 on {DAY}: 17.0 h of response time (limit 16 h)"
     assert sorted(result.valid["id"]) == list(range(100, 116))  # exactly 16 h is possible
     assert set(REJECT_REASONS) >= {"student_day_attempts", "student_day_study_time"}
+
+
+# --------------------------------------------------------------------------- text ids
+def test_ids_no_one_could_mean_are_quarantined_with_the_column_and_why():
+    long = "u" * 256
+    ids = {
+        20: ("", "user_id: empty"),
+        21: ("   ", "user_id: whitespace only"),
+        22: (" u-1", "user_id: leading or trailing whitespace"),
+        23: ("u-1\n", "user_id: leading or trailing whitespace"),
+        24: ("u-\x001", "user_id: a control character"),
+        25: (long, "user_id: 256 characters, more than 255"),
+    }
+    rows = [{"id": i, "user_id": u, "attempted_at": at(DAY, 9)} for i, (u, _) in ids.items()]
+    frame = with_lookups(attempts_frame(rows), known_users=[u for u, _ in ids.values()])
+    result = validate_attempts(frame, now=NOW)
+    bad = result.rejects.filter(pl.col("reason") == "bad_id").sort("attempt_id")
+    assert bad["attempt_id"].to_list() == list(ids)
+    assert bad["detail"].to_list() == [why for _, why in ids.values()]
+    # The raw row keeps the id exactly as it came (the JSON escapes the control character).
+    assert '"user_id":"u-\\u00001"' in bad["raw"][4]
+    assert result.valid.height == 0
+    assert result.valid.height + result.rejected_rows == frame.height
+
+
+def test_every_id_column_is_checked_and_detail_names_each_bad_one():
+    rows = [{"id": 1, "user_id": 1, "session_id": "", "item_id": 100, "topic_id": " 1"}]
+    frame = with_lookups(attempts_frame([{**r, "attempted_at": at(DAY, 9)} for r in rows]))
+    bad = validate_attempts(frame, now=NOW).rejects.filter(pl.col("reason") == "bad_id")
+    assert bad["detail"].item() == "session_id: empty; topic_id: leading or trailing whitespace"
+
+
+def test_ids_that_differ_in_case_or_normalisation_or_look_like_sql_or_paths_are_kept_apart():
+    import unicodedata
+
+    nfc = unicodedata.normalize("NFC", "학생-é")
+    nfd = unicodedata.normalize("NFD", "학생-é")
+    assert nfc != nfd
+    users = ["U-1", "u-1", nfc, nfd, "1'; DROP TABLE users; --", "../../etc/passwd", "a/b\\c"]
+    rows = [{"id": i, "user_id": u, "attempted_at": at(DAY, 9)} for i, u in enumerate(users, 1)]
+    frame = with_lookups(attempts_frame(rows), known_users=users)
+    result = validate_attempts(frame, now=NOW)
+    assert result.rejects.height == 0
+    # Byte for byte: nothing trimmed, folded or normalised, each its own student.
+    assert result.valid.sort("id")["user_id"].to_list() == users
+    assert result.valid["user_id"].n_unique() == len(users)
+
+
+def test_numeric_ids_from_a_source_become_their_text():
+    frame = attempts_frame([{"id": 1, "user_id": 7, "attempted_at": at(DAY, 9)}])
+    typed = with_lookups(frame, known_users=[7]).with_columns(
+        pl.col("user_id").cast(pl.Int64), pl.col("item_id").cast(pl.Int64)
+    )
+    result = validate_attempts(typed, now=NOW)
+    assert result.valid["user_id"].to_list() == ["7"]
+    assert result.valid.schema["item_id"] == pl.String

@@ -97,7 +97,10 @@ def _populate(url: str) -> None:
 
     upgrade(url)
     engine = make_engine(url)
-    load(engine, generate(SyntheticConfig(n_users=100, weeks=2, seed=11, start=START)))
+    # Integer-style ids ("17"): the shape a warehouse migrated from integer ids has, so that
+    # every step below 0008 can go down and back (text ids refuse that step: see 0008 tests).
+    pop = generate(SyntheticConfig(n_users=100, weeks=2, seed=11, start=START, id_style="integer"))
+    load(engine, pop)
     plant_feed_errors(engine, START, 2, 11)
     end = START + timedelta(weeks=2)
     materialize_features(engine, START, end, now=NOW)
