@@ -127,7 +127,10 @@ def population(tmp_path_factory) -> str:
     [
         pytest.param(Selection(max_users=10_000), id="the-weekly-batch"),
         pytest.param(Selection(active_only=False, max_users=10_000), id="everyone"),
-        pytest.param(Selection(user_ids=("u-000003", "u-000017", "u-000250"), active_only=False), id="a-few-students"),
+        pytest.param(
+            Selection(user_ids=("u-000003", "u-000017", "u-000250"), active_only=False),
+            id="a-few-students",
+        ),
     ],
 )
 def test_report_inputs_and_content_are_identical_to_the_in_batch_irt(population, selection):
