@@ -43,7 +43,8 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from sqlalchemy import Column, ColumnElement, Engine, MetaData, Table, Text, cast, inspect
+from sqlalchemy import Column, ColumnElement, Dialect, Engine, MetaData, Table, Text, cast, inspect
+from sqlalchemy.types import NullType, TypeDecorator, TypeEngine
 
 from seedtest_assets.core import settings
 from seedtest_assets.core.warehouse import schema as s
@@ -77,6 +78,23 @@ UNREAD: dict[str, frozenset[str]] = {"exam_sessions": frozenset({"started_at"})}
 
 #: The id columns (text in our tables since migration 0008; maybe integers in the product's).
 ID_COLUMNS = frozenset({"user_id", "org_id", "session_id", "item_id", "topic_id"})
+
+
+class ProductIdent(TypeDecorator):
+    """The type of a product relation's id column: text to us, whatever it is in the product.
+
+    Our filters bind ids as Python strings (``user_id IN ('123', …)``). SQLAlchemy's
+    PostgreSQL dialect would render them ``'123'::VARCHAR``, which an integer column cannot
+    be compared with (``bigint = character varying``). Untyped on PostgreSQL, psycopg sends
+    them as ``unknown``, and the server reads them as the column's own type: text ids compare
+    as text, integer ids as integers, with the product's indexes. Elsewhere (SQLite): text.
+    """
+
+    impl = Text
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine:
+        return NullType() if dialect.name == "postgresql" else Text()
 
 
 class SourceConfigError(settings.SettingsError):
@@ -250,8 +268,17 @@ class SourceRelations:
                 r.name,
                 md,
                 # Types are ours: what the readers bind and frames carry (ids cast to text
-                # when read, see read_column). No keys or indexes: we never create these.
-                *[Column(product[c.name], c.type, key=c.name, quote=True) for c in ours.columns],
+                # when read, see read_column; bound untyped, see ProductIdent). No keys or
+                # indexes: we never create these.
+                *[
+                    Column(
+                        product[c.name],
+                        ProductIdent() if c.name in ID_COLUMNS else c.type,
+                        key=c.name,
+                        quote=True,
+                    )
+                    for c in ours.columns
+                ],
                 schema=r.schema,
                 quote=True,
                 quote_schema=True if r.schema else None,
