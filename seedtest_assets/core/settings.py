@@ -43,6 +43,8 @@ VARIABLES: dict[str, str] = {
     "SEEDTEST_FROZEN_NOW": "TEST ONLY: stop the clock at an instant",
     "SEEDTEST_EXECUTOR": "multiprocess (default) or k8s",
     "SEEDTEST_NEW_ATTEMPTS_INTERVAL": "seconds between new_attempts sensor ticks (default 30)",
+    "SEEDTEST_ATTEMPTS_LAG_SECONDS": "age in seconds at which the new_attempts sensor reads an "
+    "attempt (default 120): later commits fall behind its cursor",
     "SEEDTEST_REPORT_SHARDS": "runs the weekly report batch is split into (default 1)",
     "SEEDTEST_REPORT_RENDERER": "auto (default), quarto or pandoc",
     "SEEDTEST_QUARTO_DIR": "the quarto/ folder (default: the repository's)",

@@ -342,13 +342,121 @@ def count_owned(conn: Connection, start: date, end: date) -> int:
     return int(conn.execute(select(func.count()).where(in_days(a, start, end))).scalar_one())
 
 
-def read_after(conn: Connection, after_id: int, limit: int) -> pl.DataFrame:
-    """At most ``limit`` rows with an integer ``id > after_id``, in id order: ``id, user_id,
-    attempted_at, user_known`` (user_id and attempted_at as text on SQLite, see
-    :func:`as_text`; ``user_known``: the student is in ``users``)."""
+# --------------------------------------------------------------------------- the sensor's scan
+#: SQLite text the sensor's cursor can order (with the checks of :func:`_orderable_sqlite`):
+#: ``YYYY-MM-DD HH:MM:SS`` with a space, then nothing or a fraction of 1 to 6 digits.
+_CURSOR_TEXT_GLOB = "[0-9][0-9][0-9][0-9]-[0-1][0-9]-[0-3][0-9] [0-2][0-9]:[0-5][0-9]:[0-5][0-9]*"
+
+
+def canonical_text(at: datetime) -> str:
+    """``at`` as SQLAlchemy stores a ``DateTime`` on SQLite: ``'YYYY-MM-DD HH:MM:SS.ffffff'``
+    (what the generator and every insert through SQLAlchemy write). Of all the texts the
+    cursor orders that denote ``at``, this one sorts last."""
+    return at.strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+def lowest_text(at: datetime) -> str:
+    """The text denoting ``at`` that sorts first: :func:`canonical_text` without the trailing
+    zeros of its fraction (and without the ``.`` when the fraction is zero)."""
+    return canonical_text(at).rstrip("0").rstrip(".")
+
+
+def _orderable_sqlite(table) -> ColumnElement[bool]:
+    """SQLite rows the cursor can order: an integer ``id`` and an ``attempted_at`` text of the
+    form ``YYYY-MM-DD HH:MM:SS[.f{1,6}]`` that is a real date and time.
+
+    For those texts, text order agrees with time order (a later instant always sorts later,
+    :func:`lowest_text` .. :func:`canonical_text` bracket one instant), so the ``attempted_at``
+    index gives time order. Not orderable, so never in the scan: NULL, numbers (SQLite sorts
+    them before all text), blobs, undatable text, the ``T`` form (``'…T…'`` sorts after every
+    space form of its day), zone suffixes, fractions beyond microseconds.
+    """
+    ts = type_coerce(table.c.attempted_at, String())
+    day = func.substr(ts, 1, 10)
+    return and_(
+        func.typeof(table.c.id) == "integer",
+        func.typeof(table.c.attempted_at) == "text",
+        ts.op("GLOB")(_CURSOR_TEXT_GLOB),
+        func.substr(ts, 12, 2) <= "23",
+        # julianday() rolls an impossible date over ('2026-02-30' -> 2026-03-02): a round
+        # trip that changes the text rejects it.
+        func.date(func.julianday(day)) == day,
+        or_(
+            func.length(ts) == 19,
+            and_(
+                func.length(ts).between(21, 26),
+                func.substr(ts, 20, 1) == ".",
+                not_(func.substr(ts, 21).op("GLOB")("*[^0-9]*")),
+            ),
+        ),
+    )
+
+
+def _at_or_before(conn: Connection, table, until: datetime) -> ColumnElement[bool]:
+    """Orderable rows attempted at or before ``until`` (naive UTC)."""
+    if as_text(conn):
+        ts = type_coerce(table.c.attempted_at, String())
+        return and_(_orderable_sqlite(table), ts <= canonical_text(until))
+    return and_(table.c.attempted_at.is_not(None), table.c.attempted_at <= until)
+
+
+def _after(conn: Connection, table, at: datetime, after_id: int) -> ColumnElement[bool]:
+    """``(attempted_at, id) > (at, after_id)``, written so that the leading ``>=`` lets the
+    database range-scan the ``attempted_at`` index. On SQLite the bounds are texts
+    (:func:`lowest_text`, :func:`canonical_text`) that compare right with every orderable
+    text, with or without a fraction."""
+    if as_text(conn):
+        ts = type_coerce(table.c.attempted_at, String())
+        return and_(ts >= lowest_text(at), or_(ts > canonical_text(at), table.c.id > after_id))
+    ts = table.c.attempted_at
+    return and_(ts >= at, or_(ts > at, table.c.id > after_id))
+
+
+def _at_instant(conn: Connection, table, at: datetime) -> ColumnElement[bool]:
+    """Rows attempted exactly at ``at`` (on SQLite: any orderable text denoting it)."""
+    if as_text(conn):
+        ts = type_coerce(table.c.attempted_at, String())
+        return and_(_orderable_sqlite(table), ts >= lowest_text(at), ts <= canonical_text(at))
+    return table.c.attempted_at == at
+
+
+def _raw_ts(conn: Connection, table) -> ColumnElement[Any]:
+    """``attempted_at`` as stored: the text itself on SQLite (SQLAlchemy's own DateTime parsing
+    is not :func:`_instant`'s), the typed value on PostgreSQL."""
+    return type_coerce(table.c.attempted_at, String()) if as_text(conn) else table.c.attempted_at
+
+
+def _instant(value: Any) -> datetime:
+    """An ``attempted_at`` value the scan returned (a ``datetime``, or orderable SQLite text)."""
+    return value if isinstance(value, datetime) else datetime.fromisoformat(value)
+
+
+def read_after(
+    conn: Connection,
+    at: datetime | None,
+    after_id: int,
+    until: datetime,
+    limit: int,
+) -> pl.DataFrame:
+    """At most ``limit`` orderable rows with ``(attempted_at, id) > (at, after_id)`` (``at``
+    None: from the first row) and ``attempted_at <= until`` (naive UTC), in
+    ``(attempted_at, id)`` order: ``id, user_id, attempted_at, user_known`` (user_id and
+    attempted_at as text on SQLite, see :func:`as_text`; ``user_known``: the student is in
+    ``users``).
+
+    Orderable: ``attempted_at`` is not NULL and, on SQLite, an integer ``id`` and a timestamp
+    text of the form :func:`_orderable_sqlite` accepts. The others are outside the scan (the
+    ``attempts`` source check reports NULL, undatable, numeric timestamps and non-integer
+    ids; the day windows of validation still read every dated row). On SQLite, rows of one
+    instant written in different texts (``'… 10:00:00'``, ``'… 10:00:00.000000'``) come out
+    by text, then id; the caller must not cut a batch inside an instant.
+    """
     src = source_tables()
     a, u = src.attempts, src.users
     text = as_text(conn)
+    cond = _at_or_before(conn, a, until)
+    if at is not None:
+        cond = and_(cond, _after(conn, a, at, after_id))
     stmt = (
         select(
             a.c.id,
@@ -357,11 +465,68 @@ def read_after(conn: Connection, after_id: int, limit: int) -> pl.DataFrame:
             u.c.user_id.is_not(None).label("user_known"),
         )
         .select_from(a.outerjoin(u, u.c.user_id == a.c.user_id))
-        .where(a.c.id > after_id, integer_id(a))
+        .where(cond)
+        .order_by(a.c.attempted_at, a.c.id)
+        .limit(limit)
+    )
+    return read_frame(conn, stmt)
+
+
+def read_at_instant(
+    conn: Connection, at: datetime, after_id: int | None, limit: int
+) -> pl.DataFrame:
+    """:func:`read_after`'s columns for at most ``limit`` orderable rows attempted exactly at
+    ``at`` with ``id > after_id`` (None: every id), in id order, whatever text denotes
+    ``at`` on SQLite. For an instant with more rows than a batch holds: ordered by id alone,
+    the cursor ``(at, id)`` can walk through it (in :func:`read_after`'s order, a text form
+    read later could hold lower ids)."""
+    src = source_tables()
+    a, u = src.attempts, src.users
+    text = as_text(conn)
+    cond = _at_instant(conn, a, at)
+    if after_id is not None:
+        cond = and_(cond, a.c.id > after_id)
+    stmt = (
+        select(
+            a.c.id,
+            cast(a.c.user_id, Text()).label("user_id") if text else a.c.user_id,
+            cast(a.c.attempted_at, Text()).label("attempted_at") if text else a.c.attempted_at,
+            u.c.user_id.is_not(None).label("user_known"),
+        )
+        .select_from(a.outerjoin(u, u.c.user_id == a.c.user_id))
+        .where(cond)
         .order_by(a.c.id)
         .limit(limit)
     )
     return read_frame(conn, stmt)
+
+
+def last_position(conn: Connection, until: datetime) -> tuple[datetime | None, int]:
+    """The newest orderable ``attempted_at`` at or before ``until`` and the highest id
+    attempted then: ``(None, 0)`` when there is none. Two index probes."""
+    a = source_tables().attempts
+    newest = conn.execute(
+        select(_raw_ts(conn, a))
+        .where(_at_or_before(conn, a, until))
+        .order_by(a.c.attempted_at.desc())
+        .limit(1)
+    ).scalar_one_or_none()
+    if newest is None:
+        return None, 0
+    at = _instant(newest)
+    top = conn.execute(select(func.max(a.c.id)).where(_at_instant(conn, a, at))).scalar_one()
+    return at, int(top or 0)
+
+
+def first_after_id(conn: Connection, after_id: int) -> datetime | None:
+    """The earliest orderable ``attempted_at`` of the rows with ``id > after_id`` (None: no
+    such row): where a version-1 (id) cursor's unhandled rows begin."""
+    a = source_tables().attempts
+    orderable = _orderable_sqlite(a) if as_text(conn) else a.c.attempted_at.is_not(None)
+    first = conn.execute(
+        select(func.min(_raw_ts(conn, a))).where(a.c.id > after_id, orderable)
+    ).scalar_one()
+    return None if first is None else _instant(first)
 
 
 def max_id(conn: Connection, *, integer_only: bool = True) -> int | None:

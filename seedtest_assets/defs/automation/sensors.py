@@ -5,10 +5,13 @@ Each tick, with bounded work (at most ``MAX_ATTEMPTS_PER_TICK`` attempts and
 
 1. registers the students of new attempts that are not ``users`` partitions yet (through the
    tick's dynamic-partitions request, or in one bulk call when there are many: see
-   ``MAX_REQUESTED_USERS``);
+   ``MAX_REQUESTED_USERS``). A student id that cannot be a partition key
+   (:func:`~seedtest_assets.defs.partitions.user_partition_key` refuses it: empty, control
+   characters, over 255 characters) is skipped with a warning naming it and counted in the
+   tick's summary; the rest of the batch goes on and the cursor advances;
 2. requests ``features_topic_daily`` for each *complete* UTC day that received attempts
    (today is not a partition yet: the 01:15 schedule computes it), run key
-   ``features_topic_daily:<day>:<last attempt id of the batch>``;
+   ``features_topic_daily:<day>:<attempted_at>:<id>`` of the batch's attempt cursor;
 3. requests ONE ``student_rescore_job`` run for the students whose sessions completed since
    the last tick (ids in run config, ADR 0001), run key
    ``student_rescore:<completed_at>:<session_id>`` of the batch's last session; not when
@@ -17,7 +20,10 @@ Each tick, with bounded work (at most ``MAX_ATTEMPTS_PER_TICK`` attempts and
 The cursor (JSON, see :class:`~seedtest_assets.core.attempts.watch.WatchCursor`) is saved by
 Dagster with the tick's requests: a restart resumes where the last tick ended, and a tick
 that is repeated after a crash produces the same run keys, which Dagster launches only once.
-A newly started sensor (no cursor) begins at "now".
+A newly started sensor (no cursor) begins at "now - lag" for attempts (attempts are read
+only once ``SEEDTEST_ATTEMPTS_LAG_SECONDS`` old, default 2 minutes: see
+:mod:`seedtest_assets.core.attempts.watch` for what that lag guarantees) and "now - 2 s" for
+sessions.
 """
 
 import time
@@ -28,7 +34,9 @@ import dagster as dg
 from seedtest_assets.core import settings
 from seedtest_assets.core.attempts.watch import (
     DEFAULT_SETTLE,
+    MAX_BAD_REPORTED,
     WatchCursor,
+    attempts_lag,
     features_run_key,
     partition_days,
     read_completed_sessions,
@@ -66,6 +74,18 @@ def _last_day(now: datetime) -> date | None:
     return date.fromisoformat(key) if key else None
 
 
+def _partition_keys(user_ids: list) -> tuple[list[str], list[str]]:
+    """The ``users`` partition keys of ``user_ids`` (same order), and for each id that cannot
+    be one, the reason (naming the id as a truncated repr: :func:`user_partition_key`)."""
+    keys, unusable = [], []
+    for user_id in user_ids:
+        try:
+            keys.append(user_partition_key(user_id))
+        except ValueError as exc:
+            unusable.append(str(exc))
+    return keys, unusable
+
+
 @dg.sensor(
     name="new_attempts",
     jobs=[features_topic_daily_job, student_rescore_job],
@@ -82,25 +102,34 @@ def new_attempts(
     started = time.perf_counter()
     engine = warehouse.engine
     now = utc_now()
-    until = now - DEFAULT_SETTLE
+    attempts_until = now - attempts_lag()
+    sessions_until = now - DEFAULT_SETTLE
     if not context.cursor:
-        first = start_cursor(engine, until)
+        first = start_cursor(engine, attempts_until=attempts_until, sessions_until=sessions_until)
         return dg.SensorResult(
             skip_reason=dg.SkipReason(
-                f"sensor started: watching attempts after id {first.attempt_id} and sessions "
-                f"completed after {first.completed_at}"
+                f"sensor started: watching attempts after ({first.attempted_at}, id "
+                f"{first.attempt_id}) and sessions completed after {first.completed_at}"
             ),
             cursor=first.to_json(),
         )
     cursor = WatchCursor.from_json(context.cursor)
-    batch = read_new_attempts(engine, cursor.attempt_id, MAX_ATTEMPTS_PER_TICK)
-    sessions = read_completed_sessions(engine, cursor, until, MAX_SESSIONS_PER_TICK)
+    batch = read_new_attempts(engine, cursor, attempts_until, MAX_ATTEMPTS_PER_TICK)
+    sessions = read_completed_sessions(engine, cursor, sessions_until, MAX_SESSIONS_PER_TICK)
 
     dynamic = []
     new_users: list[str] = []
-    if batch.user_ids:
+    keys, unusable = _partition_keys(batch.user_ids)
+    if unusable:
+        # Not fatal: such a student gets no per-student partition (the batch assets still
+        # cover them); the id is in the product's data and only its owner can fix it.
+        context.log.warning(
+            f"{len(unusable)} student ids cannot be 'users' partition keys and were skipped: "
+            + "; ".join(unusable[:MAX_BAD_REPORTED])
+        )
+    if keys:
         known = set(context.instance.get_dynamic_partitions(users.name))
-        new_users = [k for k in map(user_partition_key, batch.user_ids) if k not in known]
+        new_users = [k for k in keys if k not in known]
         if len(new_users) > MAX_REQUESTED_USERS:
             context.instance.add_dynamic_partitions(users.name, new_users)  # idempotent
         elif new_users:
@@ -109,7 +138,7 @@ def new_attempts(
     days = partition_days(batch.days, date.fromisoformat(PARTITIONS_START), _last_day(now))
     requests = [
         dg.RunRequest(
-            run_key=features_run_key(day, batch.to_id),
+            run_key=features_run_key(day, batch),
             job_name=features_topic_daily_job.name,
             partition_key=day.isoformat(),
             tags={TRIGGER_TAG: "new_attempts"},
@@ -137,12 +166,18 @@ def new_attempts(
         )
 
     after = WatchCursor(
-        attempt_id=batch.to_id, completed_at=sessions.completed_at, session_id=sessions.session_id
+        attempted_at=batch.to_attempted_at,
+        attempt_id=batch.to_id,
+        completed_at=sessions.completed_at,
+        session_id=sessions.session_id,
     )
     summary = (
-        f"{batch.rows} attempts (to id {batch.to_id}{', more pending' if batch.full else ''}), "
+        f"{batch.rows} attempts (to {batch.to_attempted_at}, id {batch.to_id}"
+        f"{', more pending' if batch.full else ''}), "
         f"{f'{batch.bad_rows} malformed, ' if batch.bad_rows else ''}"
-        f"{len(new_users)} new students, {len(days)} feature days, "
+        f"{len(new_users)} new students, "
+        f"{f'{len(unusable)} unusable student ids, ' if unusable else ''}"
+        f"{len(days)} feature days, "
         f"{sessions.sessions} completed sessions of {len(sessions.user_ids)} students"
         f"{'' if online else ' (online update disabled)'}"
         f"{', more pending' if sessions.full else ''}; {time.perf_counter() - started:.2f} s"
@@ -151,9 +186,8 @@ def new_attempts(
         # Never fatal: the day's features run quarantines what it owns, the `attempts` source
         # check reports the rest. Said on every tick that reads such rows.
         context.log.warning(
-            f"{batch.bad_rows} malformed attempt rows (skipped for students and days; "
-            f"quarantined by their day's features run or reported by the attempts check): "
-            + "; ".join(batch.bad)
+            f"{batch.bad_rows} malformed attempt rows (skipped for students; quarantined by "
+            f"their day's features run): " + "; ".join(batch.bad)
         )
     context.log.info(summary)
     if not requests:

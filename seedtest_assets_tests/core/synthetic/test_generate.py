@@ -10,6 +10,7 @@ import polars as pl
 import pytest
 from scipy.stats import mannwhitneyu
 
+from seedtest_assets.core.synthetic.generate import format_id
 from seedtest_assets.core.synthetic import Population, SyntheticConfig, generate
 from seedtest_assets.core.synthetic.generate import p_correct
 from seedtest_assets.core.warehouse import schema
@@ -102,7 +103,7 @@ def test_ids_follow_time(big: Population) -> None:
     assert a["id"].to_list() == list(range(1, a.height + 1))
     assert a["attempted_at"].is_sorted()
     s = big.exam_sessions
-    assert s["session_id"].to_list() == list(range(1, s.height + 1))
+    assert s["session_id"].to_list() == [format_id("session_id", i) for i in range(1, s.height + 1)]
     assert s["started_at"].is_sorted()
     # Within a session answers are strictly increasing and bounded by the session.
     per = a.group_by("session_id").agg(
@@ -308,3 +309,25 @@ def test_weekly_theta_follows_the_rule(big: Population) -> None:
     theta0 = big.truth_users["theta0"]
     assert abs(theta0.mean()) < 0.1 and 0.9 < theta0.std() < 1.1
     assert 0.04 < big.truth_users["growth_per_week"].mean() < 0.06
+
+
+def test_ids_are_product_like_text_and_the_integer_style_writes_the_same_numbers() -> None:
+    text_pop = generate(SyntheticConfig(n_users=40, weeks=1, seed=3, start=date(2026, 3, 2)))
+    ints = generate(
+        SyntheticConfig(n_users=40, weeks=1, seed=3, start=date(2026, 3, 2), id_style="integer")
+    )
+    assert text_pop.users["user_id"][:2].to_list() == ["u-000001", "u-000002"]
+    assert text_pop.items["item_id"][0] == "i-00001"
+    assert text_pop.topics["topic_id"][0] == "t-01"
+    assert text_pop.organizations["org_id"][0] == "org-001"
+    assert text_pop.exam_sessions["session_id"][0] == "s-00000001"
+    for name, frame in text_pop.tables().items():
+        other = ints.tables()[name]
+        assert frame.schema == other.schema  # text either way
+        for col in ("user_id", "org_id", "session_id", "item_id", "topic_id"):
+            if col in frame.columns:
+                # The same entity numbers, only written differently.
+                number = frame[col].str.extract(r"(\d+)$").cast(pl.Int64)
+                assert number.to_list() == other[col].cast(pl.Int64).to_list()
+    with pytest.raises(ValueError, match="id_style"):
+        SyntheticConfig(id_style="uuid")  # type: ignore[arg-type]

@@ -132,24 +132,28 @@ def test_failed_load_keeps_the_old_data(pg_engine: Engine, pop: Population) -> N
 def test_binary_layout_and_nulls(pop: Population) -> None:
     frame = pl.DataFrame(
         {
-            "session_id": [1, 2, 3],
-            "user_id": [7, 7, 8],
+            "session_id": ["s-1", "s-2", "s-3"],
+            "user_id": ["u-7", "u-7", "u-8"],
             "started_at": [datetime(2026, 3, 2, 9)] * 3,
             "completed_at": [datetime(2026, 3, 2, 10), None, datetime(2026, 3, 2, 11)],
         }
     )
     layout = binary_layout(s.exam_sessions, frame)
     assert layout == [
-        ("session_id", ">i8"),
-        ("user_id", ">i8"),
+        ("session_id", "text"),
+        ("user_id", "text"),
         ("started_at", ">i8"),
         ("completed_at", ">i8"),
     ]
     blocks = [bytes(b) for b in binary_tuples(frame, layout)]
-    full, short = 2 + 4 * (4 + 8), 2 + 3 * (4 + 8) + 4
+    # Text fields are their UTF-8 bytes (3 each here), timestamps 8 bytes.
+    full, short = 2 + 2 * (4 + 3) + 2 * (4 + 8), 2 + 2 * (4 + 3) + (4 + 8) + 4
     assert sorted(len(b) for b in blocks) == [short, 2 * full]
     assert blocks[[len(b) for b in blocks].index(short)].endswith(b"\xff\xff\xff\xff")
-    assert binary_layout(s.users, pop.users) is None  # text columns go through CSV
+    kpis = pl.DataFrame(
+        {"week_start": [START], "user_id": ["u-1"], "kpis": ["{}"], "updated_at": [datetime.now()]}
+    )
+    assert binary_layout(s.weekly_kpi, kpis) is None  # JSON goes through CSV
     with pytest.raises(ValueError, match="lacks"):
         binary_layout(s.exam_sessions, frame.drop("started_at"))
     with pytest.raises(ValueError, match="outside"):

@@ -5,6 +5,7 @@ parametrized): the attempts that arrive "2 and 3 minutes ago" are placed from th
 the sensor's "today" (not a partition yet) comes from it too.
 """
 
+import dataclasses
 import json
 from datetime import date, timedelta
 
@@ -124,13 +125,15 @@ def test_tick_registers_students_requests_features_and_one_online_run(url, clock
     # Complete days only: today is not a partition yet (the daily schedule computes it).
     days = expected_feature_days(late_day)
     assert [r.partition_key for r in features] == [d.isoformat() for d in days]
-    assert [r.run_key for r in features] == [f"features_topic_daily:{d}:105" for d in days]
+    cursor = WatchCursor.from_json(result.cursor)
+    assert cursor.attempted_at == clock.now - timedelta(minutes=2)  # 105, exactly at the lag
+    assert cursor.attempt_id == 105 and cursor.session_id == "11"
+    stamp = cursor.attempted_at.isoformat()
+    assert [r.run_key for r in features] == [f"features_topic_daily:{d}:{stamp}:105" for d in days]
     [online] = by_job(result, "student_rescore_job")
     config = online.run_config["ops"]["rescore_students"]["config"]
     assert config == {"user_ids": [1, 3], "source": "online"}  # ids in config, one run
     assert online.tags["seedtest/students"] == "2"
-    cursor = WatchCursor.from_json(result.cursor)
-    assert cursor.attempt_id == 105 and cursor.session_id == 11
     assert online.run_key == f"student_rescore:{cursor.completed_at.isoformat()}:11"
 
 
@@ -148,26 +151,109 @@ def test_repeated_tick_asks_for_the_same_run_keys_and_the_next_for_nothing(url):
     assert "0 attempts" in after.skip_reason.skip_message
 
 
-def test_cursor_is_durable_across_new_arrivals(url):
+@pytest.mark.parametrize("clock", [JUST_AFTER_MIDNIGHT], indirect=True)
+def test_cursor_is_durable_and_attempts_newer_than_the_lag_wait(url, clock):
+    yesterday = (clock.now - timedelta(days=1)).date()
     with dg.instance_for_test() as instance:
         start = tick(instance, url, None).cursor
         arrive(url)
         first = tick(instance, url, start)
         instance.add_dynamic_partitions(users.name, added_users(first))  # what the daemon does
+        # Both made within the 2-minute lag: 106 yesterday (23:59:30), 107 today.
         insert_attempts(
             url,
             attempts_frame(
                 [
-                    {"id": 106, "user_id": 2, "attempted_at": at(DAY, 11)},
-                    {"id": 107, "user_id": 4, "attempted_at": at(DAY, 12)},
+                    {"id": 106, "user_id": 2, "attempted_at": clock.now - timedelta(minutes=1)},
+                    {"id": 107, "user_id": 4, "attempted_at": clock.now - timedelta(seconds=20)},
                 ]
             ),
         )
-        second = tick(instance, url, first.cursor)
+        waiting = tick(instance, url, first.cursor)
+        assert waiting.cursor == first.cursor and waiting.run_requests == []
+        assert added_users(waiting) == [] and "0 attempts" in waiting.skip_reason.skip_message
+        clock.advance(timedelta(minutes=2))
+        second = tick(instance, url, waiting.cursor)
     assert added_users(second) == ["4"]
-    # The day is requested again, under a new key, because it got new attempts.
-    assert [r.run_key for r in second.run_requests] == [f"features_topic_daily:{DAY}:107"]
-    assert WatchCursor.from_json(second.cursor).attempt_id == 107
+    # Yesterday is requested again, under a new key, because it got new attempts; today is
+    # not a partition yet.
+    cursor = WatchCursor.from_json(second.cursor)
+    assert (cursor.attempted_at, cursor.attempt_id) == (clock.now - timedelta(seconds=140), 107)
+    assert [r.run_key for r in second.run_requests] == [
+        f"features_topic_daily:{yesterday}:{cursor.attempted_at.isoformat()}:107"
+    ]
+
+
+def test_late_rows_with_lower_ids_are_seen_once(url, clock):
+    """The product's ids are not in commit order: id 5 arrives after id 900, attempted after
+    it. Every row is handled once across the ticks (the id cursor never saw 5)."""
+    now = clock.now
+    with dg.instance_for_test() as instance:
+        cursor = tick(instance, url, None).cursor
+        registered: list[str] = []
+        cursors = []
+        for rows in (
+            [(900, 1, -10)],
+            [(5, 2, -6), (901, 3, -1)],  # 901 waits for the lag
+            [(4, 4, -2.5)],  # after 901 (which the lag held back), with a lower id
+            [],
+        ):
+            insert_attempts(
+                url,
+                attempts_frame(
+                    [
+                        {"id": i, "user_id": u, "attempted_at": now + timedelta(minutes=m)}
+                        for i, u, m in rows
+                    ]
+                ),
+            )
+            result = tick(instance, url, cursor)
+            cursor = result.cursor
+            cursors.append(WatchCursor.from_json(cursor).attempt_id)
+            registered += added_users(result)
+            instance.add_dynamic_partitions(users.name, added_users(result))
+            clock.advance(timedelta(minutes=2))
+            now = clock.now
+    assert cursors == [900, 5, 4, 4]
+    assert registered == ["1", "2", "3", "4"]  # each student once, as their rows pass
+
+
+def test_an_id_that_cannot_be_a_partition_key_is_skipped_not_fatal(url, monkeypatch, capfd):
+    """Text ids come from the product: one Dagster cannot take as a key is skipped with a
+    warning, counted, and the rest of the batch and the cursor go on."""
+    bad = ["", "a\nb", "x" * 300]
+    real = sensors.read_new_attempts
+
+    def with_text_ids(*args, **kwargs):
+        batch = real(*args, **kwargs)
+        ids = sorted([*bad, "s-1", "s-2"]) if batch.rows else []
+        return dataclasses.replace(batch, user_ids=ids)
+
+    monkeypatch.setattr(sensors, "read_new_attempts", with_text_ids)
+    with dg.instance_for_test() as instance:
+        start = tick(instance, url, None).cursor
+        arrive(url)
+        result = tick(instance, url, start)
+    assert added_users(result) == ["s-1", "s-2"]
+    assert WatchCursor.from_json(result.cursor).attempt_id == 105
+    assert len(by_job(result, "features_topic_daily_job")) == 2
+    log = capfd.readouterr().err
+    assert "3 student ids cannot be 'users' partition keys" in log
+    assert "student id 'a\\nb'" in log and "student id ''" in log
+    assert "'xxxxxxxx" in log and "x" * 100 not in log  # named, truncated
+    assert "3 unusable student ids" in log
+
+
+def test_a_version_1_cursor_is_converted_on_the_next_tick(url):
+    arrive(url)  # ids 101..105; v1 had handled up to 103
+    v1 = json.dumps({"v": 1, "attempt_id": 103, "completed_at": None, "session_id": 0})
+    with dg.instance_for_test() as instance:
+        result = tick(instance, url, v1)
+    cursor = json.loads(result.cursor)
+    assert cursor["v"] == 2 and "v1_after_id" not in cursor
+    assert cursor["attempt_id"] == 105
+    assert added_users(result) == ["1", "3"]  # the students of 104 and 105, nothing lost
+    assert by_job(result, "features_topic_daily_job") == []  # today's attempts only
 
 
 def test_many_new_students_are_registered_in_one_bulk_call(url, monkeypatch):
@@ -216,7 +302,7 @@ def test_switch_off_keeps_users_and_features_but_requests_no_online_update(
     ]
     assert added_users(result) == ["1", "2", "3"]
     # The sessions are passed over, not replayed when the switch comes back on.
-    assert WatchCursor.from_json(result.cursor).session_id == 11
+    assert WatchCursor.from_json(result.cursor).session_id == "11"
 
 
 def test_a_bad_row_is_skipped_and_reported_and_the_sensor_keeps_going(sqlite_url, clock, capfd):
@@ -227,23 +313,26 @@ def test_a_bad_row_is_skipped_and_reported_and_the_sensor_keeps_going(sqlite_url
             sqlite_url,
             [
                 {"id": 101, "attempted_at": "2026-03-02 09:00:00"},
-                {"id": 102, "attempted_at": 1772528400},  # 2026-03-03 09:00 UTC, as a number
+                # Not orderable by the cursor, so outside its scan (the source check reports
+                # them; the day's run reads the number and quarantines it).
+                {"id": 102, "attempted_at": 1772528400},
                 {"id": 103, "attempted_at": "yesterday"},
+                {"id": 104, "user_id": "abc", "attempted_at": "2026-03-03 09:00:00"},
             ],
         )
         first = tick(instance, sqlite_url, start)  # used to raise on every tick
-        insert_raw_attempts(sqlite_url, [{"id": 104, "attempted_at": "2026-03-04 09:00:00"}])
+        insert_raw_attempts(sqlite_url, [{"id": 105, "attempted_at": "2026-03-04 09:00:00"}])
         second = tick(instance, sqlite_url, first.cursor)
     assert [r.partition_key for r in by_job(first, "features_topic_daily_job")] == [
         "2026-03-02",
         "2026-03-03",
     ]
-    assert WatchCursor.from_json(first.cursor).attempt_id == 103
+    assert WatchCursor.from_json(first.cursor).attempt_id == 104
     assert [r.partition_key for r in by_job(second, "features_topic_daily_job")] == ["2026-03-04"]
-    assert WatchCursor.from_json(second.cursor).attempt_id == 104
+    assert WatchCursor.from_json(second.cursor).attempt_id == 105
     log = capfd.readouterr().err  # the tick's log (Dagster's console handler)
-    assert "2 malformed attempt rows" in log
-    assert "id 103: attempted_at='yesterday'" in log
+    assert "1 malformed attempt rows" in log
+    assert "id 104: user_id='abc'" in log
 
 
 def test_a_malformed_cursor_fails_the_tick_loudly(url):
