@@ -70,14 +70,22 @@ def ensure_database(name: str) -> str:
     return url
 
 
-def ensure_population(url: str, users: int, weeks: int, seed: int, start: date) -> dict:
+def ensure_population(
+    url: str, users: int, weeks: int, seed: int, start: date, id_style: str = "text"
+) -> dict:
     """Load the population into ``url`` unless the same one is already there.
+
+    ``id_style``: ``text`` (product-like ids, ``u-000123``) or ``integer`` (the same numbers
+    as bare digits): the integer-id baseline of ``benchmarks/ids.py``.
 
     Returns ``{"reused": bool, "seconds": float}``.
     """
     from seedtest_assets.core.synthetic import SyntheticConfig, generate, load
 
-    marker = f"seedtest population users={users} weeks={weeks} seed={seed} start={start}"
+    marker = (
+        f"seedtest population users={users} weeks={weeks} seed={seed} start={start} "
+        f"ids={id_style} schema=0008"
+    )
     engine = make_engine(url)
     name = engine.url.database
     with engine.connect() as conn:
@@ -91,7 +99,14 @@ def ensure_population(url: str, users: int, weeks: int, seed: int, start: date) 
         engine.dispose()
         return {"reused": True, "seconds": 0.0}
     t0 = time.perf_counter()
-    pop = generate(SyntheticConfig(n_users=users, weeks=weeks, seed=seed, start=start))
+    cfg = SyntheticConfig(
+        n_users=users,
+        weeks=weeks,
+        seed=seed,
+        start=start,
+        id_style=id_style,  # type: ignore[arg-type]
+    )
+    pop = generate(cfg)
     load(engine, pop, replace=True)
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.execute(text("ANALYZE"))
@@ -107,16 +122,40 @@ def population_arguments(ap: argparse.ArgumentParser, database: str = "seedtest_
     ap.add_argument("--weeks", type=int, default=12)
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--database", default=database)
+    ap.add_argument(
+        "--id-style",
+        choices=("text", "integer"),
+        default="text",
+        help="ids of the population: product-like text (default) or bare digits, the "
+        "integer-id baseline (its own database, suffix _int)",
+    )
+    ap.add_argument("--json", default="", help="also write the headline figures to this file")
 
 
 def open_population(args: argparse.Namespace, start: date) -> str:
     """The database of ``args`` holding their population (made once, then reused); prints
     which, and returns the database URL."""
-    url = ensure_database(args.database)
-    setup = ensure_population(url, args.users, args.weeks, args.seed, start)
+    name = args.database + ("_int" if args.id_style == "integer" else "")
+    url = ensure_database(name)
+    setup = ensure_population(url, args.users, args.weeks, args.seed, start, args.id_style)
     how = "reused" if setup["reused"] else f"generated + loaded in {setup['seconds']:.0f} s"
-    print(f"population: {args.users:,} students x {args.weeks} weeks ({how})", flush=True)
+    print(
+        f"population: {args.users:,} students x {args.weeks} weeks, {args.id_style} ids ({how})",
+        flush=True,
+    )
     return url
+
+
+def write_figures(args: argparse.Namespace, **figures: float) -> None:
+    """Write ``figures`` (plus the peak RSS) as JSON to ``args.json``, when given: what
+    ``benchmarks/ids.py`` compares between id styles."""
+    if not getattr(args, "json", ""):
+        return
+    import json
+
+    Path(args.json).write_text(
+        json.dumps({"id_style": args.id_style, "peak_rss_mb": peak_rss_mb(), **figures})
+    )
 
 
 # --------------------------------------------------------------------------- errors

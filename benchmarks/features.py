@@ -24,7 +24,14 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import polars as pl
-from common import machine, open_population, peak_rss_mb, population_arguments, run_main
+from common import (
+    machine,
+    open_population,
+    peak_rss_mb,
+    population_arguments,
+    run_main,
+    write_figures,
+)
 from sqlalchemy import select, text
 
 from seedtest_assets.core.features_topic_daily.pipeline import materialize_features
@@ -188,6 +195,7 @@ def main() -> int:
     print(f"in-database INSERT..SELECT:  median {med_base:.3f} s of {args.repeat}")
     print(f"ratio ours / in-database:    {med_ours / med_base:.2f}x   (goal <= 1.0x and < 5 s)")
     print(f"peak RSS: {peak_rss_mb():.0f} MiB")
+    write_figures(args, seconds=med_ours, baseline_seconds=med_base, rows=rows)
     engine.dispose()
     return 0
 

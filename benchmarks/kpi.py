@@ -27,7 +27,14 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import polars as pl
-from common import machine, open_population, peak_rss_mb, population_arguments, run_main
+from common import (
+    machine,
+    open_population,
+    peak_rss_mb,
+    population_arguments,
+    run_main,
+    write_figures,
+)
 from sqlalchemy import func, select
 
 from seedtest_assets.core.features_topic_daily.pipeline import materialize_features
@@ -195,6 +202,7 @@ def main() -> int:
     with pl.Config(tbl_rows=12):
         print(report.reliability)
     print(f"peak RSS: {peak_rss_mb():.0f} MiB")
+    write_figures(args, seconds=med, students=k.height)
     engine.dispose()
     return 0
 
