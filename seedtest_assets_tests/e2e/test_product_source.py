@@ -204,3 +204,100 @@ def test_topic_abilities_kpis_reports_and_online_update(built):
     assert online.rows.height == 1
     assert online.rows["user_id"][0] == built.scoring.rows["user_id"][0]
     assert pl.Series(sql(e, "SELECT user_id FROM mirt_ability WHERE source = 'online'")).len() == 1
+
+
+def test_the_sensor_reads_the_product_view_whose_ids_are_not_arrival_order(built):
+    """The ``new_attempts`` sensor on ``exam.attempt``: rows whose ids are not in time order
+    (a higher id answered earlier), a new student with a product id, a finished session:
+    each seen once, the new student registered as a ``users`` partition by its own id, and
+    one online re-score requested for the session's student."""
+    import dagster as dg
+
+    from seedtest_assets.core.attempts.watch import WatchCursor
+    from seedtest_assets.core.settings import frozen_utc_now
+    from seedtest_assets.defs.automation.sensors import new_attempts
+    from seedtest_assets.defs.resources import WarehouseResource
+
+    e = built.engine
+    url = e.url.render_as_string(hide_password=False)
+    resources = {"warehouse": WarehouseResource(database_url=url)}
+    t = datetime(2026, 1, 21, 12, 0)
+    ((top,),) = sql(e, "SELECT max(answer_id) FROM exam.answers")
+    ((student, question, unit),) = sql(
+        e,
+        "SELECT a.student_id, a.question_id, a.unit_id FROM exam.answers a "
+        "ORDER BY a.answer_id LIMIT 1",
+    )
+
+    def answer(answer_id: int, who: str, at: datetime, session: str) -> dict:
+        return {
+            "i": answer_id,
+            "s": who,
+            "q": question,
+            "u": unit,
+            "r": session,
+            "at": at,
+        }
+
+    insert = (
+        "INSERT INTO exam.answers (answer_id, student_id, question_id, unit_id, session_ref, "
+        "correct, elapsed_ms, hints, answered_at) VALUES (:i, :s, :q, :u, :r, true, 9000, 0, :at)"
+    )
+    with dg.instance_for_test() as instance, frozen_utc_now(t):
+        with dg.build_sensor_context(instance=instance, resources=resources) as ctx:
+            start = new_attempts(ctx).cursor
+        with e.begin() as conn:
+            conn.execute(
+                text(
+                    "INSERT INTO exam.students VALUES ('test-user-123', "
+                    "(SELECT academy_id FROM exam.academies LIMIT 1), '새 학생', NULL, NULL, :at)"
+                ),
+                {"at": t - timedelta(days=1)},
+            )
+            conn.execute(
+                text(
+                    "INSERT INTO exam.exam_sessions VALUES ('session456', :s, :b, :f), "
+                    "('session789', 'test-user-123', :b, NULL)"
+                ),
+                {"s": student, "b": t - timedelta(minutes=30), "f": t - timedelta(minutes=3)},
+            )
+            conn.execute(
+                text(insert),
+                [
+                    answer(top + 100, student, t - timedelta(minutes=10), "session456"),
+                    answer(top + 50, student, t - timedelta(minutes=5), "session456"),
+                    answer(top + 70, "test-user-123", t - timedelta(minutes=4), "session789"),
+                ],
+            )
+        try:
+            with dg.build_sensor_context(
+                instance=instance, cursor=start, resources=resources
+            ) as ctx:
+                result = new_attempts(ctx)
+            with dg.build_sensor_context(
+                instance=instance, cursor=result.cursor, resources=resources
+            ) as ctx:
+                again = new_attempts(ctx)
+        finally:
+            with e.begin() as conn:
+                conn.execute(text("DELETE FROM exam.answers WHERE answer_id > :top"), {"top": top})
+                conn.execute(
+                    text(
+                        "DELETE FROM exam.exam_sessions WHERE session_ref LIKE 'session4%' "
+                        "OR session_ref = 'session789'"
+                    )
+                )
+                conn.execute(text("DELETE FROM exam.students WHERE student_id = 'test-user-123'"))
+    added = [k for r in result.dynamic_partitions_requests for k in r.partition_keys]
+    added += list(instance.get_dynamic_partitions("users")) if not added else []
+    assert "test-user-123" in added and student in added
+    cursor = WatchCursor.from_json(result.cursor)
+    # The newest (answered_at, id), not the largest id (top + 100 was answered first).
+    assert (cursor.attempted_at, cursor.attempt_id) == (t - timedelta(minutes=4), top + 70)
+    assert cursor.session_id == "session456"
+    rescore = [r for r in result.run_requests if r.job_name == "student_rescore_job"]
+    assert len(rescore) == 1
+    config = rescore[0].run_config["ops"]["rescore_students"]["config"]
+    assert config["user_ids"] == [student]  # the finished session's student, by product id
+    # Nothing is seen twice.
+    assert again.run_requests == [] and again.cursor == result.cursor

@@ -459,9 +459,11 @@ def read_after(
         cond = and_(cond, _after(conn, a, at, after_id))
     stmt = (
         select(
-            a.c.id,
-            cast(a.c.user_id, Text()).label("user_id") if text else a.c.user_id,
-            cast(a.c.attempted_at, Text()).label("attempted_at") if text else a.c.attempted_at,
+            read_column(a.c.id),
+            cast(a.c.user_id, Text()).label("user_id") if text else read_column(a.c.user_id),
+            cast(a.c.attempted_at, Text()).label("attempted_at")
+            if text
+            else read_column(a.c.attempted_at),
             u.c.user_id.is_not(None).label("user_known"),
         )
         .select_from(a.outerjoin(u, u.c.user_id == a.c.user_id))
@@ -488,9 +490,11 @@ def read_at_instant(
         cond = and_(cond, a.c.id > after_id)
     stmt = (
         select(
-            a.c.id,
-            cast(a.c.user_id, Text()).label("user_id") if text else a.c.user_id,
-            cast(a.c.attempted_at, Text()).label("attempted_at") if text else a.c.attempted_at,
+            read_column(a.c.id),
+            cast(a.c.user_id, Text()).label("user_id") if text else read_column(a.c.user_id),
+            cast(a.c.attempted_at, Text()).label("attempted_at")
+            if text
+            else read_column(a.c.attempted_at),
             u.c.user_id.is_not(None).label("user_known"),
         )
         .select_from(a.outerjoin(u, u.c.user_id == a.c.user_id))

@@ -12,7 +12,7 @@ from datetime import datetime
 import polars as pl
 from sqlalchemy import Connection, Text, and_, cast, func, or_, select
 
-from seedtest_assets.core.source.relations import source_tables
+from seedtest_assets.core.source.relations import read_column, source_tables
 from seedtest_assets.core.warehouse import read_frame
 
 
@@ -38,7 +38,7 @@ def read_completed_after(
             or_(t.c.completed_at > c, sid > str(session_id)),
         )
     stmt = (
-        select(sid.label("session_id"), t.c.user_id, t.c.completed_at)
+        select(sid.label("session_id"), read_column(t.c.user_id), read_column(t.c.completed_at))
         .where(cond)
         .order_by(t.c.completed_at, sid)
         .limit(limit)
