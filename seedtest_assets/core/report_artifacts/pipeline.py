@@ -24,6 +24,8 @@
 
 from __future__ import annotations
 
+import zlib
+
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -96,8 +98,10 @@ class Selection:
         max_users: at most this many, lowest user ids first (None = ``MAX_USERS`` or 1000).
         active_only: only students with at least one attempt in the report week.
         shard_count, shard_index: this run renders only the students with
-            ``user_id % shard_count == shard_index`` of the whole selection (after
-            ``max_users``), so that ``shard_count`` runs (pods) share one week disjointly.
+            ``crc32(user_id) % shard_count == shard_index`` (CRC-32 of the id's UTF-8 bytes:
+            stable across processes and versions, unlike Python's or polars' hash) of the
+            whole selection (after ``max_users``), so that ``shard_count`` runs (pods) share
+            one week disjointly.
     """
 
     org_ids: tuple[str, ...] = ()
@@ -149,7 +153,7 @@ def _chunks(ids: Sequence[str], n: int = ID_CHUNK) -> Iterable[list[str]]:
 
 def select_students(engine: Engine, week_start: date, selection: Selection) -> SelectedStudents:
     """The students of ``selection`` for the week, lowest ids first, at most ``max_users``;
-    of those, only this shard's (``user_id % shard_count == shard_index``)."""
+    of those, only this shard's (``crc32(user_id) % shard_count == shard_index``)."""
     if week_start.weekday() != 0:
         raise ValueError(f"week_start must be a Monday, got {week_start}")
     week_end = week_start + timedelta(days=7)
@@ -168,7 +172,10 @@ def select_students(engine: Engine, week_start: date, selection: Selection) -> S
     kept = frame.height
     if selection.shard_count > 1:
         # After the cut, so that the shards together are exactly the unsharded selection.
-        frame = frame.filter(pl.col("user_id") % selection.shard_count == selection.shard_index)
+        crc = pl.col("user_id").map_elements(
+            lambda u: zlib.crc32(str(u).encode()), return_dtype=pl.Int64
+        )
+        frame = frame.filter(crc % selection.shard_count == selection.shard_index)
     return SelectedStudents(frame, int(eligible), kept)
 
 

@@ -45,7 +45,7 @@ def read_goals(conn: Connection, user_ids: Sequence[str] | None = None) -> pl.Da
     if user_ids is None:
         stmt = stmt.where(u.c.goal_theta.is_not(None))
     else:
-        stmt = stmt.where(u.c.user_id.in_([int(x) for x in user_ids]))
+        stmt = stmt.where(u.c.user_id.in_([str(x) for x in user_ids]))
     return read_frame(conn, stmt)
 
 
@@ -73,9 +73,9 @@ def select_students(
     u, o = s.users, s.organizations
     conds = []
     if org_ids:
-        conds.append(u.c.org_id.in_([int(x) for x in org_ids]))
+        conds.append(u.c.org_id.in_([str(x) for x in org_ids]))
     if user_ids:
-        conds.append(u.c.user_id.in_([int(x) for x in user_ids]))
+        conds.append(u.c.user_id.in_([str(x) for x in user_ids]))
     if among is not None:
         conds.append(u.c.user_id.in_(among))
     where = and_(true(), *conds)

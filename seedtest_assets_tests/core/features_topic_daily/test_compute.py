@@ -62,13 +62,13 @@ def test_hand_computed_day():
     ]
     out = run(rows)
     assert out.schema == pl.Schema(FEATURES_SCHEMA)
-    t1 = out.filter(pl.col("topic_id") == 1).row(0, named=True)
+    t1 = out.filter(pl.col("topic_id") == "1").row(0, named=True)
     assert (t1["attempts"], t1["correct"], t1["hints"]) == (4, 3, 3)
     assert t1["accuracy"] == pytest.approx(0.75)
     assert t1["rt_median"] == pytest.approx(3000.0)  # median of 1000, 2000, 4000, 8000
     assert t1["improvement"] is None  # no prior attempts on the topic
     assert t1["last_attempt_at"] == at(DAY, 9, 9)
-    t2 = out.filter(pl.col("topic_id") == 2).row(0, named=True)
+    t2 = out.filter(pl.col("topic_id") == "2").row(0, named=True)
     assert (t2["attempts"], t2["correct"], t2["accuracy"], t2["rt_median"]) == (1, 0, 0.0, 500.0)
     assert t2["computed_at"] == COMPUTED
 

@@ -32,16 +32,16 @@ def test_planted_bad_rows_are_quarantined_and_the_rest_aggregated(warehouse_url)
         feats = read_frame(conn, select(s.features_topic_daily).order_by("user_id", "topic_id"))
         rejects = read_frame(conn, select(s.attempt_rejects))
     assert feats.select("user_id", "topic_id", "attempts", "correct").rows() == [
-        (1, 1, 2, 1),
-        (1, 2, 1, 1),
-        (2, 1, 3, 2),
+        ("1", "1", 2, 1),
+        ("1", "2", 1, 1),
+        ("2", "1", 3, 2),
     ]
     u2 = feats.row(2, named=True)
     assert u2["rt_median"] == 3000.0 and u2["accuracy"] == 2 / 3
     assert u2["last_attempt_at"] == datetime(2026, 3, 2, 20, 2)
     assert set(rejects["partition_date"]) == {DAY}
     assert (
-        rejects.filter(pl.col("reason") == "unknown_user")["raw"].item().find('"user_id":999') > 0
+        rejects.filter(pl.col("reason") == "unknown_user")["raw"].item().find('"user_id":"999"') > 0
     )
     # nothing lost, counted in the warehouse itself
     stats = stored_feature_stats(engine, DAY, DAY + timedelta(days=1))
@@ -102,7 +102,7 @@ def test_partition_only_touches_its_own_days(warehouse_url):
         imp = conn.execute(
             select(s.features_topic_daily.c.improvement).where(
                 s.features_topic_daily.c.date == DAY + timedelta(days=1),
-                s.features_topic_daily.c.user_id == 2,
+                s.features_topic_daily.c.user_id == "2",
             )
         ).scalar_one()
     assert imp == 0.0  # same 2/3 accuracy both days

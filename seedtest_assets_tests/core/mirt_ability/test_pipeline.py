@@ -37,5 +37,5 @@ def test_latest_view_returns_each_students_newest_row(warehouse_url):
         ).all()
         history = conn.execute(text("SELECT count(*) FROM mirt_ability")).scalar_one()
     engine.dispose()
-    assert [tuple(r) for r in latest] == [(1, 0.35, "online"), (2, -1.0, "weekly")]
+    assert [tuple(r) for r in latest] == [("1", 0.35, "online"), ("2", -1.0, "weekly")]
     assert history == 4  # the history is kept

@@ -47,19 +47,21 @@ def artifact_rows(engine):
 
 def test_selection_options(week_url, monkeypatch):
     engine = make_engine(week_url)
-    assert ids(engine, Selection()) == [1, 2, 3, 4, 5, 100]  # student 6 was not active
-    assert ids(engine, Selection(org_ids=(2,))) == [100]
-    assert ids(engine, Selection(user_ids=(2, 6))) == [2]
-    assert ids(engine, Selection(user_ids=(2, 6), active_only=False)) == [2, 6]
-    assert ids(engine, Selection(active_only=False)) == [1, 2, 3, 4, 5, 6, 100]
+    # Ids are text: in text order ("100" before "2"); student 6 was not active.
+    assert ids(engine, Selection()) == ["1", "100", "2", "3", "4", "5"]
+    assert ids(engine, Selection(org_ids=("2",))) == ["100"]
+    assert ids(engine, Selection(user_ids=("2", "6"))) == ["2"]
+    assert ids(engine, Selection(user_ids=("2", "6"), active_only=False)) == ["2", "6"]
+    assert ids(engine, Selection(active_only=False)) == ["1", "100", "2", "3", "4", "5", "6"]
     cut = select_students(engine, WEEK, Selection(max_users=3))
-    assert cut.frame["user_id"].to_list() == [1, 2, 3] and cut.eligible == 6
+    assert cut.frame["user_id"].to_list() == ["1", "100", "2"] and cut.eligible == 6
     assert cut.truncated == 3
     monkeypatch.setenv("MAX_USERS", "2")
-    assert ids(engine, Selection()) == [1, 2]
+    assert ids(engine, Selection()) == ["1", "100"]
     monkeypatch.delenv("MAX_USERS")
     # A hostile "cohort" is just a value: no SQL text is ever built from options.
-    assert ids(engine, Selection(org_ids=(1,), user_ids=(1,))) == [1]
+    assert ids(engine, Selection(org_ids=("1",), user_ids=("1",))) == ["1"]
+    assert ids(engine, Selection(org_ids=("1' OR '1'='1",))) == []
     with pytest.raises(ValueError, match="Monday"):
         select_students(engine, WEEK + timedelta(days=1), Selection())
     with pytest.raises(ValueError, match="max_users"):
@@ -70,13 +72,14 @@ def test_selection_options(week_url, monkeypatch):
 def test_shards_partition_the_selection_after_the_max_users_cut(week_url):
     engine = make_engine(week_url)
     whole = ids(engine, Selection(max_users=5))
-    assert whole == [1, 2, 3, 4, 5]
+    assert whole == ["1", "100", "2", "3", "4"]
     parts = [
         select_students(engine, WEEK, Selection(max_users=5, shard_count=3, shard_index=i))
         for i in range(3)
     ]
     got = [p.frame["user_id"].to_list() for p in parts]
-    assert got == [[3], [1, 4], [2, 5]]  # user_id % 3, disjoint, together the whole cut
+    # crc32(user_id) % 3: disjoint, together the whole cut.
+    assert got == [["100"], ["2", "3", "4"], ["1"]]
     assert sorted(u for g in got for u in g) == whole
     # The cut counts all shards, not the students in other shards.
     assert {(p.eligible, p.kept, p.truncated) for p in parts} == {(6, 5, 1)}
@@ -117,13 +120,14 @@ def test_local_batch_records_size_and_checksum_and_rerun_replaces(week_url, tmp_
         assert r["file_size_bytes"] == len(body)
         assert r["sha256"] == hashlib.sha256(body).hexdigest()
     later = NOW + timedelta(hours=1)
-    again = run_batch(engine, WEEK, Selection(user_ids=(1, 2)), store=store, now=later)
+    again = run_batch(engine, WEEK, Selection(user_ids=("1", "2")), store=store, now=later)
     assert again.recorded == 4
     rows = artifact_rows(engine)
     assert rows.height == 12  # replaced, not duplicated
     listed = stored_artifacts(engine, WEEK)
-    assert listed.height == 12 and listed["user_id"].to_list()[:2] == [1, 1]
-    assert sorted(rows.filter(rows["generated_at"] == later)["user_id"].to_list()) == [1, 1, 2, 2]
+    assert listed.height == 12 and listed["user_id"].to_list()[:2] == ["1", "1"]
+    later_ids = rows.filter(rows["generated_at"] == later)["user_id"].to_list()
+    assert sorted(later_ids) == ["1", "1", "2", "2"]
     engine.dispose()
 
 
@@ -145,8 +149,8 @@ def test_s3_batch_with_a_failure_mid_batch_then_a_rerun_completes(
         store = StoreSettings(bucket=bucket, endpoint_url=proxy.url, max_attempts=2)
         first = run_batch(engine, WEEK, Selection(), store=store, now=NOW, workers=2)
         assert first.selected == 20
-        assert first.failed_users == [7]
-        assert [(u, f) for u, f, _ in first.failures] == [(7, "pdf")]
+        assert first.failed_users == ["7"]
+        assert [(u, f) for u, f, _ in first.failures] == [("7", "pdf")]
         assert "InternalError" in first.failures[0][2]
         assert proxy.hits[("PUT", bad_key)] == 2  # retried, then gave up
         rows = artifact_rows(engine)
@@ -254,7 +258,7 @@ def test_time_budget_fails_the_students_not_started(week_url, tmp_path):
     result = run_batch(engine, WEEK, Selection(), store=store, now=NOW, time_budget_seconds=1e-6)
     assert result.budget_spent and not result.store_down
     assert result.stop_reason == "batch time budget of 1e-06 s used up"
-    assert result.not_attempted_users == result.failed_users == [1, 2, 3, 4, 5, 100]
+    assert result.not_attempted_users == result.failed_users == ["1", "100", "2", "3", "4", "5"]
     assert {e for _, _, e in result.failures} == {
         "batch time budget of 1e-06 s used up: not attempted"
     }

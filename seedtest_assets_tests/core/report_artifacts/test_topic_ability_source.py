@@ -70,7 +70,7 @@ def _old_topic_stats(valid: pl.DataFrame, items: pl.DataFrame, week_start: date)
     return stats
 
 
-def old_topics(engine, week_start, ids, now) -> dict[int, tuple[TopicStats, ...]]:
+def old_topics(engine, week_start, ids, now) -> dict[str, tuple[TopicStats, ...]]:
     """The topic section of ``read_inputs`` before topic_ability (IRT inside the batch)."""
     end = week_start + timedelta(days=7)
     start = end - timedelta(weeks=12)
@@ -88,7 +88,7 @@ def old_topics(engine, week_start, ids, now) -> dict[int, tuple[TopicStats, ...]
     return {
         k[0]: tuple(
             TopicStats(
-                topic_id=int(r["topic_id"]),
+                topic_id=r["topic_id"],
                 name=r["name"] or f"#{r['topic_id']}",
                 name_en=r["name_en"],
                 week_attempts=int(r["week_attempts"]),
@@ -127,7 +127,10 @@ def population(tmp_path_factory) -> str:
     [
         pytest.param(Selection(max_users=10_000), id="the-weekly-batch"),
         pytest.param(Selection(active_only=False, max_users=10_000), id="everyone"),
-        pytest.param(Selection(user_ids=(3, 17, 250), active_only=False), id="a-few-students"),
+        pytest.param(
+            Selection(user_ids=("u-000003", "u-000017", "u-000250"), active_only=False),
+            id="a-few-students",
+        ),
     ],
 )
 def test_report_inputs_and_content_are_identical_to_the_in_batch_irt(population, selection):

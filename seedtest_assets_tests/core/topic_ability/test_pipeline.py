@@ -24,7 +24,7 @@ from seedtest_assets.core.warehouse import make_engine, transaction
 from seedtest_assets.core.warehouse import schema as s
 from seedtest_assets.core.warehouse.db import EmptyReplaceError
 
-TOPIC_SHIFT = {1: -1.2, 2: 0.0, 3: 1.2}
+TOPIC_SHIFT = {"t-1": -1.2, "t-2": 0.0, "t-3": 1.2}
 
 
 def known_truth(n_users: int = 60, per_topic: int = 40, seed: int = 3):
@@ -33,13 +33,15 @@ def known_truth(n_users: int = 60, per_topic: int = 40, seed: int = 3):
     rng = np.random.default_rng(seed)
     items, valid, truth = [], [], []
     for k, (topic, shift) in enumerate(TOPIC_SHIFT.items()):
-        bank = simulate_items(80, seed=seed + k, item_id_start=10_000 * topic)
+        bank = simulate_items(80, seed=seed + k, item_id_start=10_000 * (k + 1))
         theta = shift + rng.normal(0.0, 0.6, n_users)
-        users = pl.DataFrame({"user_id": np.arange(1, n_users + 1), "theta": theta})
+        # Text ids, as the product's: students u-001.., topics t-1..
+        ids = [f"u-{i:03d}" for i in range(1, n_users + 1)]
+        users = pl.DataFrame({"user_id": ids, "theta": theta})
         resp = simulate_responses(bank, users, per_topic, seed=seed + 10 + k)
         items.append(bank.with_columns(flagged=pl.lit(False)))
-        valid.append(resp.with_columns(topic_id=pl.lit(topic, pl.Int64)))
-        truth.append(users.with_columns(topic_id=pl.lit(topic, pl.Int64)))
+        valid.append(resp.with_columns(topic_id=pl.lit(topic)))
+        truth.append(users.with_columns(topic_id=pl.lit(topic)))
     return pl.concat(valid), pl.concat(items), pl.concat(truth)
 
 
@@ -69,7 +71,12 @@ def test_a_hand_computed_eap():
         {"item_id": [1, 2], "a": [1.0, 1.0], "b": [0.0, 1.0], "c": [0.0, 0.0], "flagged": False}
     )
     valid = pl.DataFrame(
-        {"user_id": [7, 7], "topic_id": [3, 3], "item_id": [1, 2], "is_correct": [True, False]}
+        {
+            "user_id": ["test-user-123"] * 2,
+            "topic_id": ["t-3"] * 2,
+            "item_id": [1, 2],
+            "is_correct": [True, False],
+        }
     )
     grid = np.linspace(-10, 10, 200_001)
     p1, p2 = 1 / (1 + np.exp(-grid)), 1 / (1 + np.exp(-(grid - 1)))
@@ -77,7 +84,7 @@ def test_a_hand_computed_eap():
     mean = (post * grid).sum() / post.sum()
     sd = np.sqrt((post * grid**2).sum() / post.sum() - mean**2)
     (row,) = topic_abilities(valid, items).iter_rows(named=True)
-    assert (row["user_id"], row["topic_id"], row["n_responses"]) == (7, 3, 2)
+    assert (row["user_id"], row["topic_id"], row["n_responses"]) == ("test-user-123", "t-3", 2)
     assert row["theta"] == pytest.approx(mean, abs=1e-6)
     assert row["se"] == pytest.approx(sd, abs=1e-6)
     assert mean == pytest.approx(-0.0, abs=0.2) and 0.7 < sd < 0.9  # a sanity bound
@@ -87,8 +94,8 @@ def test_flagged_and_unknown_items_are_left_out_and_pairs_are_independent():
     valid, items, _ = known_truth(n_users=20)
     whole = topic_abilities(valid, items)
     # A pair's θ depends on its own answers only: a subset of students scores the same.
-    some = topic_abilities(valid.filter(pl.col("user_id") <= 5), items)
-    assert some.equals(whole.filter(pl.col("user_id") <= 5))
+    some = topic_abilities(valid.filter(pl.col("user_id") <= "u-005"), items)
+    assert some.equals(whole.filter(pl.col("user_id") <= "u-005"))
     # Flagging an item = not knowing it: its answers are ignored.
     flagged_id = items["item_id"][0]
     flagged = items.with_columns(flagged=pl.col("item_id") == flagged_id)
@@ -96,11 +103,11 @@ def test_flagged_and_unknown_items_are_left_out_and_pairs_are_independent():
     assert topic_abilities(valid, flagged).equals(without)
     # A pair whose answers all went to unknown items has no θ and no row.
     stray = pl.DataFrame(
-        {"user_id": [999], "topic_id": [9], "item_id": [-5], "is_correct": [True]},
+        {"user_id": ["u-999"], "topic_id": ["t-9"], "item_id": [-5], "is_correct": [True]},
         schema=valid.schema,
     )
     got = topic_abilities(pl.concat([valid, stray]), items)
-    assert got.filter(pl.col("user_id") == 999).height == 0 and got.equals(whole)
+    assert got.filter(pl.col("user_id") == "u-999").height == 0 and got.equals(whole)
     # Nothing to score: an empty, typed frame.
     assert topic_abilities(valid.head(0), items).schema == pl.Schema(ABILITY_SCHEMA)
     assert topic_abilities(valid, items.head(0)).height == 0

@@ -65,10 +65,10 @@ def test_activity_inside_the_range_updates_following_days():
         days=3,
     )
     assert out.schema == pl.Schema(INACTIVITY_SCHEMA)
-    u1 = out.filter(pl.col("user_id") == 1)
+    u1 = out.filter(pl.col("user_id") == "1")
     assert u1["days_inactive"].to_list() == [10, 0, 1]
     assert u1["status"].to_list() == ["at_risk", "active", "active"]
-    u2 = out.filter(pl.col("user_id") == 2)
+    u2 = out.filter(pl.col("user_id") == "2")
     # registered on the 3rd: no row for the 2nd, never_active afterwards
     assert u2["as_of_date"].to_list() == [date(2026, 3, 3), date(2026, 3, 4)]
     assert u2["status"].to_list() == ["never_active", "never_active"]

@@ -15,10 +15,10 @@ def test_roundtrip_with_nulls_and_types(warehouse_url):
     frame = pl.DataFrame(
         {
             "id": [1, 2],
-            "user_id": [10, None],
-            "session_id": [5, 5],
-            "item_id": [100, 101],
-            "topic_id": [1, None],
+            "user_id": ["test-user-123", None],
+            "session_id": ["session456", "session456"],
+            "item_id": ["i-100", "문항-101"],
+            "topic_id": ["t-1", None],
             "is_correct": [True, None],
             "response_time_ms": [1500, -3],
             "hints_used": [0, 2],
@@ -55,8 +55,8 @@ def test_dates_roundtrip(warehouse_url):
     engine = make_engine(warehouse_url)
     row = pl.DataFrame(
         {
-            "user_id": [1],
-            "org_id": [1],
+            "user_id": ["U123"],
+            "org_id": ["org123"],
             "display_name": ["김하늘"],
             "goal_theta": [None],
             "goal_date": [date(2026, 5, 1)],

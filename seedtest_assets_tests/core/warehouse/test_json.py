@@ -7,7 +7,19 @@ from datetime import date, datetime
 
 import polars as pl
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    Date,
+    DateTime,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    select,
+    text,
+)
 
 from seedtest_assets.core.warehouse import (
     insert_frame,
@@ -89,16 +101,36 @@ def test_migration_0004_unwraps_json_strings_written_before_it(empty_url):
     upgrade(empty_url, "0003")
     engine = make_engine(empty_url)
     params = {"a": 1.2, "b": -0.3, "c": 0.0, "d": 0.36, "flagged": False}
+    # The tables as revision 0003 had them (integer ids, before 0008).
+    legacy = MetaData()
+    kpi_0003 = Table(
+        "weekly_kpi",
+        legacy,
+        Column("week_start", Date),
+        Column("user_id", BigInteger),
+        Column("kpis", JSON),
+        Column("updated_at", DateTime),
+    )
+    params_0003 = Table(
+        "mirt_item_params",
+        legacy,
+        Column("week_start", Date),
+        Column("model", String),
+        Column("item_id", Integer),
+        Column("params", JSON),
+        Column("version", String),
+        Column("fitted_at", DateTime),
+    )
     with engine.begin() as conn:
         conn.execute(
-            s.weekly_kpi.insert(),
+            kpi_0003.insert(),
             [
                 {"week_start": WEEK, "user_id": 1, "kpis": json.dumps(KPIS), "updated_at": WEEK},
                 {"week_start": WEEK, "user_id": 2, "kpis": KPIS, "updated_at": WEEK},  # an object
             ],
         )
         conn.execute(
-            s.mirt_item_params.insert(),
+            params_0003.insert(),
             [
                 {
                     "week_start": WEEK,
@@ -114,10 +146,10 @@ def test_migration_0004_unwraps_json_strings_written_before_it(empty_url):
         assert _json_type(conn, "kpis", "weekly_kpi WHERE user_id = 1") in ("text", "string")
     upgrade(empty_url)
     with engine.connect() as conn:
-        types = [_json_type(conn, "kpis", f"weekly_kpi WHERE user_id = {u}") for u in (1, 2)]
+        types = [_json_type(conn, "kpis", f"weekly_kpi WHERE user_id = '{u}'") for u in (1, 2)]
         assert types == ["object", "object"]
         rows = conn.execute(select(s.weekly_kpi.c.user_id, s.weekly_kpi.c.kpis)).all()
-        assert {u: k for u, k in rows} == {1: KPIS, 2: KPIS}
+        assert {u: k for u, k in rows} == {"1": KPIS, "2": KPIS}  # ids are text from 0008
         a = conn.execute(text("SELECT params->>'a' FROM mirt_item_params")).scalar_one()
         assert float(a) == pytest.approx(1.2)
     engine.dispose()

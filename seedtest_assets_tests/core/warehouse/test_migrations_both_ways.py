@@ -102,6 +102,17 @@ def _populate(url: str) -> None:
     pop = generate(SyntheticConfig(n_users=100, weeks=2, seed=11, start=START, id_style="integer"))
     load(engine, pop)
     plant_feed_errors(engine, START, 2, 11)
+    # The planted unknown student and blank session id are text; as integers (an unknown
+    # number, a negative session) they stay errors that a warehouse before 0008 could hold.
+    with transaction(engine) as conn:
+        conn.execute(
+            s.attempts.update()
+            .where(s.attempts.c.user_id == "no-such-student")
+            .values(user_id="99999999")
+        )
+        conn.execute(
+            s.attempts.update().where(s.attempts.c.session_id == "   ").values(session_id="-1")
+        )
     end = START + timedelta(weeks=2)
     materialize_features(engine, START, end, now=NOW)
     materialize_inactivity(engine, START, end, now=NOW)
@@ -251,7 +262,7 @@ def test_the_population_fills_every_column(populated):
     assert empty_columns == []
 
 
-@pytest.mark.parametrize("target", ["0006", "0004", "0003", "-1", steps_down_to("0003")])
+@pytest.mark.parametrize("target", ["0006", "0004", "0003", "-2", steps_down_to("0003")])
 def test_a_lossless_step_down_and_back_keeps_every_value(populated, target):
     """Down to ``target`` and back: every value of every table kept, but the derived
     ``topic_ability`` (0007 drops it, with --allow-data-loss), which comes back empty and is
@@ -259,7 +270,7 @@ def test_a_lossless_step_down_and_back_keeps_every_value(populated, target):
     before = snapshot(populated)
     assert before["topic_ability"]
     result = migrate(populated, target, downgrade=True, allow_data_loss=True)
-    expected = REVISIONS[-2] if target == "-1" else "0003" if target.startswith("-") else target
+    expected = REVISIONS[-3] if target == "-2" else "0003" if target.startswith("-") else target
     assert (result.before, result.after) == (HEAD, expected)
     assert "topic_ability" not in table_names(populated)
     assert upgrade(populated) == HEAD
@@ -273,7 +284,7 @@ def test_a_lossless_step_down_and_back_keeps_every_value(populated, target):
 def test_below_0007_a_downgrade_refuses_while_topic_ability_holds_rows(populated):
     before = snapshot(populated)
     with pytest.raises(MigrationRefused) as info:
-        downgrade(populated, "-1")
+        downgrade(populated, steps_down_to("0006"))
     message = str(info.value)
     assert "\n" not in message
     assert "below revision 0007" in message and "--allow-data-loss" in message
@@ -283,7 +294,7 @@ def test_below_0007_a_downgrade_refuses_while_topic_ability_holds_rows(populated
     # Empty (never materialized, or emptied), the step down is silent and lossless.
     empty_topic_ability(populated)
     emptied = snapshot(populated)
-    assert downgrade(populated, "-1") == "0006"
+    assert downgrade(populated, steps_down_to("0006")) == "0006"
     assert upgrade(populated) == HEAD
     assert snapshot(populated) == emptied and schema_diff(populated) == []
 
@@ -530,3 +541,59 @@ def test_an_upgrade_waits_for_the_migration_lock_and_says_so(tmp_path):
 def revision_rows_or_none(url: str) -> list[tuple] | None:
     """The version rows, or None while the database has no version table."""
     return revision_rows(url) if "alembic_version" in table_names(url) else None
+
+
+# --------------------------------------------------------------------------- 0008: text ids
+def test_0008_turns_a_populated_integer_warehouse_into_text_ids_changing_no_row(populated):
+    """Down to 0007 (integer ids, as every warehouse before this revision), then up: every
+    row is still there, each id now the text of its integer, every other value identical."""
+    downgrade(populated, "0007")
+    engine = make_engine(populated)
+    before: dict[str, list[tuple]] = {}
+    with engine.connect() as conn:
+        for table in s.metadata.sorted_tables:
+            # Head metadata reads 0007's integer ids as the driver returns them (ints).
+            order = list(table.primary_key.columns) or [table.c.id]
+            before[table.name] = [
+                tuple(r) for r in conn.execute(select(*table.columns).order_by(*order))
+            ]
+        kinds = {c["name"]: str(c["type"]).upper() for c in inspect(conn).get_columns("attempts")}
+    engine.dispose()
+    assert "INT" in kinds["user_id"]  # really integers at 0007
+    assert sum(len(v) for v in before.values()) > 5_000
+
+    upgrade(populated)
+    assert schema_diff(populated) == []
+    after = snapshot(populated)
+    id_cols = {
+        t.name: [i for i, c in enumerate(t.columns) if isinstance(c.type, s.Ident)]
+        for t in s.metadata.sorted_tables
+    }
+    for table in s.metadata.sorted_tables:
+        expect = [
+            tuple(
+                str(v) if i in id_cols[table.name] and v is not None else v
+                for i, v in enumerate(row)
+            )
+            for row in before[table.name]
+        ]
+        got = after[table.name]
+        # Text order differs from number order ("10" < "9"): compare as sets of rows.
+        assert len(got) == len(expect), table.name
+        assert sorted(map(repr, got)) == sorted(map(repr, expect)), table.name
+
+
+def test_0008_downgrade_refuses_text_ids_and_changes_nothing(populated):
+    engine = make_engine(populated)
+    with transaction(engine) as conn:
+        conn.execute(
+            s.users.update().where(s.users.c.user_id == "1").values(user_id="test-user-123")
+        )
+    engine.dispose()
+    before = snapshot(populated)
+    with pytest.raises(
+        MigrationRefused, match=r"users\.user_id \(1 values such as 'test-user-123'\)"
+    ):
+        downgrade(populated, "0007", allow_data_loss=True)
+    assert snapshot(populated) == before
+    assert revision_rows(populated) == [(HEAD,)]

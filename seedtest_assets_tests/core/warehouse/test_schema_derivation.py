@@ -69,7 +69,7 @@ def test_columns_pick_and_order_and_overrides_replace() -> None:
     t = s.mirt_ability
     assert s.polars_schema(t, ["theta", "user_id"]) == {
         "theta": pl.Float64(),
-        "user_id": pl.Int64(),
+        "user_id": pl.String(),
     }
     assert s.polars_schema(t, ["user_id"], overrides={"user_id": pl.Int32()}) == {
         "user_id": pl.Int32()
@@ -101,7 +101,7 @@ def _one_of_each(table: Table) -> pl.DataFrame:
                 v = '{"k": 1}'
             elif schema[c.name] == pl.Int64():
                 v = i
-            elif c.primary_key and schema[c.name] == pl.String():
+            elif (c.primary_key or c.name.endswith("_id")) and schema[c.name] == pl.String():
                 v = f"k{i}"
             row[c.name] = None if (i == 2 and c.nullable and not c.primary_key) else v
         rows.append(row)

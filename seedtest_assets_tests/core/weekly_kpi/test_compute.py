@@ -50,7 +50,7 @@ def test_activity_window_counts_days_per_block_and_recency():
         ]
     )
     got = activity_window(act, AS_OF).sort("user_id")
-    assert got["user_id"].to_list() == [1, 2]
+    assert got["user_id"].to_list() == ["1", "2"]
     one, two = got.row(0, named=True), got.row(1, named=True)
     assert (one["d0"], one["d1"], one["d2"], one["d3"]) == (2, 1, 0, 0)
     assert one["days_since_last"] == 0 and one["attempts"] == 19 and one["study_ms"] == 960_000
@@ -136,14 +136,14 @@ def test_compute_weekly_kpi_hand_example():
     )
     abilities = _ability(
         [
-            {"user_id": 1, "week_start": WEEK, "theta": 0.4, "se": 0.25,
+            {"user_id": "1", "week_start": WEEK, "theta": 0.4, "se": 0.25,
              "growth": 0.06, "growth_se": 0.03, "growth_cov": 0.002},
-            {"user_id": 2, "week_start": WEEK, "theta": -0.5, "se": 0.4,
+            {"user_id": "2", "week_start": WEEK, "theta": -0.5, "se": 0.4,
              "growth": None, "growth_se": None, "growth_cov": None},
         ]
     )  # fmt: skip
     goals = pl.DataFrame(
-        {"user_id": [1], "goal_theta": [1.0], "goal_date": [AS_OF + timedelta(weeks=8)]},
+        {"user_id": ["1"], "goal_theta": [1.0], "goal_date": [AS_OF + timedelta(weeks=8)]},
         schema=GOALS_SCHEMA,
     )
     res = compute_weekly_kpi(act, abilities, goals, week_start=WEEK, as_of=AS_OF)
