@@ -317,10 +317,8 @@ def test_a_bad_row_is_skipped_and_reported_and_the_sensor_keeps_going(sqlite_url
                 # them; the day's run reads the number and quarantines it).
                 {"id": 102, "attempted_at": 1772528400},
                 {"id": 103, "attempted_at": "yesterday"},
-                # A text id is an id (an unknown student here), not a malformed value...
+                # Ids are text: "abc" is an id (of no student), not a malformed value.
                 {"id": 104, "user_id": "abc", "attempted_at": "2026-03-03 09:00:00"},
-                # ...text in an integer column is.
-                {"id": 106, "response_time_ms": "4 s", "attempted_at": "2026-03-03 10:00:00"},
             ],
         )
         first = tick(instance, sqlite_url, start)  # used to raise on every tick
@@ -330,13 +328,15 @@ def test_a_bad_row_is_skipped_and_reported_and_the_sensor_keeps_going(sqlite_url
         "2026-03-02",
         "2026-03-03",
     ]
-    assert WatchCursor.from_json(first.cursor).attempt_id == 106
+    assert WatchCursor.from_json(first.cursor).attempt_id == 104
+    assert added_users(first) == ["1"]  # the student of 101; "abc" is in no users row
     assert [r.partition_key for r in by_job(second, "features_topic_daily_job")] == ["2026-03-04"]
     assert WatchCursor.from_json(second.cursor).attempt_id == 105
     log = capfd.readouterr().err  # the tick's log (Dagster's console handler)
-    assert "1 malformed attempt rows" in log
-    assert "id 106: response_time_ms='4 s'" in log
-    assert "user_id='abc'" not in log
+    # The sensor reads ids as text: an unknown text id is an unknown student, never a
+    # malformed row (validation quarantines it as unknown_user in the day's run).
+    assert "malformed" not in log and "unusable" not in log
+    assert "2 attempts (to 2026-03-03 09:00:00, id 104), 1 new students, 2 feature days" in log
 
 
 def test_a_malformed_cursor_fails_the_tick_loudly(url):
