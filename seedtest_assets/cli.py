@@ -1,7 +1,8 @@
 """The ``seedtest`` command line (argparse; entry point :func:`main`).
 
 Commands: ``db upgrade``, ``db downgrade``, ``generate``, ``demo``, ``score``, ``theta``,
-``report``; see :data:`EPILOG` (what ``seedtest --help`` prints) for examples and exit codes.
+``report``, ``source check``; see :data:`EPILOG` (what ``seedtest --help`` prints) for examples
+and exit codes.
 
 Errors the user can fix (no warehouse, an old schema, an unreachable server, an unknown
 student, a bad option) are one line on stderr and a documented exit code; ``--debug`` adds
@@ -40,6 +41,7 @@ EPILOG = """\
 examples:
   seedtest db upgrade                          create / migrate the warehouse
   seedtest db downgrade 0004                   revert migrations (refuses to drop data)
+  seedtest source check                        the source relations (SOURCE_*) exist
   seedtest generate --users 2000 --weeks 8     synthetic data into it
   seedtest demo                                generate + materialize everything (embedded)
   seedtest score --user u-000123               re-score student u-000123 now (JSON)
@@ -52,9 +54,11 @@ exit codes:
   0  done (also `score` with nothing to score: {"status": "noop", ...})
   1  failed: the report run failed (its message is printed), a downgrade refused because
      it would drop data, or an unexpected error
-  2  usage or configuration: bad option, a week that is not a Monday, bad REPORT_FORMAT
+  2  usage or configuration: bad option, a week that is not a Monday, bad REPORT_FORMAT,
+     a malformed SOURCE_* variable
   3  not found: no such student or organisation, or no stored theta
-  4  warehouse not ready: missing, not migrated, at another revision, or unreachable
+  4  warehouse not ready: missing, not migrated, at another revision, or unreachable; or
+     a source relation (SOURCE_*) missing or lacking a column we read
 
 environment: DATABASE_URL (default: SQLite file $SEEDTEST_HOME/warehouse.db), SEEDTEST_HOME
 (default ./.seedtest), DAGSTER_HOME (default for `report`: $SEEDTEST_HOME/dagster),
@@ -229,6 +233,34 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     print(f"generated into {settings.redact_url(url)} (period {pop.start} .. {pop.end}):")
     for table, n in counts.items():
         print(f"  {table:<20} {n:>12,}")
+    return EXIT_OK
+
+
+def _cmd_source_check(args: argparse.Namespace) -> int:
+    """Check the source relations (``SOURCE_*``) against the database: each one, its column
+    renames and ``ok``; else the start check's one-line error (exit 4)."""
+    from seedtest_assets.core.source.relations import SourceRelations, check_source
+    from seedtest_assets.core.warehouse import make_engine
+    from seedtest_assets.core.warehouse.ready import (
+        SETTINGS_HINT,
+        WarehouseNotReady,
+        describe,
+        sqlite_file,
+    )
+
+    relations = SourceRelations.from_env()  # a malformed variable: SettingsError, exit 2
+    url = _warehouse_url()
+    path = sqlite_file(url)
+    if path is not None and not path.is_file():  # read-only: never create the file
+        raise WarehouseNotReady(f"no warehouse at {path} (SQLite file missing); {SETTINGS_HINT}")
+    engine = make_engine(url)
+    try:
+        check_source(engine, relations)
+    finally:
+        engine.dispose()
+    print(f"source relations in {describe(url)}:")
+    for r in relations.relations:
+        print(f"  {r.describe()}  ok")
     return EXIT_OK
 
 
@@ -448,6 +480,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     down.set_defaults(func=_cmd_db_downgrade)
 
+    source = sub.add_parser("source", help="the source relations (SOURCE_*)", **common)
+    srcsub = source.add_subparsers(dest="source_command", required=True, metavar="SOURCE_COMMAND")
+    check = srcsub.add_parser(
+        "check",
+        help="check that every source relation exists with every column we read",
+        description="The start check every run does: each source relation (SOURCE_ATTEMPTS, "
+        "SOURCE_USERS, ...; default: our own tables) exists in the warehouse database as a "
+        "table or view and has every column we read (renamed by SOURCE_*_COLUMNS). Prints "
+        "each relation with its renames and ok; else one line naming what is missing and "
+        "the variable to fix (exit 4).",
+        **common,
+    )
+    check.set_defaults(func=_cmd_source_check)
+
     gen = sub.add_parser(
         "generate",
         help="synthetic exam data with ground truth (replaces the source tables)",
@@ -625,6 +671,10 @@ def _error(exc: BaseException) -> tuple[int, str]:
     if isinstance(exc, CliError):
         return exc.code, str(exc)
     if isinstance(exc, WarehouseNotReady):
+        return EXIT_WAREHOUSE, str(exc)
+    from seedtest_assets.core.source.relations import SourceNotReady
+
+    if isinstance(exc, SourceNotReady):
         return EXIT_WAREHOUSE, str(exc)
     if isinstance(exc, settings.DatabaseURLError | settings.SettingsError):  # one line each
         return EXIT_USAGE, str(exc)

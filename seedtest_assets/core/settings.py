@@ -64,6 +64,18 @@ VARIABLES: dict[str, str] = {
     "DAGSTER_HOME": "Dagster instance folder",
     "DAGSTER_EVENT_BATCH_SIZE": "Dagster's bulk event-write size (set by the shell)",
     "PGCONNECT_TIMEOUT": "libpq connect timeout (the CLI sets a default of 10 s)",
+    "SOURCE_ATTEMPTS": "relation read as attempts: [schema.]name (default ours)",
+    "SOURCE_ATTEMPTS_COLUMNS": "attempts renames: ours=product,...",
+    "SOURCE_USERS": "relation read as users: [schema.]name (default ours)",
+    "SOURCE_USERS_COLUMNS": "users renames: ours=product,...",
+    "SOURCE_ITEMS": "relation read as items: [schema.]name (default ours)",
+    "SOURCE_ITEMS_COLUMNS": "items renames: ours=product,...",
+    "SOURCE_TOPICS": "relation read as topics: [schema.]name (default ours)",
+    "SOURCE_TOPICS_COLUMNS": "topics renames: ours=product,...",
+    "SOURCE_SESSIONS": "relation read as exam_sessions: [schema.]name (default ours)",
+    "SOURCE_SESSIONS_COLUMNS": "exam_sessions renames: ours=product,...",
+    "SOURCE_ORGANIZATIONS": "relation read as organizations: [schema.]name (default ours)",
+    "SOURCE_ORGANIZATIONS_COLUMNS": "organizations renames: ours=product,...",
 }
 
 

@@ -12,11 +12,22 @@ from sqlalchemy import Engine
 from seedtest_assets.core import settings
 from seedtest_assets.core.lifecycle import step_dies_with_run
 from seedtest_assets.core.report_artifacts.store import StoreSettings
+from seedtest_assets.core.source.relations import check_source
 from seedtest_assets.core.warehouse import make_engine
 
 
 class WarehouseResource(dg.ConfigurableResource):
     """The SQL warehouse (SQLAlchemy engine), PostgreSQL or the embedded SQLite file.
+
+    It is also where the source relations are read (the product's ``SOURCE_*`` relations or
+    our own tables: :mod:`seedtest_assets.core.source.relations`), so its setup runs the
+    source start check (:func:`~seedtest_assets.core.source.relations.check_source`): a step
+    fails at its start, naming the relation, the missing columns and the variable to fix,
+    rather than in the middle of a query. Why here and not in a ``SourceResource`` of its
+    own: source and warehouse are one database (this engine), the readers resolve the
+    relations from the same process environment that ``dg.EnvVar`` would read (a resource
+    whose config could differ from what the readers use would check the wrong thing), and
+    every asset and check already binds ``warehouse``, so nothing has to be rewired.
 
     Attributes:
         database_url: a SQLAlchemy URL; empty -> ``sqlite:///$SEEDTEST_HOME/warehouse.db``.
@@ -46,6 +57,9 @@ class WarehouseResource(dg.ConfigurableResource):
         # must not leave a step behind that commits its partition (seedtest_assets/core/lifecycle).
         step_dies_with_run()
         self._engine = make_engine(self.url())
+        # A few catalog queries per step: cheap next to any step, and they turn a renamed
+        # column in the product into one clear error (SourceNotReady) before any work.
+        check_source(self._engine)
 
     def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
         if self._engine is not None:

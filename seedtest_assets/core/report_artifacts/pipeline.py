@@ -24,9 +24,8 @@
 
 from __future__ import annotations
 
-import zlib
-
 import time
+import zlib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta

@@ -56,6 +56,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 
+from seedtest_assets.core.source.relations import read_column, source_tables
 from seedtest_assets.core.warehouse import insert_frame, read_frame
 from seedtest_assets.core.warehouse import schema as s
 
@@ -181,21 +182,22 @@ def attempts_window_select(
     ``TEXT_COLUMNS`` as text, for :func:`~seedtest_assets.core.attempts.validate.parse_attempts`
     (what SQLite needs, see :func:`as_text`).
     """
-    a = s.attempts
+    src = source_tables()
+    a, u, i = src.attempts, src.users, src.items
     cols = [
-        cast(a.c[c], Text()).label(c) if text_columns and c in TEXT_COLUMNS else a.c[c]
+        cast(a.c[c], Text()).label(c) if text_columns and c in TEXT_COLUMNS else read_column(a.c[c])
         for c in ("id", *TEXT_COLUMNS)
     ]
+    # The joins compare the relations' own columns (no casts: the product's indexes serve
+    # them); only the SELECT list casts its ids to text (read_column).
     return (
         select(
             *cols,
-            s.users.c.user_id.is_not(None).label("user_known"),
-            s.items.c.topic_id.label("item_topic_id"),
+            u.c.user_id.is_not(None).label("user_known"),
+            read_column(i.c.topic_id, "item_topic_id"),
         )
         .select_from(
-            a.outerjoin(s.users, s.users.c.user_id == a.c.user_id).outerjoin(
-                s.items, s.items.c.item_id == a.c.item_id
-            )
+            a.outerjoin(u, u.c.user_id == a.c.user_id).outerjoin(i, i.c.item_id == a.c.item_id)
         )
         .where(_read_where(a, start, end, user_ids))
     )
@@ -219,7 +221,8 @@ def other_copies_select(start: date, end: date, user_ids: Sequence[str] | None =
     index; a longer one, or one narrowed to students, is a semi-join the planner runs on that
     index or as one scan, whichever is cheaper (``PROBE_MAX_DAYS``).
     """
-    a, o = s.attempts, s.attempts.alias("other")
+    a = source_tables().attempts
+    o = a.alias("other")
     read = _read_where(a, start, end, user_ids)
     if user_ids is None and (end - start).days <= PROBE_MAX_DAYS:
         w = select(a.c.id, func.count().label("n_in")).where(read).group_by(a.c.id).subquery()
@@ -267,7 +270,7 @@ def source_anomalies(conn: Connection, future: datetime, sample: int = 10) -> di
     and ``sample_undatable_ids``, ``sample_duplicated_ids``, ``sample_undatable``
     (``"id …: attempted_at='…'"``), ``sample_non_integer_ids`` (the raw ids, quoted).
     """
-    a = s.attempts
+    a = source_tables().attempts
     ts, null_ts = a.c.attempted_at, a.c.attempted_at.is_(None)
     is_future: ColumnElement[bool]
     undatable: ColumnElement[bool]
@@ -327,7 +330,7 @@ def source_anomalies(conn: Connection, future: datetime, sample: int = 10) -> di
 def users_with_attempts(start: date, end: date, *, known_distinct: bool = False) -> Select:
     """A ``select`` of the ``user_id`` of the attempts the days ``[start, end)`` own, to use as
     an ``IN`` subquery (``known_distinct``: without NULL ids, each id once)."""
-    a = s.attempts
+    a = source_tables().attempts
     if not known_distinct:
         return select(a.c.user_id).where(in_days(a, start, end))
     return select(a.c.user_id).where(in_days(a, start, end), a.c.user_id.is_not(None)).distinct()
@@ -335,7 +338,7 @@ def users_with_attempts(start: date, end: date, *, known_distinct: bool = False)
 
 def count_owned(conn: Connection, start: date, end: date) -> int:
     """Raw attempts the days ``[start, end)`` own (see :func:`in_days`)."""
-    a = s.attempts
+    a = source_tables().attempts
     return int(conn.execute(select(func.count()).where(in_days(a, start, end))).scalar_one())
 
 
@@ -448,7 +451,8 @@ def read_after(
     instant written in different texts (``'… 10:00:00'``, ``'… 10:00:00.000000'``) come out
     by text, then id; the caller must not cut a batch inside an instant.
     """
-    a, u = s.attempts, s.users
+    src = source_tables()
+    a, u = src.attempts, src.users
     text = as_text(conn)
     cond = _at_or_before(conn, a, until)
     if at is not None:
@@ -476,7 +480,8 @@ def read_at_instant(
     ``at`` on SQLite. For an instant with more rows than a batch holds: ordered by id alone,
     the cursor ``(at, id)`` can walk through it (in :func:`read_after`'s order, a text form
     read later could hold lower ids)."""
-    a, u = s.attempts, s.users
+    src = source_tables()
+    a, u = src.attempts, src.users
     text = as_text(conn)
     cond = _at_instant(conn, a, at)
     if after_id is not None:
@@ -499,7 +504,7 @@ def read_at_instant(
 def last_position(conn: Connection, until: datetime) -> tuple[datetime | None, int]:
     """The newest orderable ``attempted_at`` at or before ``until`` and the highest id
     attempted then: ``(None, 0)`` when there is none. Two index probes."""
-    a = s.attempts
+    a = source_tables().attempts
     newest = conn.execute(
         select(_raw_ts(conn, a))
         .where(_at_or_before(conn, a, until))
@@ -516,7 +521,7 @@ def last_position(conn: Connection, until: datetime) -> tuple[datetime | None, i
 def first_after_id(conn: Connection, after_id: int) -> datetime | None:
     """The earliest orderable ``attempted_at`` of the rows with ``id > after_id`` (None: no
     such row): where a version-1 (id) cursor's unhandled rows begin."""
-    a = s.attempts
+    a = source_tables().attempts
     orderable = _orderable_sqlite(a) if as_text(conn) else a.c.attempted_at.is_not(None)
     first = conn.execute(
         select(func.min(_raw_ts(conn, a))).where(a.c.id > after_id, orderable)
@@ -527,7 +532,7 @@ def first_after_id(conn: Connection, after_id: int) -> datetime | None:
 def max_id(conn: Connection, *, integer_only: bool = True) -> int | None:
     """The largest ``id`` (of the rows whose id is an integer, unless ``integer_only`` is
     False); None for an empty table."""
-    a = s.attempts
+    a = source_tables().attempts
     stmt = select(func.max(a.c.id))
     if integer_only:
         stmt = stmt.where(integer_id(a))
@@ -536,8 +541,9 @@ def max_id(conn: Connection, *, integer_only: bool = True) -> int | None:
 
 def first_rows(conn: Connection, n: int) -> list[dict]:
     """The ``n`` rows of lowest ``id`` as dicts (column -> value), for templates."""
-    a = s.attempts
-    return [dict(r) for r in conn.execute(select(a).order_by(a.c.id).limit(n)).mappings().all()]
+    a = source_tables().attempts
+    cols = [read_column(c) for c in a.columns]  # our names, whatever the product's
+    return [dict(r) for r in conn.execute(select(*cols).order_by(a.c.id).limit(n)).mappings().all()]
 
 
 def append(conn: Connection, frame: pl.DataFrame) -> int:

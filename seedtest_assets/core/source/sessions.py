@@ -12,8 +12,8 @@ from datetime import datetime
 import polars as pl
 from sqlalchemy import Connection, Text, and_, cast, func, or_, select
 
+from seedtest_assets.core.source.relations import source_tables
 from seedtest_assets.core.warehouse import read_frame
-from seedtest_assets.core.warehouse import schema as s
 
 
 def read_completed_after(
@@ -26,7 +26,7 @@ def read_completed_after(
     """At most ``limit`` sessions completed after the cursor ``(completed_at, session_id)``
     (None: from the start) and at or before ``until`` (naive UTC), in completion order, ties
     by id as text: ``session_id`` (text), ``user_id``, ``completed_at``."""
-    t = s.exam_sessions
+    t = source_tables().exam_sessions
     sid = cast(t.c.session_id, Text())
     cond = and_(t.c.completed_at.is_not(None), t.c.completed_at <= until)
     if completed_at is not None:
@@ -49,7 +49,7 @@ def read_completed_after(
 def last_completed(conn: Connection, until: datetime) -> tuple[datetime | None, str]:
     """The newest completion at or before ``until`` and the highest session id (as text)
     completed then: ``(None, "")`` when no session has completed."""
-    t = s.exam_sessions
+    t = source_tables().exam_sessions
     done = conn.execute(
         select(func.max(t.c.completed_at)).where(t.c.completed_at <= until)
     ).scalar_one()

@@ -5,11 +5,11 @@ from __future__ import annotations
 import polars as pl
 from sqlalchemy import Connection, select
 
+from seedtest_assets.core.source.relations import read_column, source_tables
 from seedtest_assets.core.warehouse import read_frame
-from seedtest_assets.core.warehouse import schema as s
 
 
 def read_topic_names(conn: Connection) -> pl.DataFrame:
     """Every topic: ``topic_id, name`` (Korean label), ``name_en`` (may be null)."""
-    t = s.topics
-    return read_frame(conn, select(t.c.topic_id, t.c.name, t.c.name_en))
+    t = source_tables().topics
+    return read_frame(conn, select(*(read_column(t.c[c]) for c in ("topic_id", "name", "name_en"))))

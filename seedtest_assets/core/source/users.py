@@ -9,6 +9,7 @@ from datetime import datetime
 import polars as pl
 from sqlalchemy import Connection, Select, and_, func, select, true
 
+from seedtest_assets.core.source.relations import read_column, source_tables
 from seedtest_assets.core.warehouse import read_frame
 from seedtest_assets.core.warehouse import schema as s
 
@@ -21,27 +22,29 @@ def existing(conn: Connection, column: str, ids: Sequence[str]) -> set[str]:
     (organisations that have students)."""
     if column not in ("user_id", "org_id"):
         raise ValueError(f"column must be user_id or org_id, got {column!r}")
-    col = s.users.c[column]
-    return set(conn.execute(select(col).where(col.in_(list(ids))).distinct()).scalars())
+    col = source_tables().users.c[column]
+    found = select(read_column(col)).where(col.in_([str(i) for i in ids])).distinct()
+    return set(conn.execute(found).scalars())
 
 
 def read_registered(conn: Connection, before: datetime) -> pl.DataFrame:
     """``user_id, created_at`` of the students registered before ``before`` (naive UTC)."""
-    u = s.users
-    return read_frame(conn, select(u.c.user_id, u.c.created_at).where(u.c.created_at < before))
+    u = source_tables().users
+    cols = (read_column(u.c.user_id), read_column(u.c.created_at))
+    return read_frame(conn, select(*cols).where(u.c.created_at < before))
 
 
 def read_created_at(conn: Connection, before: datetime) -> pl.DataFrame:
     """``created_at`` (naive UTC) of each student registered before ``before``."""
-    u = s.users
-    return read_frame(conn, select(u.c.created_at).where(u.c.created_at < before))
+    u = source_tables().users
+    return read_frame(conn, select(read_column(u.c.created_at)).where(u.c.created_at < before))
 
 
 def read_goals(conn: Connection, user_ids: Sequence[str] | None = None) -> pl.DataFrame:
     """:data:`GOALS_SCHEMA` rows: of the students who have a goal (``user_ids`` None), or of
     ``user_ids`` (goal or not: null ``goal_theta``/``goal_date`` when none)."""
-    u = s.users
-    stmt = select(u.c.user_id, u.c.goal_theta, u.c.goal_date)
+    u = source_tables().users
+    stmt = select(*(read_column(u.c[c]) for c in ("user_id", "goal_theta", "goal_date")))
     if user_ids is None:
         stmt = stmt.where(u.c.goal_theta.is_not(None))
     else:
@@ -70,7 +73,8 @@ def select_students(
         (``user_id, display_name, org_name, goal_theta, goal_date`` frame, how many match
         without the limit). ``org_name`` is "" for a student of an unknown organisation.
     """
-    u, o = s.users, s.organizations
+    src = source_tables()
+    u, o = src.users, src.organizations
     conds = []
     if org_ids:
         conds.append(u.c.org_id.in_([str(x) for x in org_ids]))
@@ -81,11 +85,11 @@ def select_students(
     where = and_(true(), *conds)
     stmt = (
         select(
-            u.c.user_id,
-            u.c.display_name,
+            read_column(u.c.user_id),
+            read_column(u.c.display_name),
             func.coalesce(o.c.name, "").label("org_name"),
-            u.c.goal_theta,
-            u.c.goal_date,
+            read_column(u.c.goal_theta),
+            read_column(u.c.goal_date),
         )
         .select_from(u.outerjoin(o, o.c.org_id == u.c.org_id))
         .where(where)

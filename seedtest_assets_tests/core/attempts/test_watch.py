@@ -86,7 +86,7 @@ def test_attempts_in_time_order_known_students_and_days(warehouse_url):
     batch = read_new_attempts(engine, WatchCursor(), UNTIL, 100)
     # 8 rows: the one without attempted_at is outside the scan (the source check reports it).
     assert (batch.to_attempted_at, batch.to_id, batch.rows, batch.full) == (at(D2, 8), 8, 8, False)
-    assert batch.user_ids == [1, 2, 3]  # 999 is not a student
+    assert batch.user_ids == ["1", "2", "3"]  # 999 is not a student
     assert batch.days == [DAY, D1, D2]
     after = WatchCursor(attempted_at=batch.to_attempted_at, attempt_id=batch.to_id)
     again = read_new_attempts(engine, after, UNTIL, 100)
@@ -181,7 +181,7 @@ def test_rows_newer_than_the_lag_wait(warehouse_url):
     )
     engine = make_engine(warehouse_url)
     first = read_new_attempts(engine, WatchCursor(), now - timedelta(minutes=2), 100)
-    assert (first.rows, first.to_id, first.user_ids) == (2, 2, [1, 2])
+    assert (first.rows, first.to_id, first.user_ids) == (2, 2, ["1", "2"])
     cur = WatchCursor(attempted_at=first.to_attempted_at, attempt_id=first.to_id)
     later = read_new_attempts(engine, cur, now + timedelta(seconds=1), 100)
     assert (later.rows, later.to_id) == (1, 3)
@@ -193,19 +193,19 @@ def test_sessions_keyset_ties_open_sessions_and_settle(warehouse_url):
     engine = make_engine(warehouse_url)
     until = T0 + timedelta(minutes=30)  # session 13 completed later: not yet
     first = read_completed_sessions(engine, WatchCursor(), until, 2)
-    assert (first.completed_at, first.session_id, first.user_ids) == (T0, "11", [1, 2])
+    assert (first.completed_at, first.session_id, first.user_ids) == (T0, "11", ["1", "2"])
     assert first.full
     cur = WatchCursor(completed_at=first.completed_at, session_id=first.session_id)
     second = read_completed_sessions(engine, cur, until, 2)
-    assert (second.session_id, second.sessions, second.user_ids) == ("12", 1, [1])
+    assert (second.session_id, second.sessions, second.user_ids) == ("12", 1, ["1"])
     assert not second.full
     cur = WatchCursor(completed_at=second.completed_at, session_id=second.session_id)
     assert read_completed_sessions(engine, cur, until, 2).sessions == 0
     later = read_completed_sessions(engine, cur, T0 + timedelta(hours=2), 2)
-    assert later.user_ids == [3] and later.session_id == "13"
+    assert later.user_ids == ["3"] and later.session_id == "13"
     # Mid-tie cursor: session 10 done, 11 (same completed_at) still to come.
     tie = read_completed_sessions(engine, WatchCursor(completed_at=T0, session_id="10"), until, 5)
-    assert tie.user_ids == [1, 2] and tie.sessions == 2
+    assert tie.user_ids == ["1", "2"] and tie.sessions == 2
     # Ids compare as text: "" is before every id (what a converted v1 cursor holds).
     assert read_completed_sessions(engine, WatchCursor(completed_at=T0), until, 5).sessions == 3
     engine.dispose()
@@ -276,7 +276,7 @@ def test_a_version_1_cursor_converts_without_losing_a_row(warehouse_url):
     batch = read_new_attempts(engine, v1, UNTIL, 100)
     # From (10:00, 3): ids 4 (10:00), 3 (11:00), 5; not 1 and 2 at 10:00 (ids <= 3).
     assert (batch.rows, batch.to_attempted_at, batch.to_id) == (3, at(D1, 9), 5)
-    assert batch.user_ids == [1, 2, 3]
+    assert batch.user_ids == ["1", "2", "3"]
     # No id above N: like a new sensor, at the newest row at or before the bound.
     none_after = WatchCursor.from_json('{"v": 1, "attempt_id": 99}')
     empty = read_new_attempts(engine, none_after, at(DAY, 10, 30), 100)
@@ -355,16 +355,16 @@ def test_unreadable_rows_are_skipped_and_reported_not_fatal(sqlite_url):
             {"id": 1},
             {"id": 2, "attempted_at": 1772528400},  # Unix seconds: not orderable with text
             {"id": 3, "attempted_at": "yesterday"},
-            {"id": 4, "user_id": "abc"},
+            {"id": 4, "user_id": "abc"},  # a text id, just not a student's
             {"id": "x-5"},  # not an integer id (the source check reports it)
             {"id": 6, "user_id": 2, "attempted_at": "2026-03-04 08:00:00"},
         ],
     )
     engine = make_engine(sqlite_url)
     batch = read_new_attempts(engine, WatchCursor(), UNTIL, 100)
-    assert (batch.to_id, batch.rows, batch.user_ids) == (6, 3, [1, 2])
+    assert (batch.to_id, batch.rows, batch.user_ids) == (6, 3, ["1", "2"])
     assert batch.days == [DAY, D2]
-    assert batch.bad == ["id 4: user_id='abc'"]
+    assert batch.bad == []  # ids are text: "abc" is an unknown student, not a bad value
     assert start_cursor(engine, attempts_until=T0, sessions_until=T0).attempt_id == 4
     engine.dispose()
 

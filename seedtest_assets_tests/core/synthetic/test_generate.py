@@ -10,9 +10,8 @@ import polars as pl
 import pytest
 from scipy.stats import mannwhitneyu
 
-from seedtest_assets.core.synthetic.generate import format_id
 from seedtest_assets.core.synthetic import Population, SyntheticConfig, generate
-from seedtest_assets.core.synthetic.generate import p_correct
+from seedtest_assets.core.synthetic.generate import format_id, p_correct
 from seedtest_assets.core.warehouse import schema
 
 START = date(2026, 3, 2)  # a Monday

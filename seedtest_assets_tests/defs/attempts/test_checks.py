@@ -32,6 +32,7 @@ def test_counts_rows_no_day_can_own_and_duplicated_ids(warehouse_url, clock):
     check, meta = run_check(warehouse_url)
     assert not check.passed and check.severity == dg.AssetCheckSeverity.WARN
     assert {k: v for k, v in meta.items() if not k.startswith("sample")} == {
+        "source_relation": "attempts <- attempts",  # our own table: no SOURCE_ATTEMPTS set
         "null_attempted_at": 1,
         "future_attempted_at": 1,
         "duplicated_ids": 1,
