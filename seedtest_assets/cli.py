@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 import traceback
 from collections.abc import Sequence
 from datetime import date, timedelta
+from typing import NoReturn
 
 from seedtest_assets.core import settings
 from seedtest_assets.core.ids import id_problem, shown
@@ -80,7 +82,8 @@ def _parse_id(kind: str, value: str) -> str:
     (:func:`seedtest_assets.core.ids.id_problem`)."""
     problem = id_problem(value)
     if problem is not None:
-        raise argparse.ArgumentTypeError(f"not a {kind} id ({problem}): {shown(value)}")
+        article = "an" if kind[0] in "aeiou" else "a"
+        raise argparse.ArgumentTypeError(f"not {article} {kind} id ({problem}): {shown(value)}")
     return value
 
 
@@ -302,7 +305,8 @@ def _cmd_theta(args: argparse.Namespace) -> int:
         if args.week is None:
             msg = (
                 f"student {args.user} has no theta yet (no mirt_ability row): the weekly "
-                f"batch has not scored them; `seedtest score --user {args.user}` scores them now"
+                f"batch has not scored them; `seedtest score --user {shlex.quote(args.user)}` "
+                "scores them now"
             )
         else:
             msg = (
@@ -412,6 +416,14 @@ class _Formatter(argparse.HelpFormatter):
         return super()._fill_text(text, width, indent)
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage errors are one line too (as every other error): ``seedtest: error: ...`` with
+    where to find the usage, exit 2 (argparse's default prints the usage block first)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"seedtest: error: {message} (`{self.prog} --help` for usage)\n")
+
+
 def _debug_parent() -> argparse.ArgumentParser:
     """``--debug`` after a subcommand too (SUPPRESS: never overrides the global flag)."""
     parent = argparse.ArgumentParser(add_help=False)
@@ -428,9 +440,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for tests)."""
     fmt = _Formatter
     common = {"parents": [_debug_parent()], "formatter_class": fmt}
-    p = argparse.ArgumentParser(
-        prog="seedtest", description=DESCRIPTION, epilog=EPILOG, formatter_class=fmt
-    )
+    p = _Parser(prog="seedtest", description=DESCRIPTION, epilog=EPILOG, formatter_class=fmt)
     p.add_argument("--debug", action="store_true", help="on an error, also print the traceback")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 

@@ -54,9 +54,9 @@ class CheckTally:
 EXPECTED_WARNINGS = {
     "attempts.attempts_undatable_or_duplicate": "expected: the feed resent one attempt "
     "(the planted duplicate id)",
-    "features_topic_daily.no_rejected_attempts": "expected: the 5 planted bad rows (unknown "
-    "student, negative and 2.5-hour response times, a null answer, a resent attempt) were "
-    "quarantined in attempt_rejects",
+    "features_topic_daily.no_rejected_attempts": "expected: the 6 planted bad rows (unknown "
+    "student, negative and 2.5-hour response times, a null answer, a blank session id, a "
+    "resent attempt) were quarantined in attempt_rejects",
 }
 
 

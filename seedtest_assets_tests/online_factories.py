@@ -50,12 +50,13 @@ def store_item_params(url: str, week: date, model: str = "2PL") -> str:
 
 
 def insert_sessions(url: str, rows: list[dict]) -> None:
-    """``exam_sessions`` rows: session_id, user_id, started_at, completed_at (may be None)."""
+    """``exam_sessions`` rows: session_id, user_id, started_at, completed_at (may be None).
+    Ids are text; numbers are taken as their text (``10`` is session ``"10"``)."""
     frame = pl.DataFrame(
-        rows,
+        [{**r, "session_id": str(r["session_id"]), "user_id": str(r["user_id"])} for r in rows],
         schema={
-            "session_id": pl.Int64,
-            "user_id": pl.Int64,
+            "session_id": pl.String,
+            "user_id": pl.String,
             "started_at": pl.Datetime("us"),
             "completed_at": pl.Datetime("us"),
         },

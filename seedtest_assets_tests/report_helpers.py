@@ -45,7 +45,7 @@ KPIS = {
 def sample_inputs(name: str = KOREAN_NAME, kpis: dict | None = KPIS) -> StudentInputs:
     """One student's inputs with every section filled (8 weeks of θ, 4 topics)."""
     return StudentInputs(
-        user_id=1042,
+        user_id="1042",
         name=name,
         org="서울 한빛학원",
         week_start=date(2026, 11, 16),
@@ -62,14 +62,14 @@ def sample_inputs(name: str = KOREAN_NAME, kpis: dict | None = KPIS) -> StudentI
         ),
         growth=KPIS["I_t"],
         topics=(
-            TopicStats(1, "대수", "Algebra", 20, 17, 31.5, 60, 48, 1.1, 0.3),
+            TopicStats("1", "대수", "Algebra", 20, 17, 31.5, 60, 48, 1.1, 0.3),
             TopicStats(
-                2, "방정식과 부등식", "Equations and inequalities", 15, 9, 22.0, 40, 22, 0.2, 0.35
+                "2", "방정식과 부등식", "Equations and inequalities", 15, 9, 22.0, 40, 22, 0.2, 0.35
             ),
             TopicStats(
-                3, "확률과 통계", "Probability and statistics", 25, 16, 41.0, 55, 33, 0.6, 0.3
+                "3", "확률과 통계", "Probability and statistics", 25, 16, 41.0, 55, 33, 0.6, 0.3
             ),
-            TopicStats(4, "미적분", "Calculus", 0, 0, 0.0, 12, 4, -0.4, 0.5),
+            TopicStats("4", "미적분", "Calculus", 0, 0, 0.0, 12, 4, -0.4, 0.5),
         ),
         active_days=3,
     )
@@ -78,17 +78,21 @@ def sample_inputs(name: str = KOREAN_NAME, kpis: dict | None = KPIS) -> StudentI
 def seed_week(url: str, n_users: int = 6, week: date = WEEK, *, topic_ability: bool = True) -> None:
     """Users 1..n (org 1) + user 100 (org 2), answers in ``week`` for users 1..n-1 (user n
     only the week before), item parameters, 3 weeks of weekly θ, KPI rows for 1..n-2, and
-    (``topic_ability``) the week's stored topic θ, as the Monday batch leaves them."""
+    (``topic_ability``) the week's stored topic θ, as the Monday batch leaves them.
+
+    The ids are text, written as the digits of those numbers (``"1"``, ``"100"``; items
+    ``"100"``, ``"101"``, ``"200"``), as :func:`factories.seed_reference` writes them: they
+    sort as text (``"1" < "100" < "2"``) on both backends."""
     seed_reference(url, n_users)
     engine = make_engine(url)
     with transaction(engine) as conn:
-        conn.execute(s.organizations.insert(), [{"org_id": 2, "name": "부산 새봄학원"}])
+        conn.execute(s.organizations.insert(), [{"org_id": "2", "name": "부산 새봄학원"}])
         conn.execute(
             s.users.insert(),
             [
                 {
-                    "user_id": 100,
-                    "org_id": 2,
+                    "user_id": "100",
+                    "org_id": "2",
                     "display_name": "박지우",
                     "goal_theta": None,
                     "goal_date": None,
@@ -97,7 +101,7 @@ def seed_week(url: str, n_users: int = 6, week: date = WEEK, *, topic_ability: b
             ],
         )
         conn.execute(
-            s.users.update().where(s.users.c.user_id == 1).values(display_name=KOREAN_NAME)
+            s.users.update().where(s.users.c.user_id == "1").values(display_name=KOREAN_NAME)
         )
         conn.execute(
             s.mirt_item_params.insert(),
@@ -105,7 +109,7 @@ def seed_week(url: str, n_users: int = 6, week: date = WEEK, *, topic_ability: b
                 {
                     "week_start": week,
                     "model": "2PL",
-                    "item_id": i,
+                    "item_id": str(i),
                     "version": f"2PL@{week}",
                     "fitted_at": datetime(2026, 3, 9, 3, 10),
                     # a JSON object, as the calibration stores it
@@ -118,7 +122,7 @@ def seed_week(url: str, n_users: int = 6, week: date = WEEK, *, topic_ability: b
             s.mirt_ability.insert(),
             [
                 {
-                    "user_id": u,
+                    "user_id": str(u),
                     "week_start": week - timedelta(weeks=k),
                     "theta": 0.1 * u - 0.1 * k,
                     "se": 0.3,
@@ -137,7 +141,7 @@ def seed_week(url: str, n_users: int = 6, week: date = WEEK, *, topic_ability: b
             [
                 {
                     "week_start": week,
-                    "user_id": u,
+                    "user_id": str(u),
                     "kpis": {**KPIS, "theta": 0.1 * u},
                     "updated_at": datetime(2026, 3, 9, 2, 10),
                 }
@@ -153,10 +157,10 @@ def seed_week(url: str, n_users: int = 6, week: date = WEEK, *, topic_ability: b
                 rows.append(
                     {
                         "id": next_id,
-                        "user_id": u,
-                        "item_id": item,
-                        "topic_id": topic,
-                        "session_id": u * 10 + d,
+                        "user_id": str(u),
+                        "item_id": str(item),
+                        "topic_id": str(topic),
+                        "session_id": str(u * 10 + d),
                         "is_correct": (j + u + d) % 3 != 0,
                         "response_time_ms": 30_000 + 1000 * j,
                         "attempted_at": datetime.combine(week + timedelta(days=d), time(9, j)),
@@ -167,10 +171,10 @@ def seed_week(url: str, n_users: int = 6, week: date = WEEK, *, topic_ability: b
     rows.append(
         {
             "id": next_id,
-            "user_id": n_users,
-            "item_id": 100,
-            "topic_id": 1,
-            "session_id": 999,
+            "user_id": str(n_users),
+            "item_id": "100",
+            "topic_id": "1",
+            "session_id": "999",
             "attempted_at": datetime.combine(week - timedelta(days=5), time(9)),
         }
     )

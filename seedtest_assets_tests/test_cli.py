@@ -22,8 +22,8 @@ from seedtest_assets_tests.dagster_servers import free_port
 SEEDTEST = Path(sys.executable).with_name("seedtest")
 #: A command of each kind that needs an existing warehouse (read-only, re-score, report).
 NEEDS_A_WAREHOUSE = (
-    ("theta", "--user", "1"),
-    ("score", "--user", "1"),
+    ("theta", "--user", "u-000001"),
+    ("score", "--user", "u-000001"),
     ("report", "--week", "2026-03-02", "--dry-run"),
 )
 
@@ -87,7 +87,10 @@ def test_from_another_directory_one_line_and_no_stray_folder(tmp_path, args):
 
 def test_debug_shows_the_traceback(tmp_path):
     home = tmp_path / "home"
-    for args in (("--debug", "theta", "--user", "1"), ("theta", "--user", "1", "--debug")):
+    for args in (
+        ("--debug", "theta", "--user", "u-000001"),
+        ("theta", "--user", "u-000001", "--debug"),
+    ):
         proc = run_cli(*args, env={"SEEDTEST_HOME": str(home), "DATABASE_URL": None})
         assert proc.returncode == 4
         assert "Traceback (most recent call last)" in proc.stderr
@@ -100,7 +103,9 @@ def test_not_migrated_and_old_revision_say_so_and_change_nothing(tmp_path):
     empty = tmp_path / "empty"
     empty.mkdir()
     (empty / "warehouse.db").touch()  # e.g. left by an older seedtest
-    proc = run_cli("theta", "--user", "1", env={"SEEDTEST_HOME": str(empty), "DATABASE_URL": None})
+    proc = run_cli(
+        "theta", "--user", "u-000001", env={"SEEDTEST_HOME": str(empty), "DATABASE_URL": None}
+    )
     assert proc.returncode == 4
     line = one_error_line(proc)
     assert "not migrated" in line and "seedtest db upgrade" in line
@@ -108,7 +113,7 @@ def test_not_migrated_and_old_revision_say_so_and_change_nothing(tmp_path):
 
     old = tmp_path / "old.db"
     upgrade(f"sqlite:///{old}", "0003")
-    proc = run_cli("score", "--user", "1", env={"DATABASE_URL": f"sqlite:///{old}"})
+    proc = run_cli("score", "--user", "u-000001", env={"DATABASE_URL": f"sqlite:///{old}"})
     assert proc.returncode == 4
     line = one_error_line(proc)
     head = ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
@@ -132,7 +137,7 @@ def test_a_postgres_database_without_tables_says_run_db_upgrade(tmp_path):
         pytest.skip("PostgreSQL not reachable")
     url = create_postgres_database("seedtest_cli_empty")
     try:
-        proc = run_cli("theta", "--user", "1", env={"DATABASE_URL": url})
+        proc = run_cli("theta", "--user", "u-000001", env={"DATABASE_URL": url})
     finally:
         drop_postgres_database(url)
     assert proc.returncode == 4
@@ -141,7 +146,7 @@ def test_a_postgres_database_without_tables_says_run_db_upgrade(tmp_path):
 
 
 def test_a_malformed_database_url_is_not_echoed(tmp_path):
-    proc = run_cli("theta", "--user", "1", env={"DATABASE_URL": "postgres//me:pa55word@db"})
+    proc = run_cli("theta", "--user", "u-000001", env={"DATABASE_URL": "postgres//me:pa55word@db"})
     assert proc.returncode == 2
     assert "DATABASE_URL is not a valid database URL" in one_error_line(proc)
     assert "pa55word" not in proc.stderr

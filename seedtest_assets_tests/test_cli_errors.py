@@ -26,8 +26,8 @@ COMMANDS = {
     "db upgrade": ("db", "upgrade"),
     "db downgrade": ("db", "downgrade", "-1"),
     "generate": ("generate", "--users", "5", "--weeks", "1"),
-    "score": ("score", "--user", "1"),
-    "theta": ("theta", "--user", "1"),
+    "score": ("score", "--user", "u-000001"),
+    "theta": ("theta", "--user", "u-000001"),
     "report": ("report", "--week", "2026-03-02", "--dry-run"),
 }
 

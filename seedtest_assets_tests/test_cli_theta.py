@@ -49,7 +49,7 @@ def url(warehouse_url) -> str:
             s.mirt_ability.insert(),
             [
                 {
-                    "user_id": 2,
+                    "user_id": "2",
                     "week_start": WEEK + timedelta(weeks=1),
                     "theta": 0.77,
                     "se": 0.25,
@@ -73,7 +73,7 @@ def test_the_weekly_theta_of_a_week(url, tmp_path):
     assert list(body) == FIELDS
     assert body == {
         "status": "ok",
-        "user_id": 3,
+        "user_id": "3",  # the text id, as stored
         "theta": pytest.approx(0.2),  # seed_week: 0.1 * user - 0.1 * weeks back
         "se": 0.3,
         "model": "2PL",
@@ -101,6 +101,9 @@ def test_unknown_student_and_missing_row_are_clear_errors(url, tmp_path):
     proc = theta(url, tmp_path, "--user", "999")
     assert proc.returncode == 3
     assert "no student 999 in the warehouse" in one_error_line(proc) and proc.stdout == ""
+    proc = theta(url, tmp_path, "--user", "01")  # not student "1": ids are text, not numbers
+    assert proc.returncode == 3
+    assert "no student 01 in the warehouse" in one_error_line(proc) and proc.stdout == ""
 
     proc = theta(url, tmp_path, "--user", "1", "--week", "2026-01-05")
     assert proc.returncode == 3
@@ -121,3 +124,71 @@ def test_week_must_be_a_monday(url, tmp_path):
     proc = theta(url, tmp_path, "--user", "1", "--week", "2026-03-04")
     assert proc.returncode == 2
     assert "2026-03-04 is a Wednesday" in proc.stderr and "2026-03-02" in proc.stderr
+
+
+#: Ids as the product writes them (``u-…`` as the generator, a test account, a UUID).
+PRODUCT_IDS = ["u-000123", "test-user-123", "3f2b8c1e-9a4d-4e7b-b1c2-5d6e7f8a9b0c"]
+
+
+@pytest.mark.parametrize("user", PRODUCT_IDS)
+def test_a_product_text_id_reads_its_theta(url, tmp_path, user):
+    engine = make_engine(url)
+    with transaction(engine) as conn:
+        conn.execute(
+            s.users.insert(),
+            [{"user_id": user, "org_id": "1", "display_name": "새 학생", "created_at": WEEK}],
+        )
+        conn.execute(
+            s.mirt_ability.insert(),
+            [
+                {
+                    "user_id": user,
+                    "week_start": WEEK,
+                    "theta": 1.25,
+                    "se": 0.2,
+                    "model": "2PL",
+                    "version": "v",
+                    "source": "weekly",
+                    "n_responses": 30,
+                    "fitted_at": datetime(2026, 3, 9, 3, 10),
+                }
+            ],
+        )
+    engine.dispose()
+    proc = theta(url, tmp_path, "--user", user, "--week", WEEK.isoformat())
+    assert proc.returncode == 0, proc.stderr
+    body = json.loads(proc.stdout)
+    assert (body["user_id"], body["theta"], body["source"]) == (user, 1.25, "weekly")
+
+
+@pytest.mark.parametrize(("user", "problem"), [("", "empty"), ("\t", "whitespace only")])
+def test_a_blank_user_id_is_a_one_line_usage_error(url, tmp_path, user, problem):
+    proc = theta(url, tmp_path, "--user", user)
+    assert proc.returncode == 2 and proc.stdout == ""
+    line = one_error_line(proc)
+    assert f"argument --user: not a student id ({problem}): {user!r}" in line
+
+
+def test_the_no_theta_hint_quotes_an_id_for_the_shell(warehouse_url, tmp_path):
+    from seedtest_assets_tests.factories import seed_reference
+
+    seed_reference(warehouse_url, n_users=1)
+    engine = make_engine(warehouse_url)
+    with transaction(engine) as conn:
+        conn.execute(
+            s.users.insert(),
+            [
+                {
+                    "user_id": "Kim Min-seo",
+                    "org_id": "1",
+                    "display_name": "김민서",
+                    "created_at": WEEK,
+                }
+            ],
+        )
+    engine.dispose()
+    proc = theta(warehouse_url, tmp_path, "--user", "Kim Min-seo")
+    assert proc.returncode == 3
+    line = one_error_line(proc)
+    assert "student Kim Min-seo has no theta yet" in line
+    assert "`seedtest score --user 'Kim Min-seo'` scores them now" in line

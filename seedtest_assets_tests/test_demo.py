@@ -30,7 +30,7 @@ def test_demo_materializes_everything_and_summarizes(tmp_path):
     assert "features_topic_daily.attempts_reconcile" in out
     assert re.search(r"features_topic_daily\.attempts_reconcile\s+passed", out)
     assert re.search(r"features_topic_daily\.no_rejected_attempts\s+FAILED \(WARN\)", out)
-    for reason in ("unknown_user", "null_field", "duplicate_id"):
+    for reason in ("unknown_user", "null_field", "bad_id", "duplicate_id"):
         assert re.search(rf"{reason}\s+1\s+planted 1", out), reason
     rows = dict(re.findall(r"^\s+(\w+)\s+([\d,]+)$", out, flags=re.M))
     assert int(rows["attempts"].replace(",", "")) > 1000
@@ -39,7 +39,7 @@ def test_demo_materializes_everything_and_summarizes(tmp_path):
     assert re.search(r"mirt_item_params\.converged\s+passed", out)
     assert "DATABASE_URL is set" in out and "s3cret" not in out + proc.stderr
     # The expected WARN failures say why, in one line each.
-    assert re.search(r"no_rejected_attempts\s+FAILED \(WARN\)\n\s+expected: the 5 planted", out)
+    assert re.search(r"no_rejected_attempts\s+FAILED \(WARN\)\n\s+expected: the 6 planted", out)
 
     # Each figure against its floor; never a bare nan, always why a figure is missing.
     assert "nan" not in out.lower().replace("nanum", "")

@@ -22,7 +22,7 @@ EVENT_BATCH_SIZE = "1000"
 def record_student_materializations(
     context: dg.AssetExecutionContext,
     asset_key: dg.AssetKey,
-    metadata_by_user: Mapping[int, Mapping[str, object]],
+    metadata_by_user: Mapping[str, Mapping[str, object]],
 ) -> str:
     """Record a materialization of ``asset_key``'s ``users`` partition for each student.
 

@@ -390,14 +390,15 @@ def add_late_attempts(stack: OpsStack, day: date, students: int = 6) -> int:
     noon = day_bounds(day)["lo"] + timedelta(hours=12)
     with stack.engine.begin() as conn:
         next_id = conn.execute(text("SELECT max(id) + 1 FROM attempts")).scalar_one()
-        session = conn.execute(text("SELECT max(session_id) + 1 FROM exam_sessions")).scalar_one()
         for i, user in enumerate(users):
+            # Text ids, as the product's: unique through this student's first attempt id.
+            session = f"s-e2e-{next_id + 2 * i}"
             conn.execute(
                 text(
                     "INSERT INTO exam_sessions (session_id, user_id, started_at, completed_at) "
                     "VALUES (:s, :u, :t, :t2)"
                 ),
-                {"s": session + i, "u": user, "t": noon, "t2": noon + timedelta(minutes=3)},
+                {"s": session, "u": user, "t": noon, "t2": noon + timedelta(minutes=3)},
             )
             for j, (item, topic) in enumerate(items):
                 conn.execute(
@@ -409,7 +410,7 @@ def add_late_attempts(stack: OpsStack, day: date, students: int = 6) -> int:
                     {
                         "id": next_id + 2 * i + j,
                         "u": user,
-                        "s": session + i,
+                        "s": session,
                         "item": item,
                         "topic": topic,
                         "t": noon + timedelta(minutes=j + 1),

@@ -66,7 +66,7 @@ def kpis_by_user(rows: pl.DataFrame) -> dict[str, dict[str, Any]]:
     return out
 
 
-def missing_users(conn: Connection, week_start: date, among: Select) -> tuple[int, list[int]]:
+def missing_users(conn: Connection, week_start: date, among: Select) -> tuple[int, list[str]]:
     """The students ``among`` returns (a ``select`` of distinct user ids) without a row for
     the week, counted in the warehouse: (count, up to 10 sample ids)."""
     active = among.subquery()
@@ -81,4 +81,4 @@ def missing_users(conn: Connection, week_start: date, among: Select) -> tuple[in
     )
     n = conn.execute(select(func.count()).select_from(missing.subquery())).scalar_one()
     sample = conn.execute(missing.limit(10)).scalars().all()
-    return int(n), [int(v) for v in sample]
+    return int(n), [str(v) for v in sample]

@@ -18,6 +18,7 @@ from sqlalchemy import func, select
 
 from seedtest_assets.core.settings import utc_now
 from seedtest_assets.core.synthetic import SyntheticConfig, generate, load
+from seedtest_assets.core.synthetic.generate import format_id
 from seedtest_assets.core.warehouse import insert_frame, make_engine, transaction, upgrade
 from seedtest_assets.core.warehouse import schema as s
 from seedtest_assets.defs.mirt_ability.assets import mirt_ability
@@ -33,7 +34,9 @@ from seedtest_assets_tests.dagster_servers import dagster_servers, dagster_yaml,
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
-NEW_USER = 10_000_001
+#: A student (and their session) the generator never writes: its ids go up to the population.
+NEW_USER = format_id("user_id", 10_000_001)  # "u-10000001"
+NEW_SESSION = format_id("session_id", 90_000_001)
 SENSOR = "new_attempts"
 
 SENSOR_RUNS = """
@@ -89,7 +92,11 @@ def complete_a_session(url: str, week: str) -> None:
         ).all()
         org = conn.execute(select(func.min(s.users.c.org_id))).scalar_one()
         next_id = conn.execute(select(func.max(s.attempts.c.id))).scalar_one() + 1
-        session = conn.execute(select(func.max(s.exam_sessions.c.session_id))).scalar_one() + 1
+        taken = conn.execute(
+            select(func.count()).where(s.exam_sessions.c.session_id == NEW_SESSION)
+        ).scalar_one()
+    assert taken == 0, f"{NEW_SESSION} is a generated session"
+    session = NEW_SESSION
     n = len(items)
     with transaction(engine) as conn:
         insert_frame(

@@ -132,7 +132,7 @@ def test_tick_registers_students_requests_features_and_one_online_run(url, clock
     assert [r.run_key for r in features] == [f"features_topic_daily:{d}:{stamp}:105" for d in days]
     [online] = by_job(result, "student_rescore_job")
     config = online.run_config["ops"]["rescore_students"]["config"]
-    assert config == {"user_ids": [1, 3], "source": "online"}  # ids in config, one run
+    assert config == {"user_ids": ["1", "3"], "source": "online"}  # text ids in config, one run
     assert online.tags["seedtest/students"] == "2"
     assert online.run_key == f"student_rescore:{cursor.completed_at.isoformat()}:11"
 
@@ -282,7 +282,7 @@ def test_bounded_batches_walk_through_a_backlog(url, monkeypatch):
             online += [r.run_config["ops"]["rescore_students"]["config"]["user_ids"]
                        for r in by_job(result, "student_rescore_job")]  # fmt: skip
     assert ids == [102, 104, 105, 105]
-    assert online == [[1], [3]]  # one session per tick, one run each
+    assert online == [["1"], ["3"]]  # one session per tick, one run each
     assert sorted(registered) == ["1", "2", "3"]
 
 
@@ -317,6 +317,7 @@ def test_a_bad_row_is_skipped_and_reported_and_the_sensor_keeps_going(sqlite_url
                 # them; the day's run reads the number and quarantines it).
                 {"id": 102, "attempted_at": 1772528400},
                 {"id": 103, "attempted_at": "yesterday"},
+                # Ids are text: "abc" is an id (of no student), not a malformed value.
                 {"id": 104, "user_id": "abc", "attempted_at": "2026-03-03 09:00:00"},
             ],
         )
@@ -328,11 +329,14 @@ def test_a_bad_row_is_skipped_and_reported_and_the_sensor_keeps_going(sqlite_url
         "2026-03-03",
     ]
     assert WatchCursor.from_json(first.cursor).attempt_id == 104
+    assert added_users(first) == ["1"]  # the student of 101; "abc" is in no users row
     assert [r.partition_key for r in by_job(second, "features_topic_daily_job")] == ["2026-03-04"]
     assert WatchCursor.from_json(second.cursor).attempt_id == 105
     log = capfd.readouterr().err  # the tick's log (Dagster's console handler)
-    assert "1 malformed attempt rows" in log
-    assert "id 104: user_id='abc'" in log
+    # The sensor reads ids as text: an unknown text id is an unknown student, never a
+    # malformed row (validation quarantines it as unknown_user in the day's run).
+    assert "malformed" not in log and "unusable" not in log
+    assert "2 attempts (to 2026-03-03 09:00:00, id 104), 1 new students, 2 feature days" in log
 
 
 def test_a_malformed_cursor_fails_the_tick_loudly(url):

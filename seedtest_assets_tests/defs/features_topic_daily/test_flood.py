@@ -29,7 +29,7 @@ NOW = datetime(2026, 3, 10)
 FLOOD = 20_000
 
 
-def flood(n: int = FLOOD, user: int = 3, first_id: int = 10_000, rt: int = 1_500) -> pl.DataFrame:
+def flood(n: int = FLOOD, user: str = "3", first_id: int = 10_000, rt: int = 1_500) -> pl.DataFrame:
     """``n`` attempts of one student in one day, one every 1.5 s from 01:00 UTC."""
     start = datetime(DAY.year, DAY.month, DAY.day, 1)
     return attempts_frame(
@@ -62,13 +62,13 @@ def test_a_flooded_student_day_is_quarantined_whole_and_nothing_is_lost(warehous
 
     assert (run.source_rows, run.valid_rows) == (FLOOD + 6, 6)
     assert run.rejects_by_reason == {"student_day_attempts": FLOOD}  # 8.3 h: under 16 h
-    assert run.student_days.rows() == [(3, DAY, FLOOD, FLOOD * 1_500)]
+    assert run.student_days.rows() == [("3", DAY, FLOOD, FLOOD * 1_500)]
     with engine.connect() as conn:
         users = read_frame(conn, select(s.features_topic_daily.c.user_id).distinct())
         detail = conn.execute(
             select(s.attempt_rejects.c.detail).where(s.attempt_rejects.c.attempt_id == 10_000)
         ).scalar_one()
-    assert sorted(users["user_id"]) == [1, 2]
+    assert sorted(users["user_id"]) == ["1", "2"]
     assert detail == f"student 3 on {DAY}: {FLOOD} valid attempts (limit 1000)"
     assert source_row_count(engine, DAY, end) == (
         stored_feature_stats(engine, DAY, end)["attempts"] + stored_rejected_rows(engine, DAY, end)
@@ -79,7 +79,7 @@ def test_a_flooded_student_day_is_quarantined_whole_and_nothing_is_lost(warehous
 def test_the_plausibility_check_warns_and_names_the_student_day(sqlite_url):
     seeded(sqlite_url)
     insert_attempts(  # and a second student past 16 hours in 40 attempts of 25 minutes
-        sqlite_url, flood(40, user=1, first_id=50_000, rt=1_500_000)
+        sqlite_url, flood(40, user="1", first_id=50_000, rt=1_500_000)
     )
     with dg.instance_for_test() as instance:
         result = dg.materialize(

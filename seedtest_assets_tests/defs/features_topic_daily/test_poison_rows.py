@@ -57,24 +57,28 @@ def test_text_in_an_integer_column_is_quarantined_with_its_raw_value(sqlite_url,
         [
             {"id": 1},
             {"id": 2, "response_time_ms": "abc"},
-            {"id": 3, "user_id": "student-1"},
+            {"id": 3, "hints_used": "two"},
             {"id": 4, "hints_used": 1.5},  # a fraction in an integer column (stored as REAL)
-            {"id": 5, "item_id": "100"},  # integer affinity turns '100' into 100: fine
+            {"id": 5, "item_id": "100"},  # the text id of item 100: fine
+            # Ids are text: a text user id is an id (of no student here), not a bad value.
+            {"id": 6, "user_id": "student-1"},
         ],
     )
     run = run_days(engine, DAY, DAY + timedelta(days=1))  # used to raise a bare polars error
 
-    assert (run.source_rows, run.valid_rows, run.rejected_rows) == (5, 2, 3)
+    assert (run.source_rows, run.valid_rows, run.rejected_rows) == (6, 2, 4)
     bad = rejects(engine)
     assert bad.select("attempt_id", "reason").rows() == [
         (2, "unparseable_value"),
         (3, "unparseable_value"),
         (4, "unparseable_value"),
+        (6, "unknown_user"),
     ]
     details = dict(zip(bad["attempt_id"], bad["detail"], strict=True))
     assert details[2] == "response_time_ms='abc'"
-    assert details[3] == "user_id='student-1'"
+    assert details[3] == "hints_used='two'"
     assert details[4] == "hints_used='1.5'"
+    assert details[6] == "user_id=student-1"
     assert '"response_time_ms":"abc"' in bad["raw"][0]  # the raw value itself is kept
     assert set(bad["partition_date"]) == {DAY}
     assert reconciles(engine, DAY, DAY + timedelta(days=1))

@@ -76,27 +76,27 @@ def stored_rows(url: str):
 def test_update_writes_a_versioned_online_row_matching_a_hand_computed_eap(warehouse_url):
     version = seed_scoring(warehouse_url, NOW)
     engine = make_engine(warehouse_url)
-    update = update_theta(engine, [1, 2, 3, 4, 1], now=NOW)
+    update = update_theta(engine, ["1", "2", "3", "4", "1"], now=NOW)
     engine.dispose()
 
     by_user = {r.user_id: r for r in update.results}
-    assert list(by_user) == [1, 2, 3, 4]  # request order, duplicates once
+    assert list(by_user) == ["1", "2", "3", "4"]  # request order, duplicates once
     # theta: the growth line at NOW (no weekly population yet: the default prior).
     day, minute = -1 / 7, 1 / (7 * 24 * 60)
     theta, se = growth_by_hand([(100, True, day), (101, False, day + minute)])
-    one = by_user[1]
+    one = by_user["1"]
     assert one.status == "ok" and one.version == version and one.model == "2PL"
     assert one.theta == pytest.approx(theta, abs=1e-5)
     assert one.se == pytest.approx(se, abs=1e-5)
     assert one.n_responses == 2 and one.updated_at == NOW
-    two = by_user[2]
+    two = by_user["2"]
     assert two.theta == pytest.approx(growth_by_hand([(200, True, -60 / 7)])[0], abs=1e-5)
     # No attempts at all, or only rejected ones: a clear no-op each.
-    assert by_user[3].status == by_user[4].status == "noop"
-    assert "no scorable attempts for user 3 in the last 84 days" in by_user[3].message
+    assert by_user["3"].status == by_user["4"].status == "noop"
+    assert "no scorable attempts for user 3 in the last 84 days" in by_user["3"].message
 
     rows = stored_rows(warehouse_url)
-    assert rows["user_id"].to_list() == [1, 2]
+    assert rows["user_id"].to_list() == ["1", "2"]
     assert rows["theta"].to_list() == [one.theta, two.theta]  # the answer is the row
     # The window's constant-ability EAP is kept under its own name.
     window, window_se = eap_by_hand([(100, True), (101, False)])
@@ -110,15 +110,15 @@ def test_update_writes_a_versioned_online_row_matching_a_hand_computed_eap(wareh
 def test_lookback_days_limits_the_evidence(sqlite_url):
     seed_scoring(sqlite_url, NOW)
     engine = make_engine(sqlite_url)
-    update = update_theta(engine, [2], now=NOW, lookback_days=30, source="on_demand")
+    update = update_theta(engine, ["2"], now=NOW, lookback_days=30, source="on_demand")
     assert update.results[0].status == "noop" and "last 30 days" in update.results[0].message
     assert update.rows.height == 0
-    update = update_theta(engine, [2], now=NOW, lookback_days=61, source="on_demand")
+    update = update_theta(engine, ["2"], now=NOW, lookback_days=61, source="on_demand")
     assert update.results[0].status == "ok"
     engine.dispose()
     assert stored_rows(sqlite_url)["source"].to_list() == ["on_demand"]
     with pytest.raises(ValueError, match="lookback_days"):
-        update_theta(make_engine(sqlite_url), [2], now=NOW, lookback_days=0)
+        update_theta(make_engine(sqlite_url), ["2"], now=NOW, lookback_days=0)
 
 
 def test_without_any_calibration_everyone_is_a_noop(sqlite_url):
@@ -126,7 +126,7 @@ def test_without_any_calibration_everyone_is_a_noop(sqlite_url):
     engine = make_engine(sqlite_url)
     with engine.begin() as conn:
         conn.execute(s.mirt_item_params.delete())
-    update = update_theta(engine, [1], now=NOW)
+    update = update_theta(engine, ["1"], now=NOW)
     engine.dispose()
     assert update.results[0].status == "noop"
     assert "no 2PL item parameters calibrated yet" in update.results[0].message
@@ -134,18 +134,18 @@ def test_without_any_calibration_everyone_is_a_noop(sqlite_url):
 
 
 def test_api_fields_are_the_originals():
-    ok = ThetaResult(7, "ok", 0.5, 0.3, "2PL", "2PL@2026-03-02", NOW, 12)
+    ok = ThetaResult("test-user-7", "ok", 0.5, 0.3, "2PL", "2PL@2026-03-02", NOW, 12)
     assert ok.to_api() == {
         "status": "ok",
-        "user_id": 7,
+        "user_id": "test-user-7",
         "theta": 0.5,
         "se": 0.3,
         "model": "2PL",
         "version": "2PL@2026-03-02",
         "updated_at": "2026-03-11T12:30:00Z",
     }
-    noop = ThetaResult(7, "noop", message="nothing")
-    assert noop.to_api() == {"status": "noop", "user_id": 7, "message": "nothing"}
+    noop = ThetaResult("test-user-7", "noop", message="nothing")
+    assert noop.to_api() == {"status": "noop", "user_id": "test-user-7", "message": "nothing"}
 
 
 @pytest.mark.parametrize(
@@ -162,7 +162,7 @@ def test_rescore_job_writes_rows_and_records_each_student_in_the_ui(sqlite_url, 
     version = seed_scoring(sqlite_url, now)
     with dg.instance_for_test() as instance:
         result = student_rescore_job.execute_in_process(
-            run_config={"ops": {"rescore_students": {"config": {"user_ids": [1, 2, 3]}}}},
+            run_config={"ops": {"rescore_students": {"config": {"user_ids": ["1", "2", "3"]}}}},
             resources={"warehouse": WarehouseResource(database_url=sqlite_url)},
             instance=instance,
         )
@@ -179,7 +179,7 @@ def test_rescore_job_writes_rows_and_records_each_student_in_the_ui(sqlite_url, 
         assert meta["source"].value == "online" and meta["version"].value == version
         assert meta["updated_at"].value.endswith("Z")
     rows = stored_rows(sqlite_url)
-    assert rows["user_id"].to_list() == [1, 2] and set(rows["source"]) == {"online"}
+    assert rows["user_id"].to_list() == ["1", "2"] and set(rows["source"]) == {"online"}
     assert set(rows["fitted_at"]) == {now}
 
 
@@ -187,7 +187,7 @@ def test_rescore_job_with_only_noop_students_succeeds(sqlite_url, clock):
     seed_scoring(sqlite_url, clock.now)
     with dg.instance_for_test() as instance:
         result = student_rescore_job.execute_in_process(
-            run_config={"ops": {"rescore_students": {"config": {"user_ids": [3, 4]}}}},
+            run_config={"ops": {"rescore_students": {"config": {"user_ids": ["3", "4"]}}}},
             resources={"warehouse": WarehouseResource(database_url=sqlite_url)},
             instance=instance,
         )
@@ -204,7 +204,7 @@ def test_a_rescore_uses_the_weekly_populations_prior(sqlite_url):
     thetas, growths = [0.4, 0.8, 1.2], [0.02, 0.05, 0.08]
     weekly = pl.DataFrame(
         {
-            "user_id": [11, 12, 13],
+            "user_id": ["11", "12", "13"],
             "week_start": [week] * 3,
             "theta": thetas,
             "se": [0.3] * 3,
@@ -226,7 +226,7 @@ def test_a_rescore_uses_the_weekly_populations_prior(sqlite_url):
     assert prior.level_sd == pytest.approx(np.sqrt(np.var(thetas) + 0.3**2))
     assert prior.growth_mean == pytest.approx(0.05)
     assert prior.growth_sd == pytest.approx(np.sqrt(np.var(growths) + 0.02**2))
-    one = update_theta(engine, [1], now=NOW).results[0]
+    one = update_theta(engine, ["1"], now=NOW).results[0]
     engine.dispose()
     day, minute = -1 / 7, 1 / (7 * 24 * 60)
     expected, _ = growth_by_hand(

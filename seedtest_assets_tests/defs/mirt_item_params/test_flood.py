@@ -25,6 +25,7 @@ from seedtest_assets.core.attempts import ValidationLimits
 from seedtest_assets.core.mirt_item_params.pipeline import CalibrationRun, calibrate_week
 from seedtest_assets.core.mirt_item_params.share import cap_student_responses, student_caps
 from seedtest_assets.core.synthetic import Population, SyntheticConfig, generate, load
+from seedtest_assets.core.synthetic.generate import format_id
 from seedtest_assets.core.warehouse import insert_frame, make_engine
 from seedtest_assets.core.warehouse import schema as s
 from seedtest_assets.defs.mirt_item_params.assets import mirt_item_params
@@ -49,7 +50,7 @@ def pop() -> Population:
 def bot(pop: Population, per_day: int, days: list[date]) -> pl.DataFrame:
     """``per_day`` random answers (a coin flip each, 1.5 s apart from 01:00 UTC) per day."""
     rng = np.random.default_rng(1)
-    items, uid = pop.truth_items, int(pop.users["user_id"][0])
+    items, uid = pop.truth_items, pop.users["user_id"][0]
     first = int(pop.attempts["id"].max()) + 1
     frames = []
     for k, day in enumerate(days):
@@ -60,7 +61,7 @@ def bot(pop: Population, per_day: int, days: list[date]) -> pl.DataFrame:
                 {
                     "id": np.arange(per_day) + first + k * per_day,
                     "user_id": uid,
-                    "session_id": 10**9,
+                    "session_id": format_id("session_id", 10**9),  # no generated session
                     "item_id": items["item_id"].to_numpy()[pick],
                     "topic_id": items["topic_id"].to_numpy()[pick],
                     "is_correct": rng.random(per_day) < 0.5,
@@ -140,7 +141,7 @@ def test_a_slow_flood_within_the_day_limits_is_capped(sqlite_url, pop):
     assert run.student_days.height == 0  # 900 a day is within the per-day limits
     cap = run.student_cap
     [(user, responses, kept)] = cap.capped.rows()
-    assert user == int(pop.users["user_id"][0]) and responses > 18_000
+    assert user == pop.users["user_id"][0] == format_id("user_id", 1) and responses > 18_000
     assert kept == int(0.03 * (cap.responses_after - kept))  # 3% of everyone else's
     assert cap.largest_share_before > 0.6 and cap.largest_share_after < 0.03
 

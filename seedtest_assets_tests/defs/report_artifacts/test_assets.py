@@ -109,7 +109,7 @@ def test_selection_through_config_and_dry_run_writes_nothing(url, latest, tmp_pa
             resources=resources(url, home),
             instance=instance,
             partition_key=latest,
-            run_config=run_config("report_artifacts", dry_run=True, org_ids=[1], max_users=2),
+            run_config=run_config("report_artifacts", dry_run=True, org_ids=["1"], max_users=2),
         )
         assert result.success
         assert result.asset_materializations_for_node("report_artifacts") == []
@@ -122,7 +122,7 @@ def test_selection_through_config_and_dry_run_writes_nothing(url, latest, tmp_pa
             instance=instance,
             partition_key=latest,
             run_config=run_config(
-                "report_artifacts", user_ids=[2, 100], formats=["pdf"], lang="en"
+                "report_artifacts", user_ids=["2", "100"], formats=["pdf"], lang="en"
             ),
         )
         meta = result.asset_materializations_for_node("report_artifacts")[0].metadata
@@ -184,14 +184,14 @@ def test_a_hung_store_fails_the_run_saying_it_was_judged_down(url, latest, tmp_p
         assert instance.get_materialized_partitions(STUDENT_REPORTS) == set()
     print(f"\nasset against a hung store: failed in {elapsed:.1f} s: {info.description}")
     assert elapsed < 60, elapsed  # measured ~13 s (6 students, one process: 3 x ~4 s)
-    # 6 students in one process: 1 (html, pdf) and 2 (html) time out -> judged down; the
-    # rest of 2 and students 3, 4, 5, 100 are not attempted.
+    # 6 students in one process, in text order (1, 100, 2, ...): 1 (html, pdf) and 100 (html)
+    # time out -> judged down; the rest of 100 and students 2, 3, 4, 5 are not attempted.
     assert info.description.startswith(
         f"Store judged down after 3 consecutive timeouts or connection failures to {hung.url}: "
         "4 of 6 students not attempted (not rendered, not uploaded); 6 of 6 failed in all, "
         "after "
     )
-    assert "Check the store" in info.description and "Failed: 1, 2, 3, 4, 5, 100." in (
+    assert "Check the store" in info.description and "Failed: 1, 100, 2, 3, 4, 5." in (
         info.description
     )
     meta = {k: v.value for k, v in info.metadata.items()}

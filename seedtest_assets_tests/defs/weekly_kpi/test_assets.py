@@ -95,7 +95,7 @@ def test_coverage_check_fails_when_an_active_student_has_no_row(sqlite_url):
     now = datetime(2026, 11, 22)
     materialize_features(engine, START, START + timedelta(days=7), now=now)
     run = materialize_weekly_kpi(engine, START, now=now)
-    victim = int(run.kpis.filter(run.kpis["active_this_week"])["user_id"][0])
+    victim = run.kpis.filter(run.kpis["active_this_week"])["user_id"][0]
     with engine.begin() as conn:
         conn.execute(s.weekly_kpi.delete().where(s.weekly_kpi.c.user_id == victim))
     results = {
@@ -103,7 +103,8 @@ def test_coverage_check_fails_when_an_active_student_has_no_row(sqlite_url):
     }
     covered = results["active_students_covered"]
     assert not covered.passed and covered.metadata["missing"].value == 1
-    assert covered.metadata["sample_user_ids"].value == [str(victim)]
+    assert victim.startswith("u-")  # a generated text id
+    assert covered.metadata["sample_user_ids"].value == [victim]
     # Without abilities (no calibration yet) the KPIs still exist, with null I_t / P.
     assert run.ability_week is None and run.kpis["I_t"].null_count() == run.kpis.height
     assert results["values_in_range"].passed and results["finite_values"].passed
