@@ -41,6 +41,7 @@ from typing import Any
 import dagster as dg
 
 from seedtest_assets.core import settings
+from seedtest_assets.core.ids import shown
 
 #: First partition (a Monday): where the data start (``settings.partitions_start``), so the UI
 #: shows no "missing" partitions before them and backfills never walk into empty weeks.
@@ -162,11 +163,9 @@ def user_partition_key(user_id: int | str) -> str:
         problem = _user_key_problem(user_id)
         if problem is None:
             return user_id
-        shown = repr(user_id)
-        shown = shown if len(shown) <= 80 else f"{shown[:77]}..."
         raise ValueError(
-            f"student id {shown} cannot be a 'users' partition key: {problem}. A key is the "
-            f"id itself: 1-{MAX_USER_KEY_CHARS} characters, no '...', no control characters"
+            f"student id {shown(user_id)} cannot be a 'users' partition key: {problem}. A key "
+            f"is the id itself: 1-{MAX_USER_KEY_CHARS} characters, no '...', no control characters"
         )
     if isinstance(user_id, numbers.Integral):
         return str(int(user_id))

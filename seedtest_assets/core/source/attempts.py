@@ -431,6 +431,19 @@ def _instant(value: Any) -> datetime:
     return value if isinstance(value, datetime) else datetime.fromisoformat(value)
 
 
+def _scan_select(a, u, text: bool) -> Select:
+    """The sensor scans' columns: ``id, user_id, attempted_at, user_known`` under our names
+    (``user_id``/``attempted_at`` as text on SQLite, see :func:`as_text`)."""
+    return select(
+        read_column(a.c.id),
+        cast(a.c.user_id, Text()).label("user_id") if text else read_column(a.c.user_id),
+        cast(a.c.attempted_at, Text()).label("attempted_at")
+        if text
+        else read_column(a.c.attempted_at),
+        u.c.user_id.is_not(None).label("user_known"),
+    ).select_from(a.outerjoin(u, u.c.user_id == a.c.user_id))
+
+
 def read_after(
     conn: Connection,
     at: datetime | None,
@@ -457,20 +470,7 @@ def read_after(
     cond = _at_or_before(conn, a, until)
     if at is not None:
         cond = and_(cond, _after(conn, a, at, after_id))
-    stmt = (
-        select(
-            read_column(a.c.id),
-            cast(a.c.user_id, Text()).label("user_id") if text else read_column(a.c.user_id),
-            cast(a.c.attempted_at, Text()).label("attempted_at")
-            if text
-            else read_column(a.c.attempted_at),
-            u.c.user_id.is_not(None).label("user_known"),
-        )
-        .select_from(a.outerjoin(u, u.c.user_id == a.c.user_id))
-        .where(cond)
-        .order_by(a.c.attempted_at, a.c.id)
-        .limit(limit)
-    )
+    stmt = _scan_select(a, u, text).where(cond).order_by(a.c.attempted_at, a.c.id).limit(limit)
     return read_frame(conn, stmt)
 
 
@@ -488,20 +488,7 @@ def read_at_instant(
     cond = _at_instant(conn, a, at)
     if after_id is not None:
         cond = and_(cond, a.c.id > after_id)
-    stmt = (
-        select(
-            read_column(a.c.id),
-            cast(a.c.user_id, Text()).label("user_id") if text else read_column(a.c.user_id),
-            cast(a.c.attempted_at, Text()).label("attempted_at")
-            if text
-            else read_column(a.c.attempted_at),
-            u.c.user_id.is_not(None).label("user_known"),
-        )
-        .select_from(a.outerjoin(u, u.c.user_id == a.c.user_id))
-        .where(cond)
-        .order_by(a.c.id)
-        .limit(limit)
-    )
+    stmt = _scan_select(a, u, text).where(cond).order_by(a.c.id).limit(limit)
     return read_frame(conn, stmt)
 
 
