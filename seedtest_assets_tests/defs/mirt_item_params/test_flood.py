@@ -169,7 +169,7 @@ def test_the_cap_is_in_the_metadata_and_the_student_share_check_warns(sqlite_url
     share = checks["student_share"]
     assert not share.passed and share.severity == dg.AssetCheckSeverity.WARN
     [sample] = share.metadata["sample_capped_students"].value
-    assert sample.startswith(f"student {int(pop.users['user_id'][0])}: ")
+    assert sample.startswith(f"student {pop.users['user_id'][0]}: ")
     [day] = share.metadata["sample_quarantined_student_days"].value
     assert day.endswith(": 20900 attempts, 8.7 h")  # the slow flood's 900 of that day too
     assert checks["converged"].passed and checks["plausible_parameters"].passed
