@@ -30,8 +30,9 @@ from datetime import date, datetime, timedelta
 import polars as pl
 
 from seedtest_assets.core.attempts.rejects import REJECTS_SCHEMA
-from seedtest_assets.core.ids import id_problem_expr
+from seedtest_assets.core.ids import BLOB_MARK, id_problem_expr
 from seedtest_assets.core.source.attempts import EPOCH_MS_FROM
+from seedtest_assets.core.warehouse import schema as s
 from seedtest_assets.core.warehouse.schema import FrameSchema
 
 #: Reason codes written to ``attempt_rejects.reason`` and what they mean.
@@ -48,8 +49,9 @@ REJECT_REASONS: dict[str, str] = {
     ),
     "bad_id": (
         "an id (user_id, session_id, item_id, topic_id) no one could have meant: empty, "
-        "whitespace only, leading or trailing whitespace, over 255 characters, or a control "
-        "character (seedtest_assets.core.ids); detail: column: why"
+        "whitespace only, leading or trailing whitespace, over 255 characters, a control "
+        "character, or bytes instead of text (seedtest_assets.core.ids); such a user or item "
+        "id is not also reported as unknown; detail: column: why"
     ),
     "unknown_user": "user_id is not in users",
     "unknown_item": "item_id is not in items",
@@ -93,7 +95,7 @@ REQUIRED = (
 #: The raw attempt columns, as read from the ``attempts`` table.
 ATTEMPT_COLUMNS = ("id", *REQUIRED)
 #: The product's ids: text, taken as they are (never parsed, trimmed or normalised).
-ID_COLUMNS = ("user_id", "session_id", "item_id", "topic_id")
+ID_COLUMNS = s.id_columns(s.attempts)  # user, session, item, topic
 INTEGER_COLUMNS = ("response_time_ms", "hints_used")
 
 
@@ -208,7 +210,10 @@ def parse_attempts(raw: pl.DataFrame) -> pl.DataFrame:
         _bad_value=pl.when(pl.any_horizontal(list(unparsed.values()))).then(
             pl.concat_str(
                 [
-                    pl.when(unparsed[c]).then(pl.format("{}='{}'", pl.lit(c), pl.col(c)))
+                    pl.when(unparsed[c] & pl.col(c).str.starts_with(BLOB_MARK))
+                    .then(pl.format("{}=x'{}'", pl.lit(c), pl.col(c).str.slice(1)))
+                    .when(unparsed[c])
+                    .then(pl.format("{}='{}'", pl.lit(c), pl.col(c)))
                     for c in text_cols
                 ],
                 separator=", ",
@@ -398,12 +403,17 @@ def validate_attempts(
         ("numeric_timestamp", pl.col("_numeric_ts"), pl.col("_numeric_detail")),
         (
             "unknown_user",
-            pl.col("user_id").is_not_null() & ~pl.col("user_known").fill_null(False),
+            # An id that is not one (bad_id says why) is not looked up as well.
+            pl.col("user_id").is_not_null()
+            & id_problem_expr("user_id").is_null()
+            & ~pl.col("user_known").fill_null(False),
             pl.format("user_id={}", pl.col("user_id")),
         ),
         (
             "unknown_item",
-            pl.col("item_id").is_not_null() & pl.col("item_topic_id").is_null(),
+            pl.col("item_id").is_not_null()
+            & id_problem_expr("item_id").is_null()
+            & pl.col("item_topic_id").is_null(),
             pl.format("item_id={}", pl.col("item_id")),
         ),
         (

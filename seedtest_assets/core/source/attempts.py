@@ -24,7 +24,11 @@ How the columns are read
     On SQLite every attempt column but ``id`` is read as text (``CAST(… AS TEXT)``) and parsed
     by :func:`~seedtest_assets.core.attempts.validate.parse_attempts`, so a value of the wrong type
     is quarantined with its raw value instead of failing the frame (PostgreSQL's typed columns
-    cannot hold one).
+    cannot hold one). A BLOB is read as :func:`~seedtest_assets.core.ids.blob_text` (its bytes
+    in hex behind a control character), not as ``CAST(… AS TEXT)``: bytes that are not UTF-8
+    would fail the driver's decoding of the whole result ("Could not decode to UTF-8"), and so
+    every sensor tick and that day's run. The id rule refuses that text (``bad_id``), the other
+    columns' parsers quarantine it as ``unparseable_value``.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ from typing import Any
 import polars as pl
 from sqlalchemy import (
     Boolean,
+    Column,
     ColumnElement,
     Connection,
     Engine,
@@ -44,6 +49,7 @@ from sqlalchemy import (
     String,
     Text,
     and_,
+    case,
     cast,
     false,
     func,
@@ -56,6 +62,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 
+from seedtest_assets.core.ids import BLOB_MARK
 from seedtest_assets.core.source.relations import read_column, source_tables
 from seedtest_assets.core.warehouse import insert_frame, read_frame
 from seedtest_assets.core.warehouse import schema as s
@@ -156,6 +163,23 @@ def integer_id(table) -> ColumnElement[bool]:
     return _IntegerId(table.c.id)
 
 
+def sqlite_text(column: Column, label: str | None = None) -> ColumnElement[str]:
+    """``column`` read as text on SQLite, whatever it stores: ``CAST(… AS TEXT)``, but a BLOB
+    as :func:`~seedtest_assets.core.ids.blob_text` (never bytes the driver cannot decode)."""
+    blob = func.char(ord(BLOB_MARK)).op("||")(func.hex(column))
+    return case((func.typeof(column) == "blob", blob), else_=cast(column, Text())).label(
+        label or column.key
+    )
+
+
+def shown_raw(value: str | None) -> str:
+    """A raw value read by :func:`sqlite_text` as people read it: a BLOB as ``x'FFFE'``, any
+    other value quoted."""
+    if isinstance(value, str) and value.startswith(BLOB_MARK):
+        return f"x'{value[1:]}'"
+    return repr(value)
+
+
 def as_text(bind: Engine | Connection) -> bool:
     """Whether attempt columns are read as text and parsed (SQLite) or typed (PostgreSQL)."""
     return bind.dialect.name == "sqlite"
@@ -185,7 +209,7 @@ def attempts_window_select(
     src = source_tables()
     a, u, i = src.attempts, src.users, src.items
     cols = [
-        cast(a.c[c], Text()).label(c) if text_columns and c in TEXT_COLUMNS else read_column(a.c[c])
+        sqlite_text(a.c[c], c) if text_columns and c in TEXT_COLUMNS else read_column(a.c[c])
         for c in ("id", *TEXT_COLUMNS)
     ]
     # The joins compare the relations' own columns (no casts: the product's indexes serve
@@ -313,15 +337,18 @@ def source_anomalies(conn: Connection, future: datetime, sample: int = 10) -> di
         i if isinstance(i, int) else repr(i)
         for i in conn.execute(select(dup_ids.c.id).limit(sample)).scalars()
     ]
+
+    # Samples read their raw values as text that cannot fail to decode (a BLOB of any bytes).
+    def raw(column: Column) -> ColumnElement[str]:
+        return sqlite_text(column) if as_text(conn) else cast(column, Text())
+
     out["sample_undatable"] = [
-        f"id {i}: attempted_at={v!r}"
-        for i, v in conn.execute(
-            select(cast(a.c.id, Text()), cast(ts, Text())).where(undatable).limit(sample)
-        ).all()
+        f"id {i}: attempted_at={shown_raw(v)}"
+        for i, v in conn.execute(select(raw(a.c.id), raw(ts)).where(undatable).limit(sample)).all()
     ]
     out["sample_non_integer_ids"] = [
-        repr(i)
-        for i in conn.execute(select(cast(a.c.id, Text())).where(bad_id).limit(sample)).scalars()
+        shown_raw(i)
+        for i in conn.execute(select(raw(a.c.id)).where(bad_id).limit(sample)).scalars()
     ]
     return out
 
@@ -436,10 +463,8 @@ def _scan_select(a, u, text: bool) -> Select:
     (``user_id``/``attempted_at`` as text on SQLite, see :func:`as_text`)."""
     return select(
         read_column(a.c.id),
-        cast(a.c.user_id, Text()).label("user_id") if text else read_column(a.c.user_id),
-        cast(a.c.attempted_at, Text()).label("attempted_at")
-        if text
-        else read_column(a.c.attempted_at),
+        sqlite_text(a.c.user_id, "user_id") if text else read_column(a.c.user_id),
+        sqlite_text(a.c.attempted_at, "attempted_at") if text else read_column(a.c.attempted_at),
         u.c.user_id.is_not(None).label("user_known"),
     ).select_from(a.outerjoin(u, u.c.user_id == a.c.user_id))
 

@@ -39,6 +39,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.types import TypeEngine
 
+from seedtest_assets.core.ids import ID_COLUMNS
+
 # Naming convention so Alembic migrations and metadata agree on constraint names.
 metadata = MetaData(
     naming_convention={
@@ -59,6 +61,15 @@ AutoId = BigInteger().with_variant(Integer(), "sqlite")
 #: integer also because SQLite's INTEGER affinity would turn the text ``"007"`` into 7.
 #: What an id may be is :func:`seedtest_assets.core.ids.id_problem`'s rule.
 Ident = Text
+
+
+def id_columns(table: Table) -> tuple[str, ...]:
+    """The names of ``table``'s product-id columns (typed :data:`Ident`, named in
+    :data:`seedtest_assets.core.ids.ID_COLUMNS`), in table order."""
+    return tuple(
+        c.name for c in table.columns if c.name in ID_COLUMNS and isinstance(c.type, Ident)
+    )
+
 
 # --------------------------------------------------------------------------- source tables
 organizations = Table(

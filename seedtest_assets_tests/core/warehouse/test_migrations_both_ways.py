@@ -566,7 +566,7 @@ def test_0008_turns_a_populated_integer_warehouse_into_text_ids_changing_no_row(
     assert schema_diff(populated) == []
     after = snapshot(populated)
     id_cols = {
-        t.name: [i for i, c in enumerate(t.columns) if isinstance(c.type, s.Ident)]
+        t.name: [i for i, c in enumerate(t.columns) if c.name in s.id_columns(t)]
         for t in s.metadata.sorted_tables
     }
     for table in s.metadata.sorted_tables:

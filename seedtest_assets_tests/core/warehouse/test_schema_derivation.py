@@ -127,3 +127,24 @@ def test_a_frame_written_then_read_back_has_the_derived_schema(warehouse_url, ta
         back.sort(key).drop("kpis", strict=False).rows()
         == frame.sort(key).drop("kpis", strict=False).rows()
     )
+
+
+def test_the_id_columns_agree_everywhere() -> None:
+    from seedtest_assets.core import ids
+    from seedtest_assets.core.attempts import validate
+    from seedtest_assets.core.synthetic.generate import ID_FORMATS
+
+    found = {c.name for t in s.metadata.sorted_tables for c in t.columns}
+    # Every column that names a product object by id is one of the rule's id columns.
+    product_ids = {
+        n
+        for n in found
+        if n in ("user_id", "org_id") or n.endswith(("session_id", "item_id", "topic_id"))
+    }
+    assert product_ids == set(ids.ID_COLUMNS)
+    for table in s.metadata.sorted_tables:
+        for name in s.id_columns(table):
+            assert isinstance(table.c[name].type, s.Ident), (table.name, name)
+    assert s.id_columns(s.users) == ("user_id", "org_id")
+    assert validate.ID_COLUMNS == ("user_id", "session_id", "item_id", "topic_id")
+    assert set(ID_FORMATS) == set(ids.ID_COLUMNS)

@@ -339,6 +339,25 @@ def test_a_bad_row_is_skipped_and_reported_and_the_sensor_keeps_going(sqlite_url
     assert "2 attempts (to 2026-03-03 09:00:00, id 104), 1 new students, 2 feature days" in log
 
 
+def test_bytes_for_a_student_id_do_not_stop_the_sensor(sqlite_url, clock, capfd):
+    # A BLOB of non-UTF-8 bytes in user_id (SQLite keeps one in any column) used to fail
+    # every tick: "Could not decode to UTF-8 column 'user_id'".
+    seed_reference(sqlite_url, n_users=4)
+    with dg.instance_for_test() as instance:
+        start = tick(instance, sqlite_url, None).cursor
+        insert_raw_attempts(
+            sqlite_url,
+            [
+                {"id": 101, "user_id": b"\xff\xfe", "attempted_at": "2026-03-02 09:00:00"},
+                {"id": 102, "user_id": "2", "attempted_at": "2026-03-02 09:30:00"},
+            ],
+        )
+        result = tick(instance, sqlite_url, start)
+    assert WatchCursor.from_json(result.cursor).attempt_id == 102
+    assert added_users(result) == ["2"]  # the bytes are no student (the day's run: bad_id)
+    assert [r.partition_key for r in by_job(result, "features_topic_daily_job")] == ["2026-03-02"]
+
+
 def test_a_malformed_cursor_fails_the_tick_loudly(url):
     with dg.instance_for_test() as instance, pytest.raises(ValueError, match="cursor"):
         tick(instance, url, json.dumps({"v": 99}))

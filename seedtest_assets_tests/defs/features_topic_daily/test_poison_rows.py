@@ -201,3 +201,39 @@ def test_undatable_text_and_non_integer_ids_are_reported_by_the_source_check(sql
     assert meta["non_integer_ids"] == 1
     assert meta["sample_undatable"] == ["id 2: attempted_at='yesterday'"]
     assert meta["sample_non_integer_ids"] == ["'x-4'"]
+
+
+def test_bytes_in_a_text_column_are_quarantined_not_a_crash(sqlite_url, engine):
+    # SQLite keeps a BLOB in any column; bytes that are not UTF-8 used to fail the driver's
+    # decoding of the whole window ("Could not decode to UTF-8 column 'user_id'").
+    insert_raw_attempts(
+        sqlite_url,
+        [
+            {"id": 1},
+            {"id": 2, "user_id": b"\xff\xfe"},
+            {"id": 3, "session_id": b"s-1"},  # UTF-8 bytes are still bytes, not an id
+            {"id": 4, "is_correct": b"\x01"},
+            {"id": 5, "item_id": b"\x80", "hints_used": b"\x00"},
+            {"id": 6, "attempted_at": b"\xff"},  # undatable: no day owns it
+        ],
+    )
+    run = run_days(engine, DAY, DAY + timedelta(days=1))
+
+    assert (run.source_rows, run.valid_rows, run.rejected_rows) == (5, 1, 4)
+    bad = rejects(engine)
+    details = {(i, r): d for i, r, d in bad.select("attempt_id", "reason", "detail").rows()}
+    assert details == {
+        (2, "bad_id"): "user_id: bytes, not text (x'FFFE')",
+        (3, "bad_id"): "session_id: bytes, not text (x'732D31')",
+        (4, "unparseable_value"): "is_correct=x'01'",
+        (5, "bad_id"): "item_id: bytes, not text (x'80')",
+        (5, "unparseable_value"): "hints_used=x'00'",
+    }
+    assert reconciles(engine, DAY, DAY + timedelta(days=1))
+    # The whole-table source check names the undatable row without decoding its bytes.
+    insert_raw_attempts(sqlite_url, [{"id": b"\xfe"}])  # no day owns a row with no integer id
+    check = attempts_undatable_or_duplicate(warehouse=WarehouseResource(database_url=sqlite_url))
+    meta = {k: getattr(v, "value", v) for k, v in check.metadata.items()}
+    assert not check.passed
+    assert meta["sample_undatable"] == ["id 6: attempted_at=x'FF'"]
+    assert meta["sample_non_integer_ids"] == ["x'FE'"]
