@@ -31,8 +31,8 @@ import polars as pl
 
 from seedtest_assets.core.attempts.rejects import REJECTS_SCHEMA
 from seedtest_assets.core.ids import BLOB_MARK, id_problem_expr
+from seedtest_assets.core.ids import ID_COLUMNS as ALL_ID_COLUMNS
 from seedtest_assets.core.source.attempts import EPOCH_MS_FROM
-from seedtest_assets.core.warehouse import schema as s
 from seedtest_assets.core.warehouse.schema import FrameSchema
 
 #: Reason codes written to ``attempt_rejects.reason`` and what they mean.
@@ -95,7 +95,7 @@ REQUIRED = (
 #: The raw attempt columns, as read from the ``attempts`` table.
 ATTEMPT_COLUMNS = ("id", *REQUIRED)
 #: The product's ids: text, taken as they are (never parsed, trimmed or normalised).
-ID_COLUMNS = s.id_columns(s.attempts)  # user, session, item, topic
+ID_COLUMNS = tuple(c for c in ALL_ID_COLUMNS if c in ATTEMPT_COLUMNS)  # user, session, item, topic
 INTEGER_COLUMNS = ("response_time_ms", "hints_used")
 
 

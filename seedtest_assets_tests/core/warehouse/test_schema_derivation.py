@@ -146,5 +146,14 @@ def test_the_id_columns_agree_everywhere() -> None:
         for name in s.id_columns(table):
             assert isinstance(table.c[name].type, s.Ident), (table.name, name)
     assert s.id_columns(s.users) == ("user_id", "org_id")
-    assert validate.ID_COLUMNS == ("user_id", "session_id", "item_id", "topic_id")
+    assert (
+        validate.ID_COLUMNS
+        == s.id_columns(s.attempts)
+        == (
+            "user_id",
+            "session_id",
+            "item_id",
+            "topic_id",
+        )
+    )
     assert set(ID_FORMATS) == set(ids.ID_COLUMNS)
