@@ -5,6 +5,7 @@ student, as the in-batch IRT the report batch ran before; a missing partition is
 verbatim), kept here only to compare against.
 """
 
+import dataclasses
 from datetime import date, datetime, timedelta
 
 import polars as pl
@@ -105,6 +106,21 @@ def old_topics(engine, week_start, ids, now) -> dict[str, tuple[TopicStats, ...]
     }
 
 
+def same_topics(a: tuple[TopicStats, ...], b: tuple[TopicStats, ...]) -> bool:
+    """Equal topic by topic: every field exactly, theta and se to 1e-12."""
+
+    def key(t: TopicStats) -> tuple:
+        return dataclasses.replace(t, theta=None, se=None)
+
+    return len(a) == len(b) and all(
+        key(x) == key(y)
+        and (x.theta is None) == (y.theta is None)
+        and (x.theta is None or x.theta == pytest.approx(y.theta, rel=1e-12, abs=1e-12))
+        and (x.se is None or x.se == pytest.approx(y.se, rel=1e-12, abs=1e-12))
+        for x, y in zip(a, b, strict=True)
+    )
+
+
 @pytest.fixture(scope="module")
 def population(tmp_path_factory) -> str:
     """400 students x 5 weeks, calibrated and scored weekly; topic_ability of the last week."""
@@ -143,7 +159,9 @@ def test_report_inputs_and_content_are_identical_to_the_in_batch_irt(population,
     before = old_topics(engine, week, ids, NOW)
     with_theta = compared = 0
     for inp in inputs:
-        assert inp.topics == before.get(inp.user_id, ()), inp.user_id  # exact, every field
+        # Every field exactly, but theta and se to 1e-12: scoring a different batch of students
+        # may sum in another order (a BLAS kernel's blocking), which moves the last bits.
+        assert same_topics(inp.topics, before.get(inp.user_id, ())), inp.user_id
         compared += len(inp.topics)
         with_theta += sum(t.theta is not None for t in inp.topics)
         old = inp.__class__(**{**inp.__dict__, "topics": before.get(inp.user_id, ())})
