@@ -16,7 +16,11 @@ Measured:
    of the tick that requested them (the daemon's tick start -> end); the run's own duration.
 2. **Backlog**: 100,000 new attempts (2,000 of them from students not registered yet, 10% dated
    yesterday) pending at once: the duration of the tick(s) that take them, and the sensor's
-   evaluation in this process (``build_sensor_context``, same instance and warehouse).
+   evaluation in this process (``build_sensor_context``, same instance and warehouse). The
+   on-time rows are dated just inside the sensor's lag. Since text ids (migration 0008) the
+   cursor is ``(attempted_at, id)``: the rows dated yesterday are behind it and are left to
+   the daily features batch (docs/online.md), so "features runs requested for yesterday" is
+   0 where the id-order cursor before it requested 1.
 3. **Baseline, same process, same daemon**: the naive approach, one run per student (what a
    session-complete hook launching a Dagster run, or a backfill of non-contiguous ``users``
    partitions, does; ADR 0001 row 4c): ``--baseline`` students, one ``student_rescore_job`` run
@@ -36,6 +40,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -59,8 +64,9 @@ from common import (
     run_main,
     write_figures,
 )
-from sqlalchemy import delete, func, select, text
+from sqlalchemy import BigInteger, cast, delete, func, select, text
 
+from seedtest_assets.core.synthetic.generate import format_id
 from seedtest_assets.core.warehouse import insert_frame, make_engine, transaction
 from seedtest_assets.core.warehouse import schema as s
 from seedtest_assets.defs.partitions import user_partition_key, users
@@ -109,33 +115,59 @@ def calibrated_week(url: str, week: date) -> str:
         engine.dispose()
 
 
-class Inserts:
-    """Rows this benchmark adds to the warehouse, removed again at the end."""
+def _max_number(conn, column, style: str) -> int:
+    """The largest generated number in an id column (``u-000123`` -> 123, ``"123"`` -> 123):
+    new rows are numbered after it, in the population's id style."""
+    if style == "integer":  # bare digits in TEXT: compare as numbers, not as text
+        return int(conn.execute(select(func.max(cast(column, BigInteger)))).scalar_one())
+    top = conn.execute(select(func.max(column))).scalar_one()  # fixed width: text order
+    return int(re.sub(r"\D", "", top))
 
-    def __init__(self, url: str):
+
+class Inserts:
+    """Rows this benchmark adds to the warehouse (ids in the population's style), removed
+    again at the end."""
+
+    def __init__(self, url: str, style: str):
         self.engine = make_engine(url)
+        self.style = style
         with self.engine.connect() as conn:
             self.attempt_base = int(conn.execute(select(func.max(s.attempts.c.id))).scalar_one())
-            self.session_base = int(
-                conn.execute(select(func.max(s.exam_sessions.c.session_id))).scalar_one()
-            )
-            self.user_base = int(conn.execute(select(func.max(s.users.c.user_id))).scalar_one())
+            self.session_base = _max_number(conn, s.exam_sessions.c.session_id, style)
+            self.user_base = _max_number(conn, s.users.c.user_id, style)
+            self.org_id = conn.execute(select(func.min(s.organizations.c.org_id))).scalar_one()
             self.items = conn.execute(select(s.items.c.item_id, s.items.c.topic_id)).all()
             self.students = np.array(
                 conn.execute(select(s.users.c.user_id).order_by(s.users.c.user_id)).scalars().all()
             )
         self.next_attempt = self.attempt_base + 1
         self.next_session = self.session_base + 1
+        self.added_sessions: list[str] = []
+        self.added_users: list[str] = []
         self.started = utc_now()
 
-    def attempts(self, user_ids: np.ndarray, per_user: int, at: datetime, rng, session=None):
-        """``per_user`` attempts per student on random items, answered up to ``at``."""
+    def ids(self, column: str, first: int, n: int) -> np.ndarray:
+        return np.array([format_id(column, k, self.style) for k in range(first, first + n)])
+
+    def attempts(
+        self,
+        user_ids: np.ndarray,
+        per_user: int,
+        at: datetime,
+        rng,
+        session=None,
+        spacing: timedelta = timedelta(minutes=1),
+    ):
+        """``per_user`` attempts per student on random items, ``spacing`` apart, answered up
+        to ``at``."""
         n = user_ids.size * per_user
         pick = rng.integers(0, len(self.items), n)
-        items = np.array(self.items)[pick]
+        items = np.array(self.items, dtype=object)[pick]
         ids = np.arange(self.next_attempt, self.next_attempt + n)
         self.next_attempt += n
-        sessions = np.repeat(session, per_user) if session is not None else np.zeros(n, int)
+        # Outside a session: session number 0, which no session has (as before text ids).
+        none = format_id("session_id", 0, self.style)
+        sessions = np.repeat(session, per_user) if session is not None else np.full(n, none)
         minutes = np.tile(np.arange(per_user, 0, -1), user_ids.size)
         return pl.DataFrame(
             {
@@ -147,7 +179,7 @@ class Inserts:
                 "is_correct": rng.random(n) < 0.6,
                 "response_time_ms": rng.integers(5_000, 60_000, n),
                 "hints_used": np.zeros(n, int),
-                "attempted_at": [at - timedelta(minutes=int(m)) for m in minutes],
+                "attempted_at": [at - int(m) * spacing for m in minutes],
             },
             schema=ATTEMPT_SCHEMA,
         )
@@ -155,8 +187,9 @@ class Inserts:
     def burst(self, user_ids: np.ndarray, per_user: int, rng) -> datetime:
         """Every student answers ``per_user`` items and completes a session, in one commit."""
         now = utc_now()
-        sessions = np.arange(self.next_session, self.next_session + user_ids.size)
+        sessions = self.ids("session_id", self.next_session, user_ids.size)
         self.next_session += user_ids.size
+        self.added_sessions += sessions.tolist()
         frame = self.attempts(user_ids, per_user, now, rng, session=sessions)
         done = pl.DataFrame(
             {
@@ -166,8 +199,8 @@ class Inserts:
                 "completed_at": [now] * user_ids.size,
             },
             schema={
-                "session_id": pl.Int64,
-                "user_id": pl.Int64,
+                "session_id": pl.String,
+                "user_id": pl.String,
                 "started_at": pl.Datetime("us"),
                 "completed_at": pl.Datetime("us"),
             },
@@ -178,7 +211,8 @@ class Inserts:
         return now
 
     def new_students(self, n: int) -> np.ndarray:
-        ids = np.arange(self.user_base + 1, self.user_base + 1 + n)
+        ids = self.ids("user_id", self.user_base + 1, n)
+        self.added_users += ids.tolist()
         now = utc_now()
         with transaction(self.engine) as conn:
             insert_frame(
@@ -187,7 +221,7 @@ class Inserts:
                 pl.DataFrame(
                     {
                         "user_id": ids,
-                        "org_id": [1] * n,
+                        "org_id": [self.org_id] * n,
                         "display_name": [f"new {i}" for i in ids],
                         "created_at": [now] * n,
                     }
@@ -198,10 +232,12 @@ class Inserts:
     def cleanup(self) -> None:
         with transaction(self.engine) as conn:
             conn.execute(delete(s.attempts).where(s.attempts.c.id > self.attempt_base))
-            conn.execute(
-                delete(s.exam_sessions).where(s.exam_sessions.c.session_id > self.session_base)
-            )
-            conn.execute(delete(s.users).where(s.users.c.user_id > self.user_base))
+            for i in range(0, len(self.added_sessions), 5_000):
+                chunk = self.added_sessions[i : i + 5_000]
+                conn.execute(delete(s.exam_sessions).where(s.exam_sessions.c.session_id.in_(chunk)))
+            for i in range(0, len(self.added_users), 5_000):
+                chunk = self.added_users[i : i + 5_000]
+                conn.execute(delete(s.users).where(s.users.c.user_id.in_(chunk)))
             conn.execute(delete(s.mirt_ability).where(s.mirt_ability.c.fitted_at >= self.started))
         self.engine.dispose()
 
@@ -299,7 +335,11 @@ def measure_backlog(args, servers, instance, inserts: Inserts, rng, url: str) ->
     known = rng.choice(inserts.students, args.pending // per_user - n_new, replace=False)
     who = np.concatenate([known, fresh])
     now = utc_now()
-    frame = inserts.attempts(who, per_user, now, rng)
+    # Dated just before the sensor's lag (5 s here), after everything before: the cursor is
+    # (attempted_at, id), so rows dated behind it would be left to the daily batch.
+    frame = inserts.attempts(
+        who, per_user, now - timedelta(seconds=6), rng, spacing=timedelta(milliseconds=100)
+    )
     # 10% answered yesterday (an offline client syncing): that day's features are re-run.
     late = rng.random(frame.height) < 0.1
     frame = frame.with_columns(
@@ -376,7 +416,7 @@ def measure_baseline(
                         "jobName": "student_rescore_job",
                     },
                     "runConfigData": {
-                        "ops": {"rescore_students": {"config": {"user_ids": [int(u)]}}}
+                        "ops": {"rescore_students": {"config": {"user_ids": [str(u)]}}}
                     },
                     "mode": "default",
                 }
@@ -434,7 +474,7 @@ def main() -> int:
     import dagster as dg
 
     rng = np.random.default_rng(args.seed)
-    inserts = Inserts(url)
+    inserts = Inserts(url, args.id_style)
     instance_url = create_postgres_database("dagster_bench_online")
     home = Path(tempfile.mkdtemp(prefix="dagster_online_"))
     (home / "dagster.yaml").write_text(dagster_yaml(instance_url))
