@@ -13,6 +13,8 @@ from typing import Literal, get_args
 IrtModel = Literal["Rasch", "1PL", "2PL", "3PL"]
 #: Ability estimators of ``irt.score`` / ``ItemBank.score_one``.
 ScoringMethod = Literal["EAP", "MAP", "ML"]
+#: How the calibration EM is run: plain cycles, or SQUAREM extrapolation (issue 18).
+Acceleration = Literal["none", "squarem"]
 #: How a week's calibration is put on last week's scale (``mirt_item_params/pipeline.py``).
 Linking = Literal["mean_sigma", "fixed", "none"]
 #: Report label languages.

@@ -30,8 +30,16 @@ import numpy as np
 from scipy.special import expit, logit
 
 from seedtest_assets.core.irt.data import SparseResponses, interleave
-from seedtest_assets.core.irt.models import A, D, ItemModel, ItemPriors, log_prob_tables
+from seedtest_assets.core.irt.models import (
+    LOGIT_C,
+    A,
+    D,
+    ItemModel,
+    ItemPriors,
+    log_prob_tables,
+)
 from seedtest_assets.core.irt.quadrature import log_normal_weights
+from seedtest_assets.core.options import Acceleration
 
 NEWTON_STEPS = 3
 #: Largest Newton step per parameter (a, d, logit c) in one M-step iteration.
@@ -123,48 +131,31 @@ def run_em(
     estimate_population: bool,
     max_cycles: int,
     tol: float,
+    accelerate: Acceleration = "none",
 ) -> EmResult:
     """Bock-Aitkin EM from starting values a, d, c (float64 (n_items,)); only items with
     ``free`` (bool (n_items,)) True move. ``nodes`` (Q,): the theta grid (logits).
 
     ``estimate_population``: also estimate theta's mean and SD (else N(0, 1)).
-    ``max_cycles`` >= 1; ``tol``: convergence threshold on the largest parameter change.
+    ``max_cycles`` >= 1: the limit on E-steps (each costs one pass over the responses);
+    ``tol``: convergence threshold on the largest change one plain EM cycle makes.
+    ``accelerate``: ``"squarem"`` extrapolates from two EM cycles (:func:`_squarem`; the
+    objective still never decreases), ``"none"`` runs plain cycles.
     """
-    n_users = counts.counts.shape[0]
-    mean, sd = 0.0, 1.0
-    log_prior_w = log_normal_weights(nodes, mean, sd)
-    ll_trace: list[float] = []
-    lp_trace: list[float] = []
-    converged = False
-    cycles = 0
-    for cycle in range(1, max_cycles + 1):
-        cycles = cycle
-        step = e_step(counts, a, d, c, nodes, log_prior_w)
-        ll_trace.append(step.log_likelihood)
-        lp_trace.append(step.log_likelihood + model.log_prior(a[free], d[free], c[free], priors))
-        old = (a.copy(), d.copy(), c.copy(), mean, sd)
-        a, d, c = m_step(a, d, c, step.r1, step.nn, nodes, free, model, priors)
-        if estimate_population:
-            # Population moments from the posterior weights: the exact M-step for a normal
-            # latent distribution (up to its discretization on the grid).
-            mean = float(step.mass @ nodes / n_users)
-            sd = float(np.sqrt(step.mass @ (nodes - mean) ** 2 / n_users))
-            log_prior_w = log_normal_weights(nodes, mean, sd)
-        change = max(
-            np.max(np.abs(a - old[0]), initial=0.0),
-            np.max(np.abs(d - old[1]), initial=0.0),
-            np.max(np.abs(c - old[2]), initial=0.0),
-            abs(mean - old[3]),
-            abs(sd - old[4]),
-        )
-        del step  # the (n_items, Q) expected counts are not needed past the M-step
-        if change < tol:
-            converged = True
-            break
+    em = _Cycle(counts, free, model, priors, nodes, estimate_population)
+    start = _State(a, d, c, 0.0, 1.0)
+    if accelerate == "squarem":
+        state, converged = _squarem(em, start, max_cycles, tol)
+    elif accelerate == "none":
+        state, converged = _plain(em, start, max_cycles, tol)
+    else:
+        raise ValueError(f"accelerate must be 'none' or 'squarem', got {accelerate!r}")
+    a, d, c = state.a, state.d, state.c
+    log_prior_w = log_normal_weights(nodes, state.mean, state.sd)
     ll = marginal_log_likelihood(counts, a, d, c, nodes, log_prior_w)
     lp = ll + model.log_prior(a[free], d[free], c[free], priors)
-    ll_trace.append(ll)
-    lp_trace.append(lp)
+    em.ll_trace.append(ll)
+    em.lp_trace.append(lp)
     return EmResult(
         a=a,
         d=d,
@@ -172,12 +163,209 @@ def run_em(
         log_likelihood=ll,
         log_posterior=lp,
         converged=converged,
-        iterations=cycles,
-        log_likelihood_trace=ll_trace,
-        log_posterior_trace=lp_trace,
-        population_mean=mean,
-        population_sd=sd,
+        iterations=em.e_steps,
+        log_likelihood_trace=em.ll_trace,
+        log_posterior_trace=em.lp_trace,
+        population_mean=state.mean,
+        population_sd=state.sd,
     )
+
+
+@dataclass(frozen=True)
+class _State:
+    """Where the EM is: item parameters (n_items,) and theta's mean and SD."""
+
+    a: np.ndarray
+    d: np.ndarray
+    c: np.ndarray
+    mean: float
+    sd: float
+
+    def change(self, other: _State) -> float:
+        """The largest absolute difference of any parameter (c on the probability scale)."""
+        return max(
+            np.max(np.abs(self.a - other.a), initial=0.0),
+            np.max(np.abs(self.d - other.d), initial=0.0),
+            np.max(np.abs(self.c - other.c), initial=0.0),
+            abs(self.mean - other.mean),
+            abs(self.sd - other.sd),
+        )
+
+
+class _Cycle:
+    """One EM cycle as a map of states (the fixed-point map SQUAREM accelerates), counting its
+    E-steps and recording the objective of every state it was evaluated at."""
+
+    def __init__(
+        self,
+        counts: SparseResponses,
+        free: np.ndarray,
+        model: ItemModel,
+        priors: ItemPriors,
+        nodes: np.ndarray,
+        estimate_population: bool,
+    ) -> None:
+        self.counts, self.free, self.model, self.priors = counts, free, model, priors
+        self.nodes, self.estimate_population = nodes, estimate_population
+        self.n_users = counts.counts.shape[0]
+        self.e_steps = 0
+        self.ll_trace: list[float] = []
+        self.lp_trace: list[float] = []
+        # Which parameters move, for packing a state into one vector (SQUAREM).
+        self.moves_a = A in model.item_params or model.shared_slope
+        self.moves_c = LOGIT_C in model.item_params
+
+    def evaluate(self, x: _State) -> tuple[EStep, float]:
+        """The E-step at ``x`` and the EM objective there (log-likelihood + log-prior)."""
+        self.e_steps += 1
+        w = log_normal_weights(self.nodes, x.mean, x.sd)
+        step = e_step(self.counts, x.a, x.d, x.c, self.nodes, w)
+        f = self.free
+        lp = step.log_likelihood + self.model.log_prior(x.a[f], x.d[f], x.c[f], self.priors)
+        return step, lp
+
+    def record(self, step: EStep, lp: float) -> None:
+        self.ll_trace.append(step.log_likelihood)
+        self.lp_trace.append(lp)
+
+    def update(self, x: _State, step: EStep) -> _State:
+        """The M-step from ``x`` given its E-step: the next state."""
+        a, d, c = m_step(
+            x.a, x.d, x.c, step.r1, step.nn, self.nodes, self.free, self.model, self.priors
+        )
+        mean, sd = x.mean, x.sd
+        if self.estimate_population:
+            # Population moments from the posterior weights: the exact M-step for a normal
+            # latent distribution (up to its discretization on the grid).
+            mean = float(step.mass @ self.nodes / self.n_users)
+            sd = float(np.sqrt(step.mass @ (self.nodes - mean) ** 2 / self.n_users))
+        return _State(a, d, c, mean, sd)
+
+    def pack(self, x: _State) -> np.ndarray:
+        """The moving parameters as one vector: a, d, logit c of the free items, mean, log SD."""
+        f = self.free
+        parts = [x.d[f]]
+        if self.moves_a:
+            parts.append(x.a[f])
+        if self.moves_c:
+            parts.append(logit(x.c[f]))
+        if self.estimate_population:
+            parts.append(np.array([x.mean, np.log(x.sd)]))
+        return np.concatenate(parts)
+
+    def unpack(self, v: np.ndarray, like: _State) -> _State:
+        """:meth:`pack`'s inverse (fixed items and unmoved parameters from ``like``)."""
+        f = self.free
+        k = int(f.sum())
+        a, d, c = like.a.copy(), like.d.copy(), like.c.copy()
+        d[f], at = v[:k], k
+        if self.moves_a:
+            a[f], at = v[at : at + k], at + k
+        if self.moves_c:
+            c[f], at = expit(np.clip(v[at : at + k], *LOGIT_C_BOUNDS)), at + k
+        mean, sd = like.mean, like.sd
+        if self.estimate_population:
+            mean, sd = float(v[at]), float(np.exp(v[at + 1]))
+        return _State(a, d, c, mean, sd)
+
+
+def _plain(em: _Cycle, x: _State, max_cycles: int, tol: float) -> tuple[_State, bool]:
+    """Plain EM cycles until one moves no parameter more than ``tol``."""
+    for _ in range(max_cycles):
+        step, lp = em.evaluate(x)
+        em.record(step, lp)
+        new = em.update(x, step)
+        del step  # the (n_items, Q) expected counts are not needed past the M-step
+        if new.change(x) < tol:
+            return new, True
+        x = new
+    return x, False
+
+
+#: SQUAREM's largest extrapolation starts at 1 (a plain double cycle) and grows by this
+#: factor each time a step uses all of it (Varadhan & Roland 2008, the SQUAREM package).
+SQUAREM_STEP_FACTOR = 4.0
+
+
+def _squarem(em: _Cycle, x0: _State, max_cycles: int, tol: float) -> tuple[_State, bool]:
+    """SQUAREM (Varadhan & Roland 2008, scheme S3) on the EM map, with the monotone guard.
+
+    From x0 two cycles give x1 and x2; with r = x1 - x0 and v = x2 - 2 x1 + x0 the
+    extrapolated point is x' = x0 + 2 s r + s^2 v, s = |r| / |v| clamped to [1, s_max]
+    (s = 1 is x2 exactly). x' is kept only when its objective is at least x1's, and is then
+    followed by one plain cycle (the stabilization); otherwise the step falls back to x2 (the
+    rejected point's E-step is the only cost). So the objective at the states the EM passes
+    through never decreases, as in plain EM. Converged when a plain
+    cycle moves no parameter more than ``tol``, the stopping rule of plain EM.
+    """
+    step_max = 1.0
+    while em.e_steps < max_cycles:
+        s0, lp0 = em.evaluate(x0)
+        em.record(s0, lp0)
+        x1 = em.update(x0, s0)
+        del s0
+        if x1.change(x0) < tol:
+            return x1, True
+        if em.e_steps >= max_cycles:
+            return x1, False
+        s1, lp1 = em.evaluate(x1)
+        em.record(s1, lp1)
+        x2 = em.update(x1, s1)
+        del s1
+        if x2.change(x1) < tol:
+            return x2, True
+        p0, p1, p2 = em.pack(x0), em.pack(x1), em.pack(x2)
+        r, v = p1 - p0, p2 - 2 * p1 + p0
+        nv = float(np.linalg.norm(v))
+        s = float(np.clip(np.linalg.norm(r) / nv, 1.0, step_max)) if nv > 0 else 1.0
+        if s == step_max:
+            step_max *= SQUAREM_STEP_FACTOR
+        if s <= 1.0 or em.e_steps >= max_cycles:
+            x0 = x2
+            continue
+        xp = em.unpack(p0 + 2 * s * r + s * s * v, x0)
+        sp, lpp = em.evaluate(xp)
+        if np.isfinite(lpp) and lpp >= lp1:
+            em.record(sp, lpp)
+            xn = em.update(xp, sp)
+            del sp
+            if xn.change(xp) < tol:
+                return xn, True
+            x0 = xn
+        else:  # overshot: take the plain double cycle and extrapolate less boldly
+            del sp
+            step_max = max(1.0, step_max / SQUAREM_STEP_FACTOR)
+            x0 = x2
+    return x0, False
+
+
+def align_scale(
+    counts: SparseResponses,
+    a: np.ndarray,
+    d: np.ndarray,
+    c: np.ndarray,
+    nodes: np.ndarray,
+    *,
+    slopes_move: bool = True,
+    steps: int = 2,
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """Start values (a, d: float64 (n_items,)) re-expressed on the scale where these
+    responses' population is N(0, 1), the scale a calibration without anchors estimates on.
+
+    Warm starts come from last week's parameters on the linked scale, where this window's
+    students have some mean m and SD s: each step takes the moments of the posterior mass
+    under N(0, 1) and maps theta -> m + s theta (a -> a s, d -> d + a m). That mapping is the
+    slowest direction for EM to travel on its own. ``slopes_move`` False (Rasch: a is 1 by
+    definition): only the shift. Returns (a, d, E-steps used).
+    """
+    w = log_normal_weights(nodes)
+    for _ in range(steps):
+        mass = e_step(counts, a, d, c, nodes, w).mass
+        n = float(mass.sum())
+        m = float(mass @ nodes / n)
+        s = float(np.sqrt(mass @ (nodes - m) ** 2 / n))
+        a, d = (a * s if slopes_move else a), d + a * m
+    return a, d, steps
 
 
 def m_step(
@@ -310,6 +498,7 @@ def _shared_slope(
 __all__ = [
     "EStep",
     "EmResult",
+    "align_scale",
     "e_step",
     "m_step",
     "marginal_log_likelihood",
