@@ -40,7 +40,7 @@ from common import machine, run_main
 HERE = Path(__file__).resolve().parent
 #: benchmark -> (extra arguments, the figures compared: key -> label)
 BENCHMARKS: dict[str, tuple[list[str], dict[str, str]]] = {
-    "features": (["--repeat", "3"], {"seconds": "one day, end to end (median)"}),
+    "features": (["--repeat", "5"], {"seconds": "one day, end to end (median)"}),
     "kpi": (["--repeat", "3", "--sample", "200"], {"seconds": "KPIs of a week (median)"}),
     "online": (
         ["--burst", "1000", "--pending", "100000", "--baseline", "2"],
