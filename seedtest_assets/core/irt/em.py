@@ -228,6 +228,12 @@ class _Cycle:
         self.ll_trace.append(step.log_likelihood)
         self.lp_trace.append(lp)
 
+    def cycle(self, x: _State) -> tuple[_State, float]:
+        """One plain, recorded EM cycle from ``x``: the next state and the objective at ``x``."""
+        step, lp = self.evaluate(x)
+        self.record(step, lp)
+        return self.update(x, step), lp
+
     def update(self, x: _State, step: EStep) -> _State:
         """The M-step from ``x`` given its E-step: the next state."""
         a, d, c = m_step(
@@ -272,10 +278,7 @@ class _Cycle:
 def _plain(em: _Cycle, x: _State, max_cycles: int, tol: float) -> tuple[_State, bool]:
     """Plain EM cycles until one moves no parameter more than ``tol``."""
     for _ in range(max_cycles):
-        step, lp = em.evaluate(x)
-        em.record(step, lp)
-        new = em.update(x, step)
-        del step  # the (n_items, Q) expected counts are not needed past the M-step
+        new, _ = em.cycle(x)
         if new.change(x) < tol:
             return new, True
         x = new
@@ -300,18 +303,12 @@ def _squarem(em: _Cycle, x0: _State, max_cycles: int, tol: float) -> tuple[_Stat
     """
     step_max = 1.0
     while em.e_steps < max_cycles:
-        s0, lp0 = em.evaluate(x0)
-        em.record(s0, lp0)
-        x1 = em.update(x0, s0)
-        del s0
+        x1, _ = em.cycle(x0)
         if x1.change(x0) < tol:
             return x1, True
         if em.e_steps >= max_cycles:
             return x1, False
-        s1, lp1 = em.evaluate(x1)
-        em.record(s1, lp1)
-        x2 = em.update(x1, s1)
-        del s1
+        x2, lp1 = em.cycle(x1)
         if x2.change(x1) < tol:
             return x2, True
         p0, p1, p2 = em.pack(x0), em.pack(x1), em.pack(x2)
