@@ -12,7 +12,7 @@ from seedtest_assets.core.mirt_item_params.pipeline import (
     empty_window_note,
 )
 from seedtest_assets.core.mirt_item_params.share import DEFAULT_FLOOR, DEFAULT_MAX_SHARE
-from seedtest_assets.core.options import IrtModel, Linking
+from seedtest_assets.core.options import Acceleration, IrtModel, Linking
 from seedtest_assets.core.settings import utc_now
 from seedtest_assets.core.workloads import IRT_POD, op_tags
 from seedtest_assets.defs.attempts.assets import attempts
@@ -51,6 +51,16 @@ class CalibrationConfig(dg.Config):
         default=DEFAULT_FLOOR,
         ge=1,
         description="Responses every student keeps whatever the share (default 100).",
+    )
+    accelerate: Acceleration = Field(
+        default="squarem",
+        description="EM acceleration: 'squarem' (default; the log-likelihood still never "
+        "decreases) or 'none' (plain Bock-Aitkin cycles, about 3x as many).",
+    )
+    warm_start: bool = Field(
+        default=True,
+        description="Start from last week's unflagged item parameters (moved onto this "
+        "window's scale first); false: start from proportions correct.",
     )
 
 
@@ -104,6 +114,8 @@ def mirt_item_params(
         linking=config.linking,
         max_student_share=config.max_student_share,
         min_student_responses=config.min_student_responses,
+        accelerate=config.accelerate,
+        warm_start=config.warm_start,
     )
     if run is None:  # a week before the data: an empty partition, not a failure
         note = empty_window_note(week_start, config.window_weeks)
@@ -121,14 +133,19 @@ def mirt_item_params(
         ~pl.all_horizontal([pl.col(k).is_between(lo, hi) for k, (lo, hi) in PLAUSIBLE.items()])
     )
     context.log.info(
-        "calibrated %s: %d items (%d anchored, %d flagged), LL %.1f, %d cycles, converged=%s",
+        "calibrated %s: %d items (%d anchored, %d flagged), LL %.1f, %d cycles (%s, %d items "
+        "warm-started), converged=%s; read %.1f s, fit %.1f s",
         run.version,
         run.items,
         run.anchored,
         run.flagged,
         cal.log_likelihood,
         cal.iterations,
+        run.accelerate,
+        run.warm_items,
         cal.converged,
+        run.read_seconds,
+        run.fit_seconds,
     )
     return dg.MaterializeResult(
         metadata={
@@ -136,6 +153,10 @@ def mirt_item_params(
             "log_likelihood": float(cal.log_likelihood),
             "iterations": int(cal.iterations),
             "converged": bool(cal.converged),
+            "accelerate": run.accelerate,
+            "warm_start_items": run.warm_items,
+            "read_seconds": round(run.read_seconds, 2),
+            "fit_seconds": round(run.fit_seconds, 2),
             "items": run.items,
             "anchored_items": run.anchored,
             "flagged_items": run.flagged,

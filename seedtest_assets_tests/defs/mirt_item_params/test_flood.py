@@ -40,6 +40,11 @@ NO_LIMITS = ValidationLimits(
     max_attempts_per_student_day=10**9, max_study_ms_per_student_day=10**12
 )
 NO_CAP = 1e9
+#: The engine as the issue saw it (plain EM from a cold start; the default since issue 18 is
+#: SQUAREM from last week's parameters). On the flooded window the cold start stops at a lower
+#: local optimum (log-likelihood -19,919.0 against -19,901.7 warm; link A 2.35 against 2.77):
+#: the reproduction pins the run the issue measured.
+AS_REPORTED = {"accelerate": "none", "warm_start": False}
 
 
 @pytest.fixture(scope="module")
@@ -112,7 +117,12 @@ def test_a_flood_in_one_day_no_longer_moves_the_scale(warehouse_url, pop):
     base = figures(calibrate_weeks(warehouse_url, pop, None), pop)
     unprotected = figures(
         calibrate_weeks(
-            warehouse_url, pop, day_flood(pop), limits=NO_LIMITS, max_student_share=NO_CAP
+            warehouse_url,
+            pop,
+            day_flood(pop),
+            limits=NO_LIMITS,
+            max_student_share=NO_CAP,
+            **AS_REPORTED,
         ),
         pop,
     )
@@ -129,7 +139,8 @@ def test_a_flood_in_one_day_no_longer_moves_the_scale(warehouse_url, pop):
 def test_a_slow_flood_within_the_day_limits_is_capped(sqlite_url, pop):
     base = figures(calibrate_weeks(sqlite_url, pop, None), pop)
     unprotected = figures(
-        calibrate_weeks(sqlite_url, pop, slow_flood(pop), max_student_share=NO_CAP), pop
+        calibrate_weeks(sqlite_url, pop, slow_flood(pop), max_student_share=NO_CAP, **AS_REPORTED),
+        pop,
     )
     run = calibrate_weeks(sqlite_url, pop, slow_flood(pop))
     fixed = figures(run, pop)
