@@ -49,8 +49,9 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def ensure_database(name: str) -> str:
-    """Create database ``name`` on the local server if missing; migrate; return its URL."""
+def ensure_database(name: str, *, migrate: bool = True) -> str:
+    """Create database ``name`` on the local server if missing; migrate (the warehouse's
+    schema, unless ``migrate`` is false: e.g. a Dagster instance's database); return its URL."""
     from seedtest_assets.core.settings import normalize_database_url
 
     admin = create_engine(normalize_database_url(ADMIN_URL), isolation_level="AUTOCOMMIT")
@@ -66,7 +67,8 @@ def ensure_database(name: str) -> str:
         .set(database=name)
         .render_as_string(hide_password=False)
     )
-    upgrade(url)
+    if migrate:
+        upgrade(url)
     return url
 
 
