@@ -16,7 +16,7 @@ from seedtest_assets.core.attempts.validate import (
     ValidationResult,
     validate_attempts,
 )
-from seedtest_assets.core.source.attempts import read_other_copies, read_window
+from seedtest_assets.core.source.attempts import read_window_and_copies
 
 
 def read_checked_attempts(
@@ -29,9 +29,7 @@ def read_checked_attempts(
     user_ids: Sequence[str] | None = None,
 ) -> ValidationResult:
     """Attempts the days ``[start, end)`` own (of ``user_ids`` if given), validated."""
-    with engine.connect() as conn:
-        raw = read_window(conn, start, end, user_ids)
-        others = read_other_copies(conn, start, end, user_ids)
+    raw, others = read_window_and_copies(engine, start, end, user_ids)
     return validate_attempts(raw, now=now, limits=limits, window=(start, end), other_copies=others)
 
 
