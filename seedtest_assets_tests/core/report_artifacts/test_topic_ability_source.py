@@ -171,6 +171,38 @@ def test_report_inputs_and_content_are_identical_to_the_in_batch_irt(population,
     engine.dispose()
 
 
+def test_a_large_selection_reads_the_window_once_with_the_same_inputs(population, monkeypatch):
+    """More students than one id chunk: one read of the whole window, filtered to them,
+    gives every student exactly the inputs of the chunked, filtered reads."""
+    import seedtest_assets.core.report_artifacts.pipeline as pipeline
+
+    engine = make_engine(population)
+    week = WEEKS[-1]
+    students = select_students(engine, week, Selection(max_users=10_000)).frame
+    assert students.height > 100
+    chunked = read_inputs(engine, week, students, now=NOW)
+    reads: list[object] = []
+    real = pipeline.read_valid_attempts
+
+    def counting(*args, **kw):
+        reads.append(kw.get("user_ids"))
+        return real(*args, **kw)
+
+    monkeypatch.setattr(pipeline, "ID_CHUNK", 50)
+    monkeypatch.setattr(pipeline, "read_valid_attempts", counting)
+    whole = read_inputs(engine, week, students, now=NOW)
+    assert reads == [None]  # one unfiltered read instead of a read per 50 students
+    assert [i.user_id for i in whole] == [i.user_id for i in chunked]
+    for a, b in zip(whole, chunked, strict=True):
+        assert a.__dict__.keys() == b.__dict__.keys()
+        for key in a.__dict__:
+            if key == "topics":
+                assert same_topics(a.topics, b.topics), a.user_id
+            else:
+                assert a.__dict__[key] == b.__dict__[key], (a.user_id, key)
+    engine.dispose()
+
+
 def test_a_missing_partition_names_the_asset_to_materialize(sqlite_url):
     seed_week(sqlite_url, topic_ability=False)
     engine = make_engine(sqlite_url)
