@@ -4,9 +4,14 @@ Simulated 2PL data (``simulate``: sparse, each user answers ``--per-user`` of ``
 items) is calibrated by our sparse Bock-Aitkin EM and by PyPI ``mirt`` (Rust core, dense
 person x item input), and a 250k-response subset also by ``girth`` (``twopl_mml``). Then
 scoring: EAP for one student (``ItemBank.score_one``) and rescoring every student (``score``).
-Last, identifiers: calibrate + score on the same data with integer ids and with text ids
+Then identifiers: calibrate + score on the same data with integer ids and with text ids
 (``"u-0000123"`` / ``"item-1007"`` in the integers' order, and random UUID user ids), each
-run in a fresh child process; time and peak memory as ratios to the integer ids.
+run in a fresh child process; time and peak memory as ratios to the integer ids. Last, the
+real-shaped window (issue 18): the weekly job's input built from the generator's population
+(``--window-users`` x ``--window-weeks``, validated and capped as ``calibrate_week`` does),
+where EM needs ~5x the cycles of the simulated data: plain EM from scratch (the job before,
+the baseline), SQUAREM from scratch, and SQUAREM from the previous week's fit (the job now),
+each against a fit converged to tol 1e-7.
 
 Comparable settings: 61 quadrature points on [-6, 6] (girth: its own grid, see below),
 tolerance 1e-4 on parameter changes, at most 500 cycles. ``mirt`` and ``girth`` fit without
@@ -17,7 +22,7 @@ estimates (mirt's own figure is printed as well). "Equal" means within 1e-5 nats
 response.
 
 Run:  .venv/bin/python benchmarks/irt.py [--users 100000 --items 2000 --per-user 50
-      --seed 0 --skip-peers --id-repeat 3]
+      --seed 0 --skip-peers --id-repeat 3 --window-users 100000 --window-only]
 A peer package that is missing or fails is reported with the reason; the script goes on.
 """
 
@@ -57,6 +62,11 @@ EQUAL_LL_PER_RESPONSE = 1e-5
 #: Text ids against integer ids (calibrate + score): time and peak memory ratios.
 GOAL_TEXT_ID_TIME = 1.25
 GOAL_TEXT_ID_MEMORY = 1.5
+#: The weekly job on the real-shaped window (issue 18): E-steps, and the distance of its
+#: estimates (a, d) and log-likelihood from a tightly converged fit (tol 1e-7).
+GOAL_WINDOW_CYCLES = 30
+GOAL_WINDOW_GAP = 1e-3
+GOAL_WINDOW_DLL = 0.01
 
 
 def _rss_mb(field: str) -> float | None:
@@ -368,6 +378,70 @@ def bench_ids(responses: pl.DataFrame, repeat: int, timeout: float) -> dict:
     return out
 
 
+def window_responses(users: int, weeks: int, seed: int) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The weekly job's input on the generator's population, in memory: the valid, capped
+    responses of the ``weeks``-week window ending with the last week, and of the window one
+    week earlier (whose fit is the warm start), as ``calibrate_week`` builds them."""
+    from datetime import date, datetime, timedelta
+
+    from seedtest_assets.core.attempts.validate import validate_attempts
+    from seedtest_assets.core.mirt_item_params.share import cap_student_responses
+    from seedtest_assets.core.synthetic import SyntheticConfig, generate
+
+    start = date(2026, 8, 3)  # benchmarks/generate.py's population
+    pop = generate(SyntheticConfig(n_users=users, weeks=weeks, seed=seed, start=start))
+    raw = pop.attempts.join(
+        pop.items.select("item_id", item_topic_id="topic_id"), on="item_id", how="left"
+    ).with_columns(user_known=pl.col("user_id").is_in(pop.users["user_id"].implode()))
+    end = datetime.combine(start + timedelta(weeks=weeks), datetime.min.time())
+
+    def window(until: datetime) -> pl.DataFrame:
+        rows = raw.filter(pl.col("attempted_at") < until)
+        checked = validate_attempts(rows, now=end, window=(start, until.date()))
+        capped, _ = cap_student_responses(checked.valid)
+        return capped.select("user_id", "item_id", "is_correct")
+
+    return window(end), window(end - timedelta(days=7))
+
+
+def bench_window(args: argparse.Namespace) -> dict:
+    """Plain EM from scratch (the job before issue 18), SQUAREM from scratch, and SQUAREM from
+    last week's fit (the job now) on the real-shaped window, against a tight reference."""
+    t0 = time.perf_counter()
+    responses, last_week = window_responses(args.window_users, args.window_weeks, args.seed)
+    print(
+        f"real-shaped window: generator, {args.window_users:,} students x "
+        f"{args.window_weeks} weeks: {responses.height:,} valid capped responses "
+        f"({time.perf_counter() - t0:.1f} s to build)"
+    )
+    start_items = calibrate(last_week, accelerate="squarem").items.filter(~pl.col("flagged"))
+    ref = calibrate(responses, accelerate="squarem", tol=1e-7, max_cycles=2_000)
+    runs = {
+        "plain EM, cold (before)": {"accelerate": "none"},
+        "SQUAREM, cold": {"accelerate": "squarem"},
+        "SQUAREM, warm (the job)": {"accelerate": "squarem", "start_items": start_items},
+    }
+    free = ref.items.filter(~pl.col("flagged")).select("item_id", "a", "b", "d")
+    out = {}
+    print(f"  reference (SQUAREM, tol 1e-7): {ref.iterations} E-steps, LL {ref.log_likelihood:.3f}")
+    for label, kw in runs.items():
+        cal, seconds, _ = measured(lambda kw=kw: calibrate(responses, **kw))
+        both = cal.items.join(free, on="item_id", suffix="_ref")
+        gaps = {k: float((both[k] - both[f"{k}_ref"]).abs().max()) for k in ("a", "d", "b")}
+        dll = cal.log_likelihood - ref.log_likelihood
+        out[label] = {"cal": cal, "seconds": seconds, "gaps": gaps, "dll": dll}
+        print(
+            f"  {label:26s} {cal.iterations:4d} E-steps {seconds:6.2f} s  max |d| vs ref: "
+            f"a {gaps['a']:.1e}, d {gaps['d']:.1e}, b {gaps['b']:.1e}; dLL {dll:+.4f}"
+        )
+    before, now = out["plain EM, cold (before)"], out["SQUAREM, warm (the job)"]
+    print(
+        f"  before / now: {before['seconds'] / now['seconds']:.1f}x time, "
+        f"{before['cal'].iterations / now['cal'].iterations:.1f}x E-steps"
+    )
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--users", type=int, default=100_000)
@@ -382,9 +456,19 @@ def main() -> None:
     parser.add_argument(
         "--id-repeat", type=int, default=3, help="calibrate + score runs per id form (median)"
     )
+    parser.add_argument(
+        "--window-users", type=int, default=100_000, help="students of the real-shaped window"
+    )
+    parser.add_argument("--window-weeks", type=int, default=12)
+    parser.add_argument("--window-only", action="store_true", help="only the real-shaped window")
     args = parser.parse_args()
 
     print(f"machine: {machine()}")
+    if args.window_only:
+        win = bench_window(args)
+        print("\nsummary")
+        window_rows(lambda g, v, m: print(f"| {g:<44} | {v:<34} | {m} |"), win)
+        return
     start = time.perf_counter()
     responses, truth, _ = simulate(args.users, args.items, args.per_user, seed=args.seed)
     n = responses.height
@@ -432,6 +516,7 @@ def main() -> None:
     sc = bench_scoring(responses, truth, args.repeat)
     print("identifiers (calibrate + score EAP, the same data; integer vs text ids):")
     id_res = bench_ids(responses, args.id_repeat, args.girth_timeout)
+    win = bench_window(args)
     print(
         f"peak RSS of this process since the last high-water reset (before the last measured "
         f"fit): {peak_rss_mb():.0f} MiB"
@@ -491,6 +576,29 @@ def main() -> None:
             f"{name} ids: memory <= {GOAL_TEXT_ID_MEMORY}x integer ids",
             "n/a" if mem is None else f"{mem:.2f}x (+{res['peak']:.0f} MiB)",
             None if mem is None else mem <= GOAL_TEXT_ID_MEMORY,
+        )
+    window_rows(row, win)
+
+
+def window_rows(row: Callable[[str, str, Any], None], win: dict) -> None:
+    """The real-shaped window's goals (issue 18) as summary rows."""
+    job = win["SQUAREM, warm (the job)"]
+    row(
+        f"real-shaped window <= {GOAL_WINDOW_CYCLES} E-steps",
+        f"{job['cal'].iterations} ({job['seconds']:.1f} s)",
+        job["cal"].iterations <= GOAL_WINDOW_CYCLES,
+    )
+    for label, res in win.items():
+        gaps = res["gaps"]
+        row(
+            f"{label}: a, d within {GOAL_WINDOW_GAP:g}",
+            f"a {gaps['a']:.1e}, d {gaps['d']:.1e} (b {gaps['b']:.1e})",
+            max(gaps["a"], gaps["d"]) <= GOAL_WINDOW_GAP,
+        )
+        row(
+            f"{label}: |dLL| <= {GOAL_WINDOW_DLL:g}",
+            f"{res['dll']:+.4f}",
+            abs(res["dll"]) <= GOAL_WINDOW_DLL,
         )
 
 
