@@ -101,6 +101,8 @@ def main() -> None:
         home = f"{tmp}/batched"
         rec, total = run(sqlite_overrides(BATCHED, home), args.students, home)
         rows.append(("SQLite, laptop default (batched)", args.students, rec, total))
+        size = sum(p.stat().st_size for p in Path(home).rglob("*.db"))
+        print(f"SQLite instance files after {args.students:,} events: {size / 2**20:,.0f} MiB")
     url = ensure_database("seedtest_bench_events", migrate=False)
     engine = make_engine(url)
     with engine.begin() as conn:  # a fresh instance each run

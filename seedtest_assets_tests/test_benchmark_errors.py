@@ -43,6 +43,7 @@ def dead_url() -> str:
         ("features.py", ("--users", "10", "--weeks", "1"), "admin"),
         ("kpi.py", ("--users", "10", "--weeks", "1"), "admin"),
         ("online.py", ("--users", "10", "--weeks", "1"), "admin"),
+        ("weekly.py", ("--users", "10", "--weeks", "1"), "admin"),
         ("generate.py", ("--users", "10", "--weeks", "1"), "admin"),
         ("generate.py", ("--users", "10", "--weeks", "1"), "url"),
         ("partition_spike.py", ("--users", "10"), "pgport"),

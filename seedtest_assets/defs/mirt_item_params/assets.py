@@ -7,6 +7,7 @@ import polars as pl
 from pydantic import Field
 
 from seedtest_assets.core.mirt_item_params.pipeline import (
+    DEFAULT_TOL,
     DEFAULT_WINDOW_WEEKS,
     calibrate_week,
     empty_window_note,
@@ -57,6 +58,12 @@ class CalibrationConfig(dg.Config):
         description="EM acceleration: 'squarem' (default; the log-likelihood still never "
         "decreases) or 'none' (plain Bock-Aitkin cycles, about 3x as many).",
     )
+    tol: float = Field(
+        default=DEFAULT_TOL,
+        gt=0,
+        le=1e-2,
+        description="EM stops when no parameter moves more than this (default 3e-5).",
+    )
     warm_start: bool = Field(
         default=True,
         description="Start from last week's unflagged item parameters (moved onto this "
@@ -82,7 +89,8 @@ class CalibrationConfig(dg.Config):
         dg.AssetCheckSpec(
             "converged",
             asset="mirt_item_params",
-            description="EM stopped because no parameter moved more than 1e-4 (not max cycles).",
+            description="EM stopped because no parameter moved more than tol (default 3e-5), "
+            "not at the cycle limit.",
         ),
         dg.AssetCheckSpec(
             "plausible_parameters",
@@ -116,6 +124,7 @@ def mirt_item_params(
         min_student_responses=config.min_student_responses,
         accelerate=config.accelerate,
         warm_start=config.warm_start,
+        tol=config.tol,
     )
     if run is None:  # a week before the data: an empty partition, not a failure
         note = empty_window_note(week_start, config.window_weeks)
