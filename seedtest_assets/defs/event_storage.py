@@ -18,6 +18,7 @@ works, only slower.
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Sequence
 from typing import Any
 
@@ -33,10 +34,12 @@ from seedtest_assets.core import settings
 
 def default_base_dir() -> str:
     """Where Dagster's default SQLite storage keeps the run event logs:
-    ``$DAGSTER_HOME/history/runs``."""
+    ``$DAGSTER_HOME/history/runs``. Without ``DAGSTER_HOME`` the instance is a temporary one
+    (``dg check defs`` loads the repository's ``dagster.yaml`` into a scratch instance): a
+    fresh temporary folder, as Dagster's own temporary instances use."""
     home = settings.env("DAGSTER_HOME")
     if not home:
-        raise ValueError("DAGSTER_HOME is not set: the event log storage needs a folder")
+        return tempfile.mkdtemp(prefix="seedtest-dagster-events-")
     return os.path.join(home, "history", "runs")
 
 

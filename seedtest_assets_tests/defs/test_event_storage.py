@@ -11,7 +11,6 @@ asset's record) must give the same answers.
 from pathlib import Path
 
 import dagster as dg
-import pytest
 import yaml
 
 from seedtest_assets.defs.event_storage import BatchedSqliteEventLogStorage
@@ -90,7 +89,9 @@ def test_the_repository_instance_uses_it_and_finds_its_folder(tmp_path, monkeypa
         assert Path(storage._base_dir) == tmp_path / "history" / "runs"
 
 
-def test_without_a_folder_it_says_so(monkeypatch) -> None:
+def test_without_dagster_home_a_scratch_instance_gets_a_temporary_folder(monkeypatch) -> None:
+    """What ``dg check defs`` does: the repository's dagster.yaml in a scratch instance."""
     monkeypatch.delenv("DAGSTER_HOME", raising=False)
-    with pytest.raises(ValueError, match="DAGSTER_HOME is not set"):
-        BatchedSqliteEventLogStorage()
+    first, second = BatchedSqliteEventLogStorage(), BatchedSqliteEventLogStorage()
+    assert Path(first._base_dir).is_dir() and first._base_dir != second._base_dir
+    assert Path(first._base_dir).name.startswith("seedtest-dagster-events-")
