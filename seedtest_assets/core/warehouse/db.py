@@ -17,6 +17,7 @@ from pathlib import Path
 import adbc_driver_postgresql.dbapi as adbc
 import polars as pl
 import psycopg
+import psycopg.conninfo
 from sqlalchemy import (
     JSON,
     Connection,
@@ -141,13 +142,17 @@ def read_frames(engine: Engine, stmts: Sequence[Select]) -> list[pl.DataFrame]:
         raw = sa_conn.connection.driver_connection
         assert isinstance(raw, psycopg.Connection)
         quoting = psycopg.ClientCursor(raw)
+        # The very parameters libpq connected with (whatever form DATABASE_URL took:
+        # URL, query options, keywords, PGPASSWORD), as a conninfo string for ADBC.
+        uri = psycopg.conninfo.make_conninfo(
+            **{o.keyword.decode(): o.val.decode() for o in raw.pgconn.info if o.val is not None}
+        )
         queries = []
         for stmt in stmts:
             compiled = stmt.compile(
                 dialect=sa_conn.dialect, compile_kwargs={"render_postcompile": True}
             )
             queries.append(quoting.mogrify(compiled.string, compiled.params))
-    uri = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
     frames = []
     with adbc.connect(uri) as conn, conn.cursor() as cur:
         cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
