@@ -1,8 +1,8 @@
 """The ``seedtest`` command line (argparse; entry point :func:`main`).
 
 Commands: ``db upgrade``, ``db downgrade``, ``generate``, ``demo``, ``score``, ``theta``,
-``report``, ``source check``; see :data:`EPILOG` (what ``seedtest --help`` prints) for examples
-and exit codes.
+``report``, ``serve``, ``source check``; see :data:`EPILOG` (what ``seedtest --help`` prints)
+for examples and exit codes.
 
 Errors the user can fix (no warehouse, an old schema, an unreachable server, an unknown
 student, a bad option) are one line on stderr and a documented exit code; ``--debug`` adds
@@ -49,6 +49,7 @@ examples:
   seedtest theta --user u-000123 --week 2026-03-02  their weekly theta of that week
   seedtest report --week 2026-03-02            that week's reports (Dagster run)
   seedtest report --week 2026-03-02 --user u-000123 --format pdf --dry-run
+  seedtest serve --port 8000                   the theta-update HTTP API (JWKS_URL, JWT_*)
 
 exit codes:
   0  done (also `score` with nothing to score: {"status": "noop", ...})
@@ -62,7 +63,8 @@ exit codes:
 
 environment: DATABASE_URL (default: SQLite file $SEEDTEST_HOME/warehouse.db), SEEDTEST_HOME
 (default ./.seedtest), DAGSTER_HOME (default for `report`: $SEEDTEST_HOME/dagster),
-REPORT_FORMAT (pdf | html; unset: both), MAX_USERS (report cap, default 1000).
+REPORT_FORMAT (pdf | html; unset: both), MAX_USERS (report cap, default 1000); for `serve`:
+JWKS_URL, JWT_AUD, JWT_ISS, LOCAL_DEV, ENABLE_IRT_ONLINE_UPDATE (docs/api.md).
 Errors are one line on stderr; add --debug for the traceback.
 """
 
@@ -315,6 +317,50 @@ def _cmd_theta(args: argparse.Namespace) -> int:
             )
         raise CliError(msg, EXIT_NOT_FOUND)
     print(json.dumps(row.to_api(), ensure_ascii=False))
+    return EXIT_OK
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    """Run the θ-update service (uvicorn) until interrupted."""
+    import shutil
+    import tempfile
+
+    from seedtest_assets.api.config import ApiConfig, ApiConfigError
+
+    try:
+        config = ApiConfig.from_env()
+        config.check(args.host)
+    except ApiConfigError as exc:
+        raise CliError(str(exc), EXIT_USAGE) from exc
+    engine = _ready_engine()  # exit 4 now, not a failing worker later
+    engine.dispose()
+    import uvicorn
+
+    # Several workers are several processes: their metrics meet in one folder (api/metrics.py).
+    multiproc = None
+    if args.workers > 1 and not settings.env("PROMETHEUS_MULTIPROC_DIR"):
+        multiproc = tempfile.mkdtemp(prefix="seedtest-metrics-")
+        settings.set_env("PROMETHEUS_MULTIPROC_DIR", multiproc)
+    print(
+        f"seedtest serve: http://{args.host}:{args.port} ({args.workers} worker(s)); "
+        f"tokens {'NOT verified (LOCAL_DEV)' if config.local_dev else 'verified against JWKS'}",
+        file=sys.stderr,
+        flush=True,
+    )
+    try:
+        uvicorn.run(
+            "seedtest_assets.api.app:app_from_env",
+            factory=True,
+            host=args.host,
+            port=args.port,
+            workers=args.workers,
+            log_level=args.log_level,
+            # Request lines name the path and status only: no header (no token) is logged.
+            access_log=args.access_log,
+        )
+    finally:
+        if multiproc:
+            shutil.rmtree(multiproc, ignore_errors=True)
     return EXIT_OK
 
 
@@ -593,6 +639,35 @@ def build_parser() -> argparse.ArgumentParser:
         help="the week's Monday: that week's weekly theta (default: the current theta)",
     )
     theta.set_defaults(func=_cmd_theta)
+
+    serve = sub.add_parser(
+        "serve",
+        help="run the theta-update HTTP API (POST /analysis/irt/update-theta)",
+        description="Serve the theta-update API the exam app calls when a session completes: "
+        "POST /analysis/irt/update-theta (also under /api/seedtest), GET "
+        "/analysis/irt/theta/USER_ID, /healthz, /readyz, /metrics. Tokens are verified "
+        "against JWKS_URL with JWT_AUD and JWT_ISS (LOCAL_DEV=true skips that, loopback only). "
+        "Exit 2: configuration refused; 4: warehouse not ready.",
+        **common,
+    )
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    serve.add_argument(
+        "--workers", type=_positive_int, default=1, help="worker processes (default 1)"
+    )
+    serve.add_argument(
+        "--log-level",
+        default="info",
+        choices=("critical", "error", "warning", "info", "debug"),
+        help="uvicorn's log level (default info)",
+    )
+    serve.add_argument(
+        "--no-access-log",
+        dest="access_log",
+        action="store_false",
+        help="do not log one line per request",
+    )
+    serve.set_defaults(func=_cmd_serve)
 
     report = sub.add_parser(
         "report",

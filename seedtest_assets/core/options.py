@@ -24,7 +24,7 @@ ReportFormat = Literal["html", "pdf"]
 #: Report rendering route ("" = the environment's ``SEEDTEST_REPORT_RENDERER``, else auto).
 Renderer = Literal["", "auto", "quarto", "pandoc"]
 #: ``mirt_ability.source`` of a re-score: the weekly batch's rows come only from the batch.
-RescoreSource = Literal["online", "on_demand"]
+RescoreSource = Literal["online", "on_demand", "api"]
 
 
 def allowed(option: object) -> tuple[str, ...]:

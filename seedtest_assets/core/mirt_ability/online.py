@@ -4,8 +4,9 @@ The original updated a student's theta when a test session completed
 (``POST /analysis/irt/update-theta {user_id, session_id?, lookback_days}``) and answered
 ``{status: ok, user_id, theta, se, model, version, updated_at}`` or
 ``{status: noop, user_id, message}``. :func:`update_theta` is that operation for any number of
-students at once; the attempts sensor's ``student_rescore_job`` (source ``online``) and
-``seedtest score --user U`` (source ``on_demand``) both call it.
+students at once; the attempts sensor's ``student_rescore_job`` (source ``online``),
+``seedtest score --user U`` (source ``on_demand``) and the θ-update service
+(``seedtest serve``, source ``api``, :mod:`seedtest_assets.api`) all call it.
 
 Each scored student gets a new versioned ``mirt_ability`` row (:func:`.pipeline.score_students`:
 the latest calibrated item parameters, EAP over the valid attempts of the last
@@ -30,8 +31,9 @@ from seedtest_assets.core import settings
 from seedtest_assets.core.mirt_ability.pipeline import (
     DEFAULT_LOOKBACK_WEEKS,
     ROWS_SCHEMA,
-    latest_calibrated_week,
+    ScoringBasis,
     score_students,
+    scoring_basis,
 )
 
 #: Same window as the weekly batch (12 weeks), so an online theta and the next weekly theta
@@ -115,6 +117,7 @@ def update_theta(
     model: str = "2PL",
     lookback_days: int = DEFAULT_LOOKBACK_DAYS,
     source: str = "online",
+    basis: ScoringBasis | None = None,
 ) -> OnlineUpdate:
     """Re-score ``user_ids`` now and append one versioned ``mirt_ability`` row per student.
 
@@ -125,7 +128,9 @@ def update_theta(
             including ``now``'s day, and ``fitted_at`` / ``updated_at`` is ``now``.
         model: the IRT model whose latest calibrated item parameters are used.
         lookback_days: window length in days (>= 1).
-        source: ``mirt_ability.source`` of the rows (``online`` or ``on_demand``).
+        source: ``mirt_ability.source`` of the rows (``online``, ``on_demand`` or ``api``).
+        basis: the item bank and prior to score with (:func:`.pipeline.scoring_basis`; the
+            θ-update service keeps one in memory); None loads the latest now.
 
     Returns:
         :class:`OnlineUpdate`; students without scorable attempts are ``noop`` results.
@@ -136,11 +141,19 @@ def update_theta(
     empty = pl.DataFrame(schema=ROWS_SCHEMA)
     if not ids:
         return OnlineUpdate([], empty, None)
-    if latest_calibrated_week(engine, model, now.date()) is None:
+    if basis is None:
+        basis = scoring_basis(engine, model, now.date())
+    if basis is None:
         msg = f"no {model} item parameters calibrated yet: nothing to score with"
         return OnlineUpdate([ThetaResult(u, "noop", message=msg) for u in ids], empty, None)
     run = score_students(
-        engine, ids, now=now, model=model, lookback_days=lookback_days, source=source
+        engine,
+        ids,
+        now=now,
+        model=model,
+        lookback_days=lookback_days,
+        source=source,
+        basis=basis,
     )
     by_user = {str(r["user_id"]): r for r in run.rows.iter_rows(named=True)}
     results = []

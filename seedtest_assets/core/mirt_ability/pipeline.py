@@ -37,6 +37,67 @@ class ScoringRun:
     rows: pl.DataFrame
 
 
+@dataclass(frozen=True)
+class ScoringBasis:
+    """What re-scoring a student needs besides their attempts: the latest calibrated item bank
+    and the latest weekly population's prior. Loading it costs two reads (~40 ms at 2,000
+    items and 100k students on PostgreSQL), so a long-lived caller (the θ-update service)
+    keeps one and reloads it when :func:`basis_stamp` changes.
+
+    Attributes:
+        model: IRT model of the item parameters.
+        week_start: the calibrated week whose parameters are used.
+        version: their version label (``2PL@2026-11-09``).
+        bank: the items as an :class:`~seedtest_assets.core.irt.ItemBank`.
+        n_items: number of items in the bank.
+        prior: the growth prior (the latest weekly population's, else the default).
+        stamp: :func:`basis_stamp` at load time (what identifies this basis).
+    """
+
+    model: str
+    week_start: date
+    version: str
+    bank: ItemBank
+    n_items: int
+    prior: GrowthPrior
+    stamp: tuple[object, ...]
+
+
+def basis_stamp(engine: Engine, model: str, on_or_before: date) -> tuple[object, ...] | None:
+    """A cheap identity of the basis :func:`scoring_basis` would load now: the latest
+    calibrated week, when its parameters were written (a re-run calibration of the same week
+    changes it), and the latest weekly ability week (the prior). None: nothing calibrated."""
+    with engine.connect() as conn:
+        week = item_params.latest_week(conn, model, on_or_before)
+        if week is None:
+            return None
+        fitted = item_params.week_fitted_at(conn, week, model)
+        ability_week = table.latest_weekly_week(conn, on_or_before)
+    return (model, week, fitted, ability_week)
+
+
+def scoring_basis(engine: Engine, model: str, on_or_before: date) -> ScoringBasis | None:
+    """Load the latest item bank of ``model`` (on or before ``on_or_before``) and the
+    population prior; None when nothing is calibrated yet."""
+    stamp = basis_stamp(engine, model, on_or_before)
+    if stamp is None:
+        return None
+    week = stamp[1]
+    assert isinstance(week, date)
+    items = stored_item_params(engine, week, model)
+    if items.height == 0:  # deleted between the two reads
+        return None
+    return ScoringBasis(
+        model=model,
+        week_start=week,
+        version=str(items["version"][0]),
+        bank=ItemBank(items),
+        n_items=items.height,
+        prior=_latest_population_prior(engine, on_or_before),
+        stamp=stamp,
+    )
+
+
 def latest_calibrated_week(engine: Engine, model: str, on_or_before: date) -> date | None:
     """The most recent week with stored item parameters for ``model``."""
     with engine.connect() as conn:
@@ -65,21 +126,25 @@ def _score(
     reference: datetime,
     user_ids: Sequence[str] | None = None,
     prior: GrowthPrior | None = None,
+    basis: ScoringBasis | None = None,
 ) -> ScoringRun:
     """Score the valid attempts in ``[start, end)`` with ``week_start``'s item parameters.
 
     ``theta``/``se`` is the growth line's ability at ``reference`` (docs/irt.md, "One theta");
     ``prior`` None = empirical Bayes over the scored population (the weekly batch), else that
     fixed prior (a handful of students: the population's, from :func:`population_prior`).
+    ``basis``: the item bank already loaded (its ``week_start`` must be ``week_start``).
     """
-    items = stored_item_params(engine, week_start, model)
-    if items.height == 0:
-        raise NoItemParamsError(f"no {model} item parameters stored for week {week_start}")
+    if basis is None:
+        items = stored_item_params(engine, week_start, model)
+        if items.height == 0:
+            raise NoItemParamsError(f"no {model} item parameters stored for week {week_start}")
+        version, bank = items["version"][0], ItemBank(items)
+    else:
+        version, bank = basis.version, basis.bank
     responses = read_valid_attempts(engine, start, end, now=now, user_ids=user_ids)
-    version = items["version"][0]
     if responses.height == 0:
         return ScoringRun(week_start, version, pl.DataFrame(schema=ROWS_SCHEMA))
-    bank = ItemBank(items)
     window = score(responses.select("user_id", "item_id", "is_correct"), bank, method="EAP")
     abilities = window.select(
         "user_id", "n_responses", theta_window="theta", theta_window_se="se"
@@ -207,32 +272,36 @@ def score_students(
     model: str = "2PL",
     lookback_days: int = 7 * DEFAULT_LOOKBACK_WEEKS,
     source: str = "on_demand",
+    basis: ScoringBasis | None = None,
 ) -> ScoringRun:
     """Re-score a few students now with the latest stored item parameters; append rows.
 
     ``theta`` is the growth line's ability at ``now``, with the latest weekly population's
     prior (:func:`population_prior`), so a re-score and the weekly batch estimate the same
     quantity. Students without valid attempts in the look-back get no row (the caller
-    reports a no-op).
+    reports a no-op). ``basis``: an item bank and prior loaded before
+    (:func:`scoring_basis`); None loads the latest now.
 
     Raises:
         ValueError: no item parameters stored yet for ``model``.
     """
-    week = latest_calibrated_week(engine, model, now.date())
-    if week is None:
+    if basis is None:
+        basis = scoring_basis(engine, model, now.date())
+    if basis is None:
         raise ValueError(f"no {model} item parameters stored yet: calibrate a week first")
     end = now.date() + timedelta(days=1)
     run = _score(
         engine,
-        week,
-        model,
+        basis.week_start,
+        basis.model,
         end - timedelta(days=lookback_days),
         end,
         now,
         source,
         reference=now,
         user_ids=user_ids,
-        prior=_latest_population_prior(engine, now.date()),
+        prior=basis.prior,
+        basis=basis,
     )
     with transaction(engine) as conn:
         table.append(conn, run.rows)

@@ -7,7 +7,7 @@ A row is one item of one week's calibration of one model; ``params`` is a JSON o
 from __future__ import annotations
 
 import json
-from datetime import date
+from datetime import date, datetime
 
 import polars as pl
 from sqlalchemy import Connection, and_, func, select
@@ -56,6 +56,13 @@ def replace_week(conn: Connection, week_start: date, model: str, frame: pl.DataF
     transaction; returns the rows written."""
     where = and_(_T.c.week_start == week_start, _T.c.model == model)
     return replace_rows(conn, _T, where, frame)
+
+
+def week_fitted_at(conn: Connection, week_start: date, model: str) -> datetime | None:
+    """When the week's parameters of ``model`` were last written (None: no rows)."""
+    return conn.execute(
+        select(func.max(_T.c.fitted_at)).where(_T.c.week_start == week_start, _T.c.model == model)
+    ).scalar_one()
 
 
 def latest_week(conn: Connection, model: str, on_or_before: date) -> date | None:

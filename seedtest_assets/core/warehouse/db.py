@@ -29,6 +29,7 @@ from sqlalchemy import (
     event,
     func,
     select,
+    text,
     type_coerce,
 )
 from sqlalchemy.sql import ColumnElement, Select
@@ -123,17 +124,29 @@ def read_frame(conn: Connection, stmt: Select) -> pl.DataFrame:
     return pl.DataFrame([tuple(r) for r in rows], schema=schema, orient="row")
 
 
-def read_frames(engine: Engine, stmts: Sequence[Select]) -> list[pl.DataFrame]:
+def read_frames(
+    engine: Engine, stmts: Sequence[Select], *, bulk: bool = True
+) -> list[pl.DataFrame]:
     """Several Core selects as polars frames (schemas as :func:`read_frame`), read in one
     snapshot, for the large reads (a calibration window: 10M rows).
 
     On PostgreSQL they run on an ADBC connection (``adbc-driver-postgresql``: binary COPY
     decoded into Arrow in C++; the psycopg CSV path of :func:`read_frame` spends 6 s
     iterating 10M row messages in Python and 13 s parsing) in one ``REPEATABLE READ READ
-    ONLY`` transaction. Elsewhere: :func:`read_frame` on one connection.
+    ONLY`` transaction. ``bulk=False`` (a few students' rows: the online update) reads them
+    with :func:`read_frame` on a pooled connection in one ``REPEATABLE READ`` transaction
+    instead, because a new ADBC connection costs ~25 ms. Elsewhere: :func:`read_frame` on
+    one connection.
     """
     if not is_postgres(engine):
         with engine.connect() as conn:
+            return [read_frame(conn, stmt) for stmt in stmts]
+    if not bulk:
+        rr = engine.connect().execution_options(isolation_level="REPEATABLE READ")
+        with rr as conn, conn.begin():
+            # Per-row index probes look expensive to the planner, which would then spend
+            # ~8 ms compiling them (JIT) for a query that runs in a few.
+            conn.execute(text("SET LOCAL jit = off"))
             return [read_frame(conn, stmt) for stmt in stmts]
     # ADBC reads by COPY only for a query without parameters (with them it fetches rows: 20 s
     # instead of 12.5 s here), so the parameters are bound client-side by psycopg's own

@@ -168,3 +168,27 @@ def test_simulate_shapes():
     assert responses.group_by("user_id", "item_id").len()["len"].max() == 1  # distinct items
     assert set(items.columns) == {"item_id", "a", "b", "c", "d"}
     assert thetas.height == 100
+
+
+def test_a_kept_bank_reuses_its_finer_grid_and_answers_the_same():
+    """The θ-update service scores one student at a time with one bank: the finer grid's
+    table is built once (rounded up to a multiple of 64, +1) and the answers do not move."""
+    items = simulate_items(1_000, "2PL", seed=43)
+    rng = np.random.default_rng(44)
+    p = expit(items["a"].to_numpy() * 0.3 + items["d"].to_numpy())
+    responses = pl.DataFrame(
+        {"user_id": 1, "item_id": items["item_id"], "is_correct": rng.random(1_000) < p}
+    )
+    bank = ItemBank(items)
+    first = score(responses, bank).row(0, named=True)
+    (points,) = bank._fine
+    assert (points - 1) % ItemBank.FINE_STEP == 0 and points > bank.nodes.size
+    table = bank._fine[points][1]
+    again = score(responses, bank).row(0, named=True)
+    assert bank._fine[points][1] is table  # reused, not rebuilt
+    assert again == first
+    reference = score(responses, items, quadrature_points=2001).row(0, named=True)
+    assert first["theta"] == pytest.approx(reference["theta"], abs=1e-4)
+    for n in range(ItemBank.FINE_TABLES + 3):  # the cache stays bounded
+        bank.fine_table(200 + 64 * n)
+    assert len(bank._fine) == ItemBank.FINE_TABLES

@@ -1,0 +1,1 @@
+"""Tests of the θ-update service (seedtest_assets/api)."""
