@@ -152,6 +152,14 @@ class TokenVerifier:
         with self._lock:
             self._refresh()
 
+    def has_key_for(self, token: str) -> bool:
+        """Whether ``token``'s ``kid`` is cached (verifying it needs no network)."""
+        try:
+            kid = jwt.get_unverified_header(token).get("kid")
+        except jwt.PyJWTError:
+            return True  # refused without any key
+        return not isinstance(kid, str) or kid in self._keys
+
     def verify(self, token: str) -> Principal:
         """The token's principal; :class:`AuthError` 401 for anything not valid."""
         try:

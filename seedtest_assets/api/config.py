@@ -39,6 +39,9 @@ class ApiConfig:
             (``SEEDTEST_API_BANK_REFRESH_SECONDS``, default 10).
         max_batch: most students scored in one call when requests arrive together
             (``SEEDTEST_API_MAX_BATCH``, default 64).
+        concurrency: scoring calls running at once per worker
+            (``SEEDTEST_API_CONCURRENCY``, default 1: measured best, because the scoring is
+            CPU-bound Python that several threads only contend for; more workers scale).
         dagster_events: record ``student/mirt_ability`` materializations (``DAGSTER_HOME`` set
             and ``SEEDTEST_API_DAGSTER_EVENTS`` not false).
         jwt_leeway_seconds: clock skew allowed on ``exp``/``nbf``/``iat``
@@ -52,6 +55,7 @@ class ApiConfig:
     online_enabled: bool
     bank_refresh_seconds: float = 10.0
     max_batch: int = 64
+    concurrency: int = 1
     dagster_events: bool = False
     jwt_leeway_seconds: float = 30.0
 
@@ -81,6 +85,7 @@ class ApiConfig:
             online_enabled=online_updates_enabled(environ),
             bank_refresh_seconds=number("SEEDTEST_API_BANK_REFRESH_SECONDS", 10.0, 0.1, 3600),
             max_batch=int(number("SEEDTEST_API_MAX_BATCH", 64, 1, 1000)),
+            concurrency=int(number("SEEDTEST_API_CONCURRENCY", 1, 1, 32)),
             dagster_events=bool(get("DAGSTER_HOME")) and not events_off,
             jwt_leeway_seconds=number("JWT_LEEWAY_SECONDS", 30.0, 0, 300),
         )

@@ -3,10 +3,10 @@
 Requests that arrive while a scoring call is running are scored together in the next call
 (at most ``max_batch`` students, one call per ``lookback_days`` value): the core's fixed cost
 per call (reading, validating, scoring and appending through polars and one transaction,
-~25 ms) is then shared, where one call per request would cap a worker at ~40 updates/s. A
-student is never twice in one call, so every accepted request writes exactly one
-``mirt_ability`` row (``source = 'api'``), and two requests for one student are scored one
-after the other.
+~25 ms) is then shared, where one call per request would cap a worker at ~40 updates/s. Up to
+``concurrency`` calls run at once, so that their database round trips overlap. A student is
+never in two calls at once, so every accepted request writes exactly one ``mirt_ability``
+row (``source = 'api'``), and two requests for one student are scored one after the other.
 
 The bank (:class:`~seedtest_assets.core.mirt_ability.pipeline.ScoringBasis`) is loaded at
 start and reloaded when :func:`~seedtest_assets.core.mirt_ability.pipeline.basis_stamp`
@@ -56,6 +56,7 @@ class ThetaService:
         self.engine, self.config, self.events = engine, config, events
         self.basis: ScoringBasis | None = None
         self._pending: deque[_Request] = deque()
+        self._in_flight: set[str] = set()
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self.last_refresh_error: str | None = None
@@ -128,17 +129,20 @@ class ThetaService:
         return await future
 
     def _take_batch(self) -> list[_Request]:
-        """The next call's requests: the oldest request's ``lookback_days``, distinct
-        students, at most ``max_batch``; the rest stay queued in order."""
-        first = self._pending[0]
+        """The next call's requests: distinct students not being scored by a running call,
+        with the first such request's ``lookback_days``, at most ``max_batch``; the rest stay
+        queued in order."""
         batch: list[_Request] = []
-        seen: set[str] = set()
+        seen: set[str] = set(self._in_flight)
         kept: deque[_Request] = deque()
+        lookback: int | None = None
         while self._pending:
             r = self._pending.popleft()
+            if lookback is None and r.user_id not in seen:
+                lookback = r.lookback_days
             if (
                 len(batch) < self.config.max_batch
-                and r.lookback_days == first.lookback_days
+                and r.lookback_days == lookback
                 and r.user_id not in seen
             ):
                 batch.append(r)
@@ -149,26 +153,49 @@ class ThetaService:
         return batch
 
     async def _batcher(self) -> None:
+        """Start a scoring call whenever requests wait and fewer than ``concurrency`` calls
+        run: the calls overlap their database round trips (one call at a time left both
+        cores half idle, measured)."""
+        running: set[asyncio.Task[None]] = set()
         while True:
-            if not self._pending:
+            if not self._pending or len(running) >= self.config.concurrency:
                 self._wake.clear()
                 await self._wake.wait()
                 continue
-            batch = self._take_batch()
-            batch = [r for r in batch if not r.future.cancelled()]
+            batch = [r for r in self._take_batch() if not r.future.cancelled()]
             if not batch:
+                self._wake.clear()  # only students already being scored wait: their turn
+                await self._wake.wait()  # comes when that call ends
                 continue
-            metrics.BATCH_SIZE.observe(len(batch))
-            try:
-                results = await asyncio.to_thread(self._score, batch)
-            except Exception as exc:
-                for r in batch:
-                    if not r.future.done():
-                        r.future.set_exception(exc)
-                continue
+            self._in_flight.update(r.user_id for r in batch)
+            task = asyncio.create_task(self._run_batch(batch))
+            running.add(task)
+            task.add_done_callback(self._finished(running))
+
+    def _finished(self, running: set[asyncio.Task[None]]):
+        """A done-callback: forget the call, then wake the batcher (in this order: woken
+        while the call still counted as running, it would sleep with requests waiting)."""
+
+        def done(task: asyncio.Task[None]) -> None:
+            running.discard(task)
+            self._wake.set()
+
+        return done
+
+    async def _run_batch(self, batch: list[_Request]) -> None:
+        metrics.BATCH_SIZE.observe(len(batch))
+        try:
+            results = await asyncio.to_thread(self._score, batch)
+        except Exception as exc:
+            for r in batch:
+                if not r.future.done():
+                    r.future.set_exception(exc)
+        else:
             for r in batch:
                 if not r.future.done():
                     r.future.set_result(results[r.user_id])
+        finally:
+            self._in_flight.difference_update(r.user_id for r in batch)
 
     def _score(self, batch: list[_Request]) -> dict[str, ThetaResult]:
         """One core call for ``batch`` (in a worker thread); records the UI events."""

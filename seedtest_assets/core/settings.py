@@ -71,6 +71,7 @@ VARIABLES: dict[str, str] = {
     "LOCAL_DEV": "θ-update service: true skips token verification (loopback only)",
     "SEEDTEST_API_BANK_REFRESH_SECONDS": "θ-update service: new-calibration check (default 10)",
     "SEEDTEST_API_MAX_BATCH": "θ-update service: students scored per core call (default 64)",
+    "SEEDTEST_API_CONCURRENCY": "θ-update service: scoring calls at once per worker (default 1)",
     "SEEDTEST_API_DAGSTER_EVENTS": "θ-update service: false = no UI events (default on)",
     "PROMETHEUS_MULTIPROC_DIR": "θ-update service: metrics folder shared by workers",
     "SOURCE_ATTEMPTS": "relation read as attempts: [schema.]name (default ours)",

@@ -358,3 +358,27 @@ def test_switched_off_answers_noop_and_writes_nothing(warehouse, jwks, keys, tmp
         assert "ENABLE_IRT_ONLINE_UPDATE=false" in body["message"]
         assert srv.request("GET", "/readyz")[1]["online_updates"] is False
     assert len(api_rows(url, "1")) == before
+
+
+def test_events_use_dagsters_batched_write_and_the_ui_reads_them(tmp_path):
+    """The service writes its runless materializations through Dagster's batched path (the
+    internal API it needs exists in the pinned Dagster); they read back like the public
+    call's, one per student."""
+    from seedtest_assets.api.events import DagsterEvents
+
+    instance = dg.DagsterInstance.local_temp(str(tmp_path))
+    try:
+        sink = DagsterEvents(instance)
+        sink.start()
+        sink.submit({f"s-{i}": {"theta": float(i), "source": "api"} for i in range(25)})
+        sink.stop()
+        assert (sink.recorded, sink.failed, sink.path) == (25, 0, "batched")
+        key = dg.AssetKey(["student", "mirt_ability"])
+        records = instance.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key=key, asset_partitions=["s-7"]), limit=5
+        ).records
+        assert len(records) == 1
+        assert records[0].asset_materialization.metadata["theta"].value == 7.0
+        assert set(instance.get_dynamic_partitions("users")) == {f"s-{i}" for i in range(25)}
+    finally:
+        instance.dispose()

@@ -316,8 +316,10 @@ def _split_copies(
     """(the window frame, the other copies) from :func:`few_students_select`'s rows: an id's
     other copies are its copies in the table less those the frame holds (as
     :func:`other_copies_select` counts them)."""
-    counted = raw.filter(pl.col("id").is_not_null()).group_by("id").agg(
-        n_other=pl.col("id_copies").first() - pl.len()
+    counted = (
+        raw.filter(pl.col("id").is_not_null())
+        .group_by("id")
+        .agg(n_other=pl.col("id_copies").first() - pl.len())
     )
     schema = frame_schema(other_copies_select(start, end, user_ids))
     others = counted.filter(pl.col("n_other") > 0).select(list(schema)).cast(dict(schema))
