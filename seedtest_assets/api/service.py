@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
 from collections import defaultdict, deque
 from dataclasses import dataclass, field
@@ -61,6 +62,7 @@ class ThetaService:
         self._tasks: list[asyncio.Task[None]] = []
         self.last_refresh_error: str | None = None
         self._last_now = datetime.min
+        self._clock = threading.Lock()  # several calls may run at once (concurrency > 1)
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
@@ -154,8 +156,8 @@ class ThetaService:
 
     async def _batcher(self) -> None:
         """Start a scoring call whenever requests wait and fewer than ``concurrency`` calls
-        run: the calls overlap their database round trips (one call at a time left both
-        cores half idle, measured)."""
+        run (default 1: more calls in one process only contend for the GIL, measured; more
+        workers scale instead)."""
         running: set[asyncio.Task[None]] = set()
         while True:
             if not self._pending or len(running) >= self.config.concurrency:
@@ -201,8 +203,9 @@ class ThetaService:
         """One core call for ``batch`` (in a worker thread); records the UI events."""
         # Strictly increasing per worker: a student's rows never share a fitted_at (even under
         # a frozen test clock); across workers the unique index decides (retried below).
-        now = max(settings.utc_now(), self._last_now + timedelta(microseconds=1))
-        self._last_now = now
+        with self._clock:
+            now = max(settings.utc_now(), self._last_now + timedelta(microseconds=1))
+            self._last_now = now
         for attempt in range(3):
             try:
                 update = update_theta(
@@ -220,8 +223,9 @@ class ThetaService:
                 # microsecond (uq_mirt_ability_rescore): nothing was written; go again later.
                 if attempt == 2:
                     raise
-                now += timedelta(microseconds=1)
-                self._last_now = now
+                with self._clock:
+                    now = max(now, self._last_now) + timedelta(microseconds=1)
+                    self._last_now = now
                 time.sleep(0.001)
         results = {r.user_id: r for r in update.results}
         if self.events is not None and update.rows.height:
