@@ -46,8 +46,9 @@ def replace_weekly(conn: Connection, week_start: date, frame: pl.DataFrame) -> i
 
 
 def append(conn: Connection, frame: pl.DataFrame) -> int:
-    """Append re-score rows (:data:`ROWS_SCHEMA`) in the caller's transaction."""
-    return insert_frame(conn, _A, frame)
+    """Append re-score rows (:data:`ROWS_SCHEMA`) in the caller's transaction (a few rows:
+    an ``INSERT``, not a COPY, on PostgreSQL)."""
+    return insert_frame(conn, _A, frame, few_rows=True)
 
 
 def count_weekly(conn: Connection, week_start: date) -> int:

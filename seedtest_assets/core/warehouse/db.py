@@ -261,27 +261,30 @@ def may_omit(column) -> bool:
     return column.autoincrement is True or column.server_default is not None or column.nullable
 
 
-#: Up to this many rows (and no JSON column) PostgreSQL inserts by ``INSERT``, not COPY.
+#: Up to this many rows (no JSON column, ``few_rows``) PostgreSQL inserts by ``INSERT``.
 SMALL_INSERT_ROWS = 200
 
 
-def insert_frame(conn: Connection, table: Table, frame: pl.DataFrame) -> int:
+def insert_frame(
+    conn: Connection, table: Table, frame: pl.DataFrame, *, few_rows: bool = False
+) -> int:
     """Append ``frame``'s rows to ``table`` inside the caller's transaction; returns the count.
 
     JSON columns take JSON *text* (a String column, e.g. from ``struct.json_encode``) holding
     an object per row; it is stored as that JSON on both backends, so ``kpis->>'I_t'`` and
     ``json_extract(kpis, '$.I_t')`` read it.
 
-    PostgreSQL: ``COPY ... FROM STDIN``; a few rows without JSON columns (the online
-    update's one row per student) as one multi-row ``INSERT`` instead, because preparing a
-    COPY costs more than the rows (measured: 12% of the θ-update service's scoring time).
-    SQLite: ``executemany`` of a Core insert.
+    PostgreSQL: ``COPY ... FROM STDIN``. With ``few_rows`` (the online update's one row per
+    student), up to :data:`SMALL_INSERT_ROWS` rows without JSON columns go as an ``INSERT``
+    instead, because preparing a COPY costs more than the rows (measured: 12% of the
+    θ-update service's scoring time); errors then arrive wrapped by SQLAlchemy. SQLite:
+    ``executemany`` of a Core insert.
     """
     if frame.height == 0:
         return 0
     frame = _frame_for_table(table, frame)
     json_cols = _check_json_columns(table, frame)
-    if is_postgres(conn) and (json_cols or frame.height > SMALL_INSERT_ROWS):
+    if is_postgres(conn) and (not few_rows or json_cols or frame.height > SMALL_INSERT_ROWS):
         _copy_in(conn, table, frame)
         return frame.height
     # Bind JSON text as text: the JSON type would encode the string again (a JSON string
