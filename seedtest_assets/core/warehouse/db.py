@@ -54,12 +54,32 @@ def make_engine(url: str | None = None) -> Engine:
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn, _record) -> None:  # pragma: no cover - trivial
             cur = dbapi_conn.cursor()
-            cur.execute("PRAGMA journal_mode=WAL")
+            set_wal(cur)
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.close()
 
         return engine
     return create_engine(url, pool_pre_ping=True)
+
+
+def set_wal(cursor, attempts: int = 100, pause: float = 0.1) -> None:
+    """``PRAGMA journal_mode=WAL`` on a SQLite cursor, retried while the file is locked.
+
+    Switching the journal mode of a new file does not wait on SQLite's busy timeout: a
+    second process opening the file while the first one creates the schema got "database
+    is locked" at once (seen once in the full suite's two-concurrent-upgrades test).
+    """
+    import sqlite3
+    import time as _time
+
+    for attempt in range(attempts):
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or attempt == attempts - 1:
+                raise
+            _time.sleep(pause)
 
 
 def is_postgres(bind: Engine | Connection) -> bool:

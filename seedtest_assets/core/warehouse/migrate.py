@@ -29,6 +29,7 @@ from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
 from sqlalchemy.pool import NullPool
 
 from seedtest_assets.core import settings
+from seedtest_assets.core.warehouse.db import set_wal
 
 #: The advisory lock key of "seedtest migrations" (ASCII "seedtMIG" as a signed 64-bit
 #: integer): ``SELECT pg_advisory_xact_lock(8315163769131845959)``; see docs/operations.md.
@@ -61,7 +62,7 @@ def _migration_engine(url: str) -> Engine:
     @event.listens_for(engine, "connect")
     def _connect(dbapi_conn, _record) -> None:
         cur = dbapi_conn.cursor()
-        cur.execute("PRAGMA journal_mode=WAL")
+        set_wal(cur)
         cur.close()
         # The driver would BEGIN only before DML and so commit each DDL statement on its
         # own: take transactions over (SQLAlchemy's documented recipe).
