@@ -49,7 +49,6 @@ class ScoringBasis:
         week_start: the calibrated week whose parameters are used.
         version: their version label (``2PL@2026-11-09``).
         bank: the items as an :class:`~seedtest_assets.core.irt.ItemBank`.
-        n_items: number of items in the bank.
         prior: the growth prior (the latest weekly population's, else the default).
         stamp: :func:`basis_stamp` at load time (what identifies this basis).
     """
@@ -58,9 +57,13 @@ class ScoringBasis:
     week_start: date
     version: str
     bank: ItemBank
-    n_items: int
     prior: GrowthPrior
     stamp: tuple[object, ...]
+
+    @property
+    def n_items(self) -> int:
+        """Items in the bank."""
+        return self.bank.n_items
 
 
 def basis_stamp(engine: Engine, model: str, on_or_before: date) -> tuple[object, ...] | None:
@@ -92,7 +95,6 @@ def scoring_basis(engine: Engine, model: str, on_or_before: date) -> ScoringBasi
         week_start=week,
         version=str(items["version"][0]),
         bank=ItemBank(items),
-        n_items=items.height,
         prior=_latest_population_prior(engine, on_or_before),
         stamp=stamp,
     )
