@@ -73,6 +73,7 @@ from seedtest_assets.core.irt.models import (
     get_model,
 )
 from seedtest_assets.core.irt.quadrature import DEFAULT_CALIBRATION_POINTS, grid
+from seedtest_assets.core.irt.standard_errors import ItemErrors, item_standard_errors
 from seedtest_assets.core.options import Acceleration, IrtModel
 
 DEFAULT_MIN_RESPONSES = 10
@@ -88,6 +89,9 @@ ITEM_SCHEMA: dict[str, pl.DataType] = {
     "flag_reason": pl.String(),
     "fixed": pl.Boolean(),
 }
+
+#: Columns ``calibrate(..., standard_errors=True)`` adds to ``items`` (Float64).
+SE_COLUMNS = ["a_se", "b_se", "c_se", "d_se"]
 
 #: Anchors without responses: (item ids in the responses' dtype, a, d, c float64 (k,) each).
 ExtraAnchors = tuple[pl.Series, np.ndarray, np.ndarray, np.ndarray]
@@ -120,6 +124,11 @@ class Calibration:
     population_mean: float = 0.0
     population_sd: float = 1.0
     quadrature_points: int = DEFAULT_CALIBRATION_POINTS
+    #: How ``a_se``/``b_se``/``c_se``/``d_se`` were computed (:mod:`.standard_errors`), or
+    #: None when they were not asked for.
+    se_method: str | None = None
+    #: False when some item's information was not invertible (its SEs are NaN).
+    se_positive_definite: bool | None = None
 
 
 def calibrate(
@@ -135,6 +144,7 @@ def calibrate(
     estimate_population: bool | None = None,
     start_items: pl.DataFrame | None = None,
     accelerate: Acceleration = "none",
+    standard_errors: bool = False,
 ) -> Calibration:
     """Calibrate item parameters from sparse responses by Bock-Aitkin EM.
 
@@ -160,6 +170,10 @@ def calibrate(
             within ``tol``), reached in fewer cycles.
         accelerate: ``"squarem"``: SQUAREM extrapolation of the EM (:func:`~.em._squarem`;
             the objective still never decreases), or ``"none"``: plain cycles.
+        standard_errors: add ``a_se``, ``b_se``, ``c_se``, ``d_se`` to ``items`` (same units
+            as the parameters; NaN for anchors and parameters the model does not estimate,
+            0 for a Rasch slope) from the observed information at the solution
+            (:mod:`.standard_errors`; the method is in ``se_method``).
 
     Returns:
         :class:`Calibration`; parameters in logits (a per logit, b and d in logits, c a
@@ -220,8 +234,26 @@ def calibrate(
         min_responses,
         extra_anchors,
     )
+    se_method = se_ok = None
+    if standard_errors:
+        errors = item_standard_errors(
+            counts,
+            fit.a,
+            fit.d,
+            fit.c,
+            free,
+            item_model,
+            priors,
+            nodes,
+            mean=fit.population_mean,
+            sd=fit.population_sd,
+        )
+        se_method, se_ok = errors.method, errors.positive_definite
+        items = _with_errors(items, data.item_ids, errors)
     return Calibration(
         items=items,
+        se_method=se_method,
+        se_positive_definite=se_ok,
         log_likelihood=fit.log_likelihood,
         log_posterior=fit.log_posterior,
         converged=fit.converged,
@@ -233,6 +265,22 @@ def calibrate(
         population_sd=fit.population_sd,
         quadrature_points=int(quadrature_points),
     )
+
+
+def _with_errors(items: pl.DataFrame, item_ids: IdCodes, errors: ItemErrors) -> pl.DataFrame:
+    """``items`` with the SE columns joined on item_id (extra anchors get NaN)."""
+    se = pl.DataFrame(
+        {
+            "item_id": item_ids.decode(),
+            "a_se": errors.a_se,
+            "b_se": errors.b_se,
+            "c_se": errors.c_se,
+            "d_se": errors.d_se,
+        },
+        schema_overrides={"item_id": items.schema["item_id"]},
+    )
+    out = items.join(se, on="item_id", how="left")
+    return out.with_columns(pl.col(SE_COLUMNS).fill_null(float("nan")))
 
 
 #: (responses' column, anchors' column), as named in the errors.
