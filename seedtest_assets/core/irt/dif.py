@@ -1,0 +1,449 @@
+"""Differential item functioning (DIF) across groups of students: likelihood-ratio tests
+with anchor items, on a multiple-group EM (no Dagster).
+
+The anchored model (mirt's ``multipleGroup`` with ``invariance = c(anchors, 'free_means',
+'free_var')``):
+
+- the reference group's theta is N(0, 1) (this sets the scale); every focal group has its
+  own mean and SD, estimated;
+- anchor items (assumed free of DIF) have one set of parameters for all groups: they carry
+  the link between the groups' scales;
+- every other item has its own parameters in each group.
+
+It is fitted by Bock-Aitkin EM: each group's E-step with its own population, the M-step
+on the expected counts pooled over the groups for an anchor and per group otherwise
+(an item of the model per (item, group) pair), then the focal groups' moments from their
+posterior mass.
+
+The test of item j compares the anchored model with one where j, too, has one set of
+parameters for all groups: ``LR = 2 (logL_anchored - logL_j)``, chi-square with
+``parameters x (groups - 1)`` df. Two ways to fit the constrained model:
+
+- ``"profile"`` (default): only item j's shared parameters are re-estimated, the rest of the
+  anchored model held at its estimates. Only the students who answered j change their
+  likelihood, and their likelihood without j is kept from the anchored fit, so a test costs
+  a few passes over j's responses. Holding the rest fixed can only lower logL_j, so the LR
+  is at least the full one (slightly liberal); the tests measure the difference.
+- ``"refit"``: the whole multiple-group EM again with j constrained (exact; one fit per item).
+
+Groups smaller than ``min_group_students`` are left out of the model, and an item is tested
+only in the groups where it has at least ``min_item_responses`` responses (fewer groups
+than 2: no test, NaN).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import polars as pl
+from scipy.stats import chi2
+
+from seedtest_assets.core.irt.data import (
+    IdCodes,
+    ResponseArrays,
+    interleave,
+    response_arrays,
+    sparse_counts,
+)
+from seedtest_assets.core.irt.em import e_step, m_step
+from seedtest_assets.core.irt.models import ItemModel, ItemPriors, get_model, log_prob_tables
+from seedtest_assets.core.irt.quadrature import DEFAULT_CALIBRATION_POINTS, grid, log_normal_weights
+from seedtest_assets.core.options import IrtModel
+
+DIF_SCHEMA = {
+    "item_id": pl.Int64(),
+    "LR": pl.Float64(),
+    "df": pl.Int64(),
+    "p": pl.Float64(),
+    "groups": pl.Int64(),
+    "n_responses": pl.Int64(),
+    "max_b_shift": pl.Float64(),
+}
+
+
+@dataclass
+class DifResult:
+    """:func:`dif`'s answer.
+
+    - ``items``: per studied item (``DIF_SCHEMA``; item_id in the responses' dtype): LR, df,
+      p, the groups it was tested in, its responses there, and the largest difference of its
+      per-group b from the reference group's in the anchored model (logits).
+    - ``groups``: per group in the model: group, n_students, mean, sd (the reference 0, 1).
+    - ``log_likelihood``: the anchored model's; ``converged``, ``iterations`` of its EM.
+    - ``reference``: the reference group.
+    """
+
+    items: pl.DataFrame
+    groups: pl.DataFrame
+    log_likelihood: float
+    converged: bool
+    iterations: int
+    reference: object
+
+
+def dif(
+    responses: pl.DataFrame,
+    groups: pl.DataFrame,
+    anchors: list[object] | pl.Series,
+    *,
+    model: IrtModel = "2PL",
+    reference: object | None = None,
+    method: Literal["profile", "refit"] = "profile",
+    priors: ItemPriors | None = ItemPriors(),  # noqa: B008 - frozen dataclass
+    min_group_students: int = 100,
+    min_item_responses: int = 50,
+    quadrature_points: int = DEFAULT_CALIBRATION_POINTS,
+    max_cycles: int = 500,
+    tol: float = 1e-4,
+) -> DifResult:
+    """LR tests of DIF for every non-anchor item (module doc).
+
+    Args:
+        responses: user_id, item_id, is_correct (one row per response).
+        groups: user_id, group (one row per student; students without one are left out).
+        anchors: item ids assumed free of DIF (at least one, with responses).
+        model: the item model ("2PL", "1PL", "Rasch", "3PL").
+        reference: the group whose theta is N(0, 1); default the largest.
+        method: "profile" or "refit" (module doc).
+        min_group_students, min_item_responses: size limits (module doc).
+    """
+    item_model = get_model(model)
+    priors = priors if priors is not None else ItemPriors(None, None, None)
+    if "user_id" not in groups.columns or "group" not in groups.columns:
+        raise ValueError("groups needs columns user_id and group")
+    joined = responses.join(groups.select("user_id", "group"), on="user_id", how="inner")
+    sizes = joined.group_by("group").agg(n=pl.col("user_id").n_unique())
+    sizes = sizes.filter(pl.col("n") >= min_group_students).sort("n", "group", descending=True)
+    if sizes.height < 2:
+        raise ValueError(
+            f"DIF needs at least 2 groups of >= {min_group_students} students, found {sizes.height}"
+        )
+    names = sizes["group"].to_list()
+    if reference is None:
+        reference = names[0]
+    if reference not in names:
+        raise ValueError(f"reference group {reference!r} has fewer than {min_group_students}")
+    names = [reference, *[g for g in names if g != reference]]
+    joined = joined.filter(pl.col("group").is_in(names))
+    data = response_arrays(joined.select("user_id", "item_id", "is_correct"))
+    group_of_user = _group_codes(joined, data, names)
+    anchor_ids = pl.Series(list(anchors)) if not isinstance(anchors, pl.Series) else anchors
+    n_items, n_groups = data.item_ids.size, len(names)
+    is_anchor = np.zeros(n_items, bool)
+    if anchor_ids.len():
+        _, anchor_codes = IdCodes.encode(anchor_ids, "anchors")
+        pos, known = data.item_ids.find(anchor_codes, ("responses.item_id", "anchors"))
+        is_anchor[pos[known]] = True
+    if not is_anchor.any():
+        raise ValueError("DIF needs at least one anchor item with responses")
+    grp = group_of_user[data.users]
+    fit = _MultiGroup(
+        data.users,
+        data.items,
+        data.correct,
+        grp,
+        is_anchor,
+        n_groups,
+        item_model,
+        priors,
+        grid(quadrature_points),
+    )
+    state = fit.fit(max_cycles, tol)
+    # Per item and group: responses, and the per-group b in the anchored model.
+    counts = np.zeros((n_items, n_groups), np.int64)
+    np.add.at(counts, (data.items, grp), 1)
+    rows = []
+    for j in np.flatnonzero(~is_anchor).tolist():
+        tested = counts[j] >= min_item_responses
+        k = int(tested.sum())
+        n_par = len(item_model.item_params)
+        if k < 2:
+            rows.append((j, float("nan"), 0, float("nan"), k, int(counts[j].sum()), float("nan")))
+            continue
+        if method == "profile":
+            lr = fit.profile_lr(state, j, tested)
+        elif method == "refit":
+            lr = fit.refit_lr(state, j, tested, max_cycles, tol)
+        else:
+            raise ValueError(f"method must be 'profile' or 'refit', got {method!r}")
+        df = n_par * (k - 1)
+        v = fit.virtual(j, np.flatnonzero(tested))
+        b = -state.d[v] / state.a[v]
+        shift = float(np.max(np.abs(b - b[0]))) if tested[0] else float(np.ptp(b))
+        rows.append(
+            (j, lr, df, float(chi2.sf(max(lr, 0.0), df)), k, int(counts[j][tested].sum()), shift)
+        )
+    codes = np.array([r[0] for r in rows], np.int64)
+    items = pl.DataFrame(
+        {
+            "item_id": data.item_ids.ids.gather(codes) if codes.size else data.item_ids.ids.head(0),
+            "LR": [r[1] for r in rows],
+            "df": [r[2] for r in rows],
+            "p": [r[3] for r in rows],
+            "groups": [r[4] for r in rows],
+            "n_responses": [r[5] for r in rows],
+            "max_b_shift": [r[6] for r in rows],
+        },
+        schema={**DIF_SCHEMA, "item_id": data.item_ids.ids.dtype},
+    )
+    n_students = np.bincount(group_of_user, minlength=n_groups)
+    group_frame = pl.DataFrame(
+        {
+            "group": names,
+            "n_students": n_students,
+            "mean": state.mean,
+            "sd": state.sd,
+        }
+    )
+    return DifResult(
+        items, group_frame, state.log_likelihood, state.converged, state.iterations, reference
+    )
+
+
+def _group_codes(joined: pl.DataFrame, data: ResponseArrays, names: list[object]) -> np.ndarray:
+    """Group code (index in ``names``) per user code: int64 (n_users,)."""
+    # Sorted by user_id as IdCodes sorts its distinct ids, so row k is distinct id k.
+    per_user = joined.select("user_id", "group").unique("user_id").sort("user_id")
+    _, distinct = IdCodes.encode(per_user["user_id"], "groups")
+    codes, _ = data.user_ids.find(distinct, ("responses.user_id", "groups.user_id"))
+    lookup = {g: i for i, g in enumerate(names)}
+    out = np.zeros(data.user_ids.size, np.int64)
+    out[codes] = np.array([lookup[g] for g in per_user["group"].to_list()], np.int64)
+    return out
+
+
+@dataclass
+class _Fit:
+    a: np.ndarray
+    d: np.ndarray
+    c: np.ndarray
+    mean: np.ndarray
+    sd: np.ndarray
+    log_likelihood: float
+    converged: bool
+    iterations: int
+
+
+class _MultiGroup:
+    """The anchored multiple-group model: model item ``v`` is an anchor item (all groups) or
+    an (item, group) pair; one sparse count matrix per group over the model items."""
+
+    def __init__(
+        self,
+        users: np.ndarray,
+        items: np.ndarray,
+        correct: np.ndarray,
+        grp: np.ndarray,
+        is_anchor: np.ndarray,
+        n_groups: int,
+        model: ItemModel,
+        priors: ItemPriors,
+        nodes: np.ndarray,
+    ) -> None:
+        """Codes per response (users, items int64 (n,), correct float64 (n,), grp int64
+        (n,)), anchors bool (n_items,), the model, priors and nodes (Q,)."""
+        self.model, self.priors, self.nodes, self.n_groups = model, priors, nodes, n_groups
+        self.is_anchor = is_anchor
+        n_items = is_anchor.size
+        # Model-item index: anchors first (one each), then (item, group) pairs.
+        self.anchor_index = np.cumsum(is_anchor) - 1
+        n_anchor = int(is_anchor.sum())
+        free_rank = np.cumsum(~is_anchor) - 1
+        self.free_base = n_anchor + free_rank * n_groups
+        self.n_virtual = n_anchor + int((~is_anchor).sum()) * n_groups
+        self.item_of_virtual = np.empty(self.n_virtual, np.int64)
+        self.item_of_virtual[self.anchor_index[is_anchor]] = np.flatnonzero(is_anchor)
+        for g in range(n_groups):
+            self.item_of_virtual[self.free_base[~is_anchor] + g] = np.flatnonzero(~is_anchor)
+        v = np.where(is_anchor[items], self.anchor_index[items], self.free_base[items] + grp)
+        self.users, self.items, self.correct, self.v, self.grp = users, items, correct, v, grp
+        self.counts = []
+        self.user_codes = []
+        for g in range(n_groups):
+            mine = grp == g
+            uu = users[mine]
+            codes, local = np.unique(uu, return_inverse=True)
+            order = np.argsort(local, kind="stable")
+            self.counts.append(
+                sparse_counts(
+                    local[order], v[mine][order], correct[mine][order], codes.size, self.n_virtual
+                )
+            )
+            self.user_codes.append(codes)
+        self.n_items = n_items
+
+    def virtual(self, j: int, groups: np.ndarray) -> np.ndarray:
+        """Model items of item j in ``groups`` (an anchor: the same one for all)."""
+        if self.is_anchor[j]:
+            return np.full(groups.size, self.anchor_index[j])
+        return self.free_base[j] + groups
+
+    def _start(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        n_resp = np.bincount(self.v, minlength=self.n_virtual)
+        n_right = np.bincount(self.v, weights=self.correct, minlength=self.n_virtual)
+        p_hat = np.clip((n_right + 0.5) / (n_resp + 1.0), 0.02, 0.98)
+        return self.model.start_values(p_hat, self.priors)
+
+    def fit(
+        self,
+        max_cycles: int,
+        tol: float,
+        constrain: np.ndarray | None = None,
+        start: _Fit | None = None,
+    ) -> _Fit:
+        """The anchored model; ``constrain``: model items (one item's copies in some
+        groups) that share one set of parameters too."""
+        if start is None:
+            a, d, c = self._start()
+            mean, sd = np.zeros(self.n_groups), np.ones(self.n_groups)
+        else:
+            a, d, c = start.a.copy(), start.d.copy(), start.c.copy()
+            mean, sd = start.mean.copy(), start.sd.copy()
+        pool = constrain
+        free = np.ones(self.n_virtual, bool)
+        ll = -np.inf
+        converged = False
+        cycles = 0
+        while cycles < max_cycles:
+            cycles += 1
+            r1 = np.zeros((self.n_virtual, self.nodes.size))
+            nn = np.zeros_like(r1)
+            ll = 0.0
+            new_mean, new_sd = mean.copy(), sd.copy()
+            for g in range(self.n_groups):
+                w = log_normal_weights(self.nodes, mean[g], sd[g])
+                step = e_step(self.counts[g], a, d, c, self.nodes, w)
+                r1 += step.r1
+                nn += step.nn
+                ll += step.log_likelihood
+                if g > 0:
+                    m = float(step.mass @ self.nodes / step.mass.sum())
+                    new_mean[g] = m
+                    new_sd[g] = float(np.sqrt(step.mass @ (self.nodes - m) ** 2 / step.mass.sum()))
+            if pool is not None:
+                r1[pool] = r1[pool].sum(axis=0)
+                nn[pool] = nn[pool].sum(axis=0)
+            na, nd, nc = m_step(a, d, c, r1, nn, self.nodes, free, self.model, self.priors)
+            if pool is not None:  # every copy got the same pooled counts: keep them equal
+                na[pool], nd[pool], nc[pool] = na[pool[0]], nd[pool[0]], nc[pool[0]]
+            change = max(
+                float(np.max(np.abs(na - a))),
+                float(np.max(np.abs(nd - d))),
+                float(np.max(np.abs(nc - c))),
+                float(np.max(np.abs(new_mean - mean))),
+                float(np.max(np.abs(new_sd - sd))),
+            )
+            a, d, c, mean, sd = na, nd, nc, new_mean, new_sd
+            if change < tol:
+                converged = True
+                break
+        ll = self.log_likelihood(a, d, c, mean, sd)
+        return _Fit(a, d, c, mean, sd, ll, converged, cycles)
+
+    def log_likelihood(
+        self, a: np.ndarray, d: np.ndarray, c: np.ndarray, mean: np.ndarray, sd: np.ndarray
+    ) -> float:
+        """The model's marginal log-likelihood (nats) summed over the groups."""
+        total = 0.0
+        for g in range(self.n_groups):
+            w = log_normal_weights(self.nodes, mean[g], sd[g])
+            log_p, log_q = log_prob_tables(a, d, c, self.nodes)
+            ll, _, _ = self.counts[g].posterior(interleave(log_q, log_p), w, expected=False)
+            total += ll
+        return total
+
+    def refit_lr(
+        self, state: _Fit, j: int, tested: np.ndarray, max_cycles: int, tol: float
+    ) -> float:
+        """LR by refitting the whole model with item j constrained (exact)."""
+        start = self._constrained_start(state, j, tested)
+        pool = self.free_base[j] + np.flatnonzero(tested)
+        constrained = self.fit(max_cycles, tol, constrain=pool, start=start)
+        return 2.0 * (state.log_likelihood - constrained.log_likelihood)
+
+    def _constrained_start(self, state: _Fit, j: int, tested: np.ndarray) -> _Fit:
+        """The anchored fit with item j's copies in the ``tested`` groups set to their
+        response-weighted mean (the constrained fits' start)."""
+        pool = self.free_base[j] + np.flatnonzero(tested)
+        a, d, c = state.a.copy(), state.d.copy(), state.c.copy()
+        w = np.bincount(self.v, minlength=self.n_virtual)[pool].astype(float)
+        for arr in (a, d, c):
+            arr[pool] = float(np.sum(arr[pool] * w) / max(w.sum(), 1.0))
+        return _Fit(a, d, c, state.mean, state.sd, state.log_likelihood, False, 0)
+
+    def profile_lr(self, state: _Fit, j: int, tested: np.ndarray) -> float:
+        """LR with only item j's shared parameters re-estimated (module doc)."""
+        mine = np.flatnonzero(self.items == j)
+        users = np.unique(self.users[mine])
+        # Each of these students' log-likelihood at the nodes without item j, in the
+        # anchored model, and their responses to j.
+        without_j = self._likelihood_without(state, users, j)
+        resp_user = np.searchsorted(users, self.users[mine])
+        x = self.correct[mine]
+        v = self.v[mine]
+        log_w = np.stack(
+            [
+                log_normal_weights(self.nodes, state.mean[g], state.sd[g])
+                for g in range(self.n_groups)
+            ]
+        )
+        g_user = self.grp[mine][np.unique(resp_user, return_index=True)[1]]
+        base = without_j + log_w[g_user]
+
+        def ll_at(
+            a_j: np.ndarray, d_j: np.ndarray, c_j: np.ndarray
+        ) -> tuple[float, np.ndarray, np.ndarray]:
+            """Log-likelihood of these students with item j's responses at (a_j, d_j, c_j)
+            per response, their posteriors (n_students, Q) and j's log-probabilities."""
+            log_p, log_q = log_prob_tables(a_j, d_j, c_j, self.nodes)  # (m, Q)
+            contrib = np.where(x[:, None] > 0, log_p, log_q)
+            tot = base.copy()
+            np.add.at(tot, resp_user, contrib)
+            top = tot.max(axis=1, keepdims=True)
+            post = np.exp(tot - top)
+            s = post.sum(axis=1, keepdims=True)
+            ll = float(np.sum(np.log(s) + top))
+            return ll, post / s, contrib
+
+        ll_free, _, _ = ll_at(state.a[v], state.d[v], state.c[v])
+        # Constrained: one set of parameters in the tested groups; the others keep theirs.
+        shared = tested[self.grp[mine]]
+        # EM on j's shared parameters alone, the posteriors over these students only.
+        start = self._constrained_start(state, j, tested)
+        pool0 = self.free_base[j]
+        a1, d1, c1 = (np.array([arr[pool0]]) for arr in (start.a, start.d, start.c))
+        free = np.ones(1, bool)
+
+        def params(
+            a_j: np.ndarray, d_j: np.ndarray, c_j: np.ndarray
+        ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+            return (
+                np.where(shared, a_j[0], state.a[v]),
+                np.where(shared, d_j[0], state.d[v]),
+                np.where(shared, c_j[0], state.c[v]),
+            )
+
+        for _ in range(200):
+            _, post, _ = ll_at(*params(a1, d1, c1))
+            w = post[resp_user][shared]
+            r1 = (w * x[shared][:, None]).sum(axis=0)[None, :]
+            nn = w.sum(axis=0)[None, :]
+            na, nd, nc = m_step(a1, d1, c1, r1, nn, self.nodes, free, self.model, self.priors)
+            moved = max(abs(na[0] - a1[0]), abs(nd[0] - d1[0]), abs(nc[0] - c1[0]))
+            a1, d1, c1 = na, nd, nc
+            if moved < 1e-6:
+                break
+        ll_con, _, _ = ll_at(*params(a1, d1, c1))
+        return 2.0 * (ll_free - ll_con)
+
+    def _likelihood_without(self, state: _Fit, users: np.ndarray, j: int) -> np.ndarray:
+        """Log-likelihood at the nodes of ``users`` (codes, sorted) from all their responses
+        except those to item j: float64 (len(users), Q)."""
+        sel = np.isin(self.users, users) & (self.items != j)
+        u = np.searchsorted(users, self.users[sel])
+        log_p, log_q = log_prob_tables(state.a, state.d, state.c, self.nodes)
+        table = interleave(log_q, log_p)
+        counts = sparse_counts(u, self.v[sel], self.correct[sel], users.size, self.n_virtual)
+        return counts.loglik(table)

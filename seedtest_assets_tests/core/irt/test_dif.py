@@ -1,0 +1,74 @@
+"""DIF by likelihood-ratio tests on the anchored multiple-group model: planted DIF found,
+items without DIF not; group means and SDs recovered; the profile LR against the exact
+refit."""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+import pytest
+
+from seedtest_assets.core.irt.dif import dif
+from seedtest_assets.core.irt.simulate import simulate_items, simulate_responses
+
+#: (mean, sd, students) per group; group 0 is the reference.
+GROUPS = [(0.0, 1.0, 3000), (0.5, 1.2, 2000), (-0.3, 0.9, 1500)]
+
+
+def _data(scale: float = 1.0, seed: int = 1):
+    """30 items, 10 anchors; items 11-13 are 0.6 logit harder in group 1 (uniform DIF)."""
+    items = simulate_items(30, "2PL", seed=4)
+    ids = items["item_id"].to_list()
+    anchors, planted = ids[:10], ids[10:13]
+    rng = np.random.default_rng(seed)
+    parts, groups = [], []
+    for g, (m, s, n) in enumerate(GROUPS):
+        n = int(n * scale)
+        it = items
+        if g == 1:
+            harder = pl.col("item_id").is_in(planted)
+            it = items.with_columns(
+                b=pl.when(harder).then(pl.col("b") + 0.6).otherwise(pl.col("b"))
+            ).with_columns(d=-pl.col("a") * pl.col("b"))
+        th = pl.DataFrame({"user_id": np.arange(n) + 100_000 * g, "theta": rng.normal(m, s, n)})
+        parts.append(simulate_responses(it, th, 15, seed=seed * 10 + g))
+        groups.append(pl.DataFrame({"user_id": th["user_id"], "group": f"org{g}"}))
+    return pl.concat(parts), pl.concat(groups), anchors, planted
+
+
+def test_finds_planted_dif_and_recovers_the_groups() -> None:
+    responses, groups, anchors, planted = _data()
+    result = dif(responses, groups, anchors)
+    assert result.converged and result.reference == "org0"
+    found = result.items.with_columns(planted=pl.col("item_id").is_in(planted))
+    assert found.height == 20 and (found["df"] == 4).all()
+    assert (found.filter("planted")["p"] < 1e-4).all()
+    # 17 items without DIF: none below 0.01 (expected 0.17 false positives at 1%).
+    assert found.filter(~pl.col("planted") & (pl.col("p") < 0.01)).height == 0
+    assert (found.filter("planted")["max_b_shift"] > 0.3).all()
+    g = result.groups.sort("group")
+    assert g["mean"][0] == 0.0 and g["sd"][0] == 1.0
+    np.testing.assert_allclose(g["mean"][1:], [0.5, -0.3], atol=0.15)
+    np.testing.assert_allclose(g["sd"][1:], [1.2, 0.9], atol=0.15)
+
+
+def test_profile_lr_is_the_refit_lr_or_a_little_more() -> None:
+    """Holding the rest of the model at the anchored fit can only lower the constrained
+    likelihood: profile LR >= refit LR, and close to it."""
+    responses, groups, anchors, _ = _data(scale=0.5, seed=2)
+    profile = dif(responses, groups, anchors).items
+    refit = dif(responses, groups, anchors, method="refit").items
+    both = profile.join(refit.select("item_id", exact="LR"), on="item_id")
+    assert (both["LR"] >= both["exact"] - 1e-3).all()
+    ratio = (both["LR"] + 1) / (both["exact"] + 1)
+    assert ratio.max() < 1.3, both.sort("LR")
+
+
+def test_needs_two_groups_and_an_anchor() -> None:
+    responses, groups, anchors, _ = _data(scale=0.2)
+    with pytest.raises(ValueError, match="2 groups"):
+        dif(responses, groups.with_columns(group=pl.lit("one")), anchors)
+    with pytest.raises(ValueError, match="anchor"):
+        dif(responses, groups, [123456789])
+    with pytest.raises(ValueError, match="2 groups"):
+        dif(responses, groups, anchors, min_group_students=10_000)
