@@ -45,16 +45,7 @@ MIRT_2PL_S_X2 = [4.749440, 14.451071, 1.270381, 5.237400, 0.941125]
 
 def lsat7_responses() -> pl.DataFrame:
     """Long responses (user_id, item_id 1-5, is_correct), one row per examinee and item."""
-    users, items, correct = [], [], []
-    user = 0
-    for pattern, freq in LSAT7_PATTERNS:
-        for _ in range(freq):
-            for j, ch in enumerate(pattern):
-                users.append(user)
-                items.append(j + 1)
-                correct.append(ch == "1")
-            user += 1
-    return pl.DataFrame({"user_id": users, "item_id": items, "is_correct": correct})
+    return responses_of(LSAT7_PATTERNS)
 
 
 def ci_to_se(low: float, high: float) -> float:
@@ -65,3 +56,38 @@ def ci_to_se(low: float, high: float) -> float:
 def lsat7_matrix() -> np.ndarray:
     """The 1,000 x 5 0/1 matrix."""
     return np.array([[int(ch) for ch in p] for p, f in LSAT7_PATTERNS for _ in range(f)])
+
+
+#: LSAT6 (Bock & Lieberman 1970; mirt's and ltm's ``LSAT6``): 1,000 examinees x 5 items.
+LSAT6_PATTERNS: list[tuple[str, int]] = [
+    ("00000", 3), ("00001", 6), ("00010", 2), ("00011", 11),
+    ("00100", 1), ("00101", 1), ("00110", 3), ("00111", 4),
+    ("01000", 1), ("01001", 8), ("01010", 0), ("01011", 16),
+    ("01100", 0), ("01101", 3), ("01110", 2), ("01111", 15),
+    ("10000", 10), ("10001", 29), ("10010", 14), ("10011", 81),
+    ("10100", 3), ("10101", 28), ("10110", 15), ("10111", 80),
+    ("11000", 16), ("11001", 56), ("11010", 21), ("11011", 173),
+    ("11100", 11), ("11101", 61), ("11110", 28), ("11111", 298),
+]  # fmt: skip
+
+#: mirt ``mirt(expand.table(LSAT6), 1, itemtype = 'Rasch', SE = TRUE, SE.type = 'SEM')``:
+#: per item (d, 95% low, high), then the latent variance (estimate, low, high). mirt's
+#: Rasch frees the latent variance; our 1PL is the same model with theta ~ N(0, 1) and a
+#: common slope a = sqrt(variance).
+MIRT_LSAT6_RASCH_D = [(2.73, 2.478, 2.983), (0.999, 0.845, 1.152), (0.24, 0.1, 0.38),
+                      (1.306, 1.143, 1.47), (2.099, 1.896, 2.303)]  # fmt: skip
+MIRT_LSAT6_RASCH_VARIANCE = (0.57, 0.371, 0.77)
+
+
+def responses_of(patterns: list[tuple[str, int]]) -> pl.DataFrame:
+    """Long responses (user_id, item_id 1-5, is_correct) of a pattern table."""
+    users, items, correct = [], [], []
+    user = 0
+    for pattern, freq in patterns:
+        for _ in range(freq):
+            for j, ch in enumerate(pattern):
+                users.append(user)
+                items.append(j + 1)
+                correct.append(ch == "1")
+            user += 1
+    return pl.DataFrame({"user_id": users, "item_id": items, "is_correct": correct})

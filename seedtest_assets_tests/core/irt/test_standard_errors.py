@@ -12,12 +12,16 @@ import seedtest_assets.core.irt.standard_errors as se_mod
 from seedtest_assets.core.irt import calibrate
 from seedtest_assets.core.irt.simulate import simulate_items, simulate_responses
 from seedtest_assets_tests.core.irt.lsat import (
+    LSAT6_PATTERNS,
     MIRT_2PL,
     MIRT_2PL_CI_RICHARDSON,
     MIRT_2PL_CI_SEM,
     MIRT_2PL_LOGLIK,
+    MIRT_LSAT6_RASCH_D,
+    MIRT_LSAT6_RASCH_VARIANCE,
     ci_to_se,
     lsat7_responses,
+    responses_of,
 )
 
 Z95 = 1.959963984540054
@@ -170,3 +174,41 @@ def test_models_anchors_and_priors() -> None:
 def test_off_by_default() -> None:
     cal = calibrate(lsat7_responses(), "2PL")
     assert cal.se_method is None and "a_se" not in cal.items.columns
+
+
+def _all_equal(target: np.ndarray, current: np.ndarray) -> float:
+    """R's ``all.equal`` difference (what mirt's ``expect_equal(tolerance=)`` compares):
+    mean absolute difference over mean absolute target."""
+    return float(np.mean(np.abs(target - current)) / np.mean(np.abs(target)))
+
+
+def test_lsat6_rasch_matches_mirt_estimates_and_intervals() -> None:
+    """mirt's Rasch with a free latent variance is our 1PL (a = sqrt(variance)); mirt's
+    test compares estimates and 95% intervals at tolerance 1e-2."""
+    cal = calibrate(
+        responses_of(LSAT6_PATTERNS), "1PL", priors=None, standard_errors=True, tol=1e-7
+    )
+    items = cal.items.sort("item_id")
+    d, d_se = items["d"].to_numpy(), items["d_se"].to_numpy()
+    ours = np.column_stack([d, d - Z95 * d_se, d + Z95 * d_se])
+    assert _all_equal(np.array(MIRT_LSAT6_RASCH_D), ours) < 1e-2
+    a, a_se = items["a"][0], items["a_se"][0]
+    var, var_se = a * a, 2 * a * a_se  # delta method for the variance
+    ours_var = np.array([var, var - Z95 * var_se, var + Z95 * var_se])
+    assert _all_equal(np.array(MIRT_LSAT6_RASCH_VARIANCE), ours_var) < 1e-2
+    np.testing.assert_allclose(d, [t[0] for t in MIRT_LSAT6_RASCH_D], atol=2e-3)
+
+
+def test_lsat7_intervals_pass_mirts_own_comparison() -> None:
+    cal = calibrate(lsat7_responses(), "2PL", priors=None, standard_errors=True, tol=1e-6)
+    it = cal.items.sort("item_id")
+    for published in (MIRT_2PL_CI_RICHARDSON, MIRT_2PL_CI_SEM):
+        ours = np.column_stack(
+            [
+                it["a"] - Z95 * it["a_se"],
+                it["a"] + Z95 * it["a_se"],
+                it["d"] - Z95 * it["d_se"],
+                it["d"] + Z95 * it["d_se"],
+            ]
+        )
+        assert _all_equal(np.array(published), ours) < 1e-2
