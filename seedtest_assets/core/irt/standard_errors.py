@@ -41,7 +41,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import expit
 
-from seedtest_assets.core.irt.data import BLOCK_CELLS, SparseResponses, interleave
+from seedtest_assets.core.irt.data import BLOCK_CELLS, SparseResponses, interleave, map_blocks
 from seedtest_assets.core.irt.em import e_step
 from seedtest_assets.core.irt.models import (
     LOGIT_C,
@@ -303,7 +303,8 @@ def louis_item_blocks(
     info[:, A, LOGIT_C] = info[:, LOGIT_C, A] = np.sum(m_zg * t, axis=1)
     info[:, D, LOGIT_C] = info[:, LOGIT_C, D] = np.sum(m_zg, axis=1)
     info[:, LOGIT_C, LOGIT_C] = np.sum(m_gg, axis=1)
-    info += _missing_information(counts, a, d, c, nodes, log_w, n_items)
+    params = (*model.item_params, A) if model.shared_slope else model.item_params
+    info += _missing_information(counts, a, d, c, nodes, log_w, n_items, tuple(params))
     prior = np.zeros((n_items, 3, 3))
     grad = np.zeros((n_items, 3))
     for term in model.prior_terms(priors):
@@ -349,19 +350,21 @@ def _missing_information(
     nodes: np.ndarray,
     log_w: np.ndarray,
     n_items: int,
+    params: tuple[int, ...] = (A, D, LOGIT_C),
 ) -> np.ndarray:
     """sum_i e_ij e_ij' per item (n_items, 3, 3), where e_ij is the posterior mean of student
     i's total score for item j (all their responses to it), less the cross terms of repeated
     responses, which the per-response formula of the expected part counted as independent:
-    ``E_i[s s'] = sum_r E[s_r s_r'] + sum_{r != r'} E[s_r s_r']``."""
+    ``E_i[s s'] = sum_r E[s_r s_r'] + sum_{r != r'} E[s_r s_r']``. Only the columns
+    ``params`` are computed (the others stay 0). User blocks run on two threads."""
     log_p, log_q = log_prob_tables(a, d, c, nodes)
     table = interleave(log_q, log_p)
     scores = _scores(a, d, c, nodes)
-    csr = counts.counts
-    n_users, q = csr.shape[0], nodes.size
+    n_users, q = counts.counts.shape[0], nodes.size
     step = max(1, BLOCK_CELLS // q)
-    out = np.zeros((n_items, 3, 3))
-    for start in range(0, n_users, step):
+    pars = [par for par in (A, D, LOGIT_C) if par in params]
+
+    def run(start: int) -> np.ndarray:
         part = counts.rows(start, min(start + step, n_users))
         post = part @ table
         post += log_w
@@ -369,37 +372,37 @@ def _missing_information(
         np.exp(post, out=post)
         post /= post.sum(axis=1, keepdims=True)
         users = np.repeat(np.arange(part.shape[0]), np.diff(part.indptr))
-        cols, cnt = part.indices, part.data.astype(np.float64)
-        # Posterior mean score per (user, column), times the count of such responses.
-        e = np.empty((3, cols.size))
+        cols, cnt = part.indices.astype(np.int64), part.data.astype(np.float64)
+        # Posterior mean score per (user, column).
+        e = np.zeros((3, cols.size))
         for lo in range(0, cols.size, 65_536):
             hi = min(lo + 65_536, cols.size)
             w = post[users[lo:hi]]
-            for par in (A, D, LOGIT_C):
+            for par in pars:
                 e[par, lo:hi] = np.einsum("nq,nq->n", w, scores[par, cols[lo:hi]])
         total = e * cnt
         item = cols // 2
-        # Sum the (user, item) pairs' totals (a user may have both outcomes of an item).
+        # (user, item) pairs: a user may have both outcomes of an item, or repeats.
         key = users * n_items + item
         uniq, inv = np.unique(key, return_inverse=True)
         pair = np.zeros((3, uniq.size))
-        for par in (A, D, LOGIT_C):
-            np.add.at(pair[par], inv, total[par])
+        for par in pars:
+            pair[par] = np.bincount(inv, weights=total[par], minlength=uniq.size)
         pair_item = uniq % n_items
-        for p1 in (A, D, LOGIT_C):
-            for p2 in (A, D, LOGIT_C):
-                if p2 < p1:
-                    continue
+        out = np.zeros((n_items, 3, 3))
+        for i, p1 in enumerate(pars):
+            for p2 in pars[i:]:
                 v = np.bincount(pair_item, weights=pair[p1] * pair[p2], minlength=n_items)
                 out[:, p1, p2] += v
                 if p1 != p2:
                     out[:, p2, p1] += v
-        multi = np.bincount(inv, weights=cnt) > 1
+        multi = np.bincount(inv, weights=cnt, minlength=uniq.size) > 1
         if multi.any():
-            out -= _repeat_cross_terms(
-                post, users, cols, cnt, inv, multi, scores, n_items, uniq % n_items
-            )
-    return out
+            out -= _repeat_cross_terms(post, users, cols, cnt, inv, multi, uniq, scores, n_items)
+        return out
+
+    parts = map_blocks(run, range(0, n_users, step))
+    return np.sum(parts, axis=0) if parts else np.zeros((n_items, 3, 3))
 
 
 def _repeat_cross_terms(
@@ -409,23 +412,34 @@ def _repeat_cross_terms(
     cnt: np.ndarray,
     inv: np.ndarray,
     multi: np.ndarray,
+    uniq: np.ndarray,
     scores: np.ndarray,
     n_items: int,
-    pair_item: np.ndarray,
 ) -> np.ndarray:
     """sum over (user, item) pairs with several responses of sum_{r != r'} E[s_r s_r'],
-    (n_items, 3, 3): the part of a student's score variance that the per-response
-    expected information did not hold."""
+    (n_items, 3, 3): the part of a student's score variance that the per-response expected
+    information did not hold. With c1 right and c0 wrong responses it is
+    ``E[(c1^2 - c1) s1 s1' + (c0^2 - c0) s0 s0' + c1 c0 (s1 s0' + s0 s1')]``."""
+    n_items_pairs = uniq.size
+    right = (cols % 2).astype(bool)
+    c1 = np.bincount(inv, weights=cnt * right, minlength=n_items_pairs)[multi]
+    c0 = np.bincount(inv, weights=cnt * ~right, minlength=n_items_pairs)[multi]
+    # The pair's user (any of its rows) and item.
+    first_row = np.full(n_items_pairs, -1)
+    first_row[inv[::-1]] = np.arange(inv.size)[::-1]
+    user = users[first_row[multi]]
+    item = (uniq % n_items)[multi]
+    w = post[user]  # (m, Q)
+    s1 = scores[:, 2 * item + 1]  # (3, m, Q)
+    s0 = scores[:, 2 * item]
+    e11 = np.einsum("mq,pmq,rmq->mpr", w, s1, s1)
+    e00 = np.einsum("mq,pmq,rmq->mpr", w, s0, s0)
+    e10 = np.einsum("mq,pmq,rmq->mpr", w, s1, s0)
+    per_pair = (
+        ((c1 * c1 - c1)[:, None, None]) * e11
+        + ((c0 * c0 - c0)[:, None, None]) * e00
+        + (c1 * c0)[:, None, None] * (e10 + e10.transpose(0, 2, 1))
+    )
     out = np.zeros((n_items, 3, 3))
-    rows = np.flatnonzero(multi[inv])
-    for pair_id in np.unique(inv[rows]):
-        mine = rows[inv[rows] == pair_id]
-        w = post[users[mine[0]]]
-        s = scores[:, cols[mine]]  # (3, m, Q)
-        n = cnt[mine]
-        tot = np.einsum("pmq,m->pq", s, n)
-        # E[tot tot'] - sum_r E[s_r s_r'] = sum_q w_q (tot tot' - sum_cols n s s').
-        full = np.einsum("q,pq,rq->pr", w, tot, tot)
-        own = np.einsum("q,m,pmq,rmq->pr", w, n, s, s)
-        out[pair_item[pair_id]] += full - own
+    np.add.at(out, item, per_pair)
     return out
