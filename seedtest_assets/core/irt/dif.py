@@ -47,7 +47,7 @@ from seedtest_assets.core.irt.data import (
     response_arrays,
     sparse_counts,
 )
-from seedtest_assets.core.irt.em import e_step, m_step
+from seedtest_assets.core.irt.em import e_step, m_step, run_em
 from seedtest_assets.core.irt.models import ItemModel, ItemPriors, get_model, log_prob_tables
 from seedtest_assets.core.irt.quadrature import DEFAULT_CALIBRATION_POINTS, grid, log_normal_weights
 from seedtest_assets.core.options import IrtModel
@@ -150,7 +150,7 @@ def dif(
         priors,
         grid(quadrature_points),
     )
-    state = fit.fit(max_cycles, tol)
+    state = fit.fit(max_cycles, tol, start=fit.pooled_start(tol))
     # Per item and group: responses, and the per-group b in the anchored model.
     counts = np.zeros((n_items, n_groups), np.int64)
     np.add.at(counts, (data.items, grp), 1)
@@ -260,12 +260,18 @@ class _MultiGroup:
         v = np.where(is_anchor[items], self.anchor_index[items], self.free_base[items] + grp)
         self.users, self.items, self.correct, self.v, self.grp = users, items, correct, v, grp
         self.counts = []
+        self.counts_items = []
         self.user_codes = []
         for g in range(n_groups):
             mine = grp == g
             uu = users[mine]
             codes, local = np.unique(uu, return_inverse=True)
             order = np.argsort(local, kind="stable")
+            self.counts_items.append(
+                sparse_counts(
+                    local[order], items[mine][order], correct[mine][order], codes.size, n_items
+                )
+            )
             self.counts.append(
                 sparse_counts(
                     local[order], v[mine][order], correct[mine][order], codes.size, self.n_virtual
@@ -279,6 +285,66 @@ class _MultiGroup:
         if self.is_anchor[j]:
             return np.full(groups.size, self.anchor_index[j])
         return self.free_base[j] + groups
+
+    def pooled_start(self, tol: float) -> _Fit:
+        """Starting values for the anchored model: one calibration of all groups together
+        (SQUAREM), copied to every group, rescaled so that the reference group is N(0, 1),
+        and each focal group's mean and SD from its posterior under it. From a cold start
+        the EM crawls along the groups' means (hundreds of cycles at 5M responses)."""
+        n = self.n_items
+        order = np.argsort(self.users, kind="stable")
+        counts = sparse_counts(
+            self.users[order],
+            self.items[order],
+            self.correct[order],
+            int(self.users.max()) + 1,
+            n,
+        )
+        free = np.ones(n, bool)
+        n_resp = np.bincount(self.items, minlength=n)
+        n_right = np.bincount(self.items, weights=self.correct, minlength=n)
+        p_hat = np.clip((n_right + 0.5) / (n_resp + 1.0), 0.02, 0.98)
+        start = self.model.start_values(p_hat, self.priors)
+        pooled = run_em(
+            counts,
+            *start,
+            free,
+            self.model,
+            self.priors,
+            self.nodes,
+            estimate_population=False,
+            max_cycles=500,
+            tol=tol,
+            accelerate="squarem",
+        )
+        mean, sd = np.zeros(self.n_groups), np.ones(self.n_groups)
+        for g in range(self.n_groups):
+            step = e_step(
+                self.counts_items[g],
+                pooled.a,
+                pooled.d,
+                pooled.c,
+                self.nodes,
+                log_normal_weights(self.nodes),
+            )
+            m = float(step.mass @ self.nodes / step.mass.sum())
+            mean[g] = m
+            sd[g] = float(np.sqrt(step.mass @ (self.nodes - m) ** 2 / step.mass.sum()))
+        # The reference group's scale: theta' = (theta - m_ref) / s_ref.
+        m_ref, s_ref = mean[0], sd[0]
+        a_item = pooled.a * s_ref
+        d_item = pooled.d + pooled.a * m_ref
+        iv = self.item_of_virtual
+        return _Fit(
+            a_item[iv],
+            d_item[iv],
+            pooled.c[iv].copy(),
+            (mean - m_ref) / s_ref,
+            sd / s_ref,
+            float("nan"),
+            False,
+            pooled.iterations,
+        )
 
     def _start(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         n_resp = np.bincount(self.v, minlength=self.n_virtual)
