@@ -21,8 +21,14 @@ compared on one scale: our marginal log-likelihood function evaluated at each pa
 estimates (mirt's own figure is printed as well). "Equal" means within 1e-5 nats per
 response.
 
+Item quality (issue 16, ``--quality-only``): the calibration as the weekly job runs it, then
+the cost added by standard errors, item fit and DIF across random groups, measured in the
+same run, with the SE intervals' coverage of the true parameters and the tests' rejection
+rates (the data have no misfit and no DIF).
+
 Run:  .venv/bin/python benchmarks/irt.py [--users 100000 --items 2000 --per-user 50
-      --seed 0 --skip-peers --id-repeat 3 --window-users 100000 --window-only]
+      --seed 0 --skip-peers --id-repeat 3 --window-users 100000 --window-only
+      --quality-only --dif-groups 5]
 A peer package that is missing or fails is reported with the reason; the script goes on.
 """
 
@@ -442,6 +448,65 @@ def bench_window(args: argparse.Namespace) -> dict:
     return out
 
 
+#: Issue 16: SEs, fit and DIF add at most this share to the weekly calibration's time.
+GOAL_QUALITY_ADDED = 0.5
+
+
+def bench_quality(responses: pl.DataFrame, truth: pl.DataFrame, groups: int, seed: int) -> dict:
+    """Item quality at the data's size against the calibration it follows, in this run:
+    the calibration as the weekly job runs it (SQUAREM, default priors) alone, then with
+    standard errors, item fit (S-X2 given the other responses) and DIF across ``groups``
+    random groups of students (10% of the items as anchors)."""
+    from seedtest_assets.core.irt import dif, item_fit
+
+    base = min(
+        (measured(lambda: calibrate(responses, accelerate="squarem")) for _ in range(2)),
+        key=lambda r: r[1],
+    )
+    cal, t_cal = base[0], base[1]
+    with_se, t_se_total, _ = measured(
+        lambda: calibrate(responses, accelerate="squarem", standard_errors=True)
+    )
+    t_se = t_se_total - t_cal
+    fit, t_fit, _ = measured(lambda: item_fit(responses, cal.items, conditioning="pattern"))
+    rng = np.random.default_rng(seed)
+    users = responses["user_id"].unique()
+    group_frame = pl.DataFrame(
+        {"user_id": users, "group": rng.integers(0, groups, users.len()).astype(str)}
+    )
+    anchors = cal.items["item_id"].sample(fraction=0.1, seed=seed).to_list()
+    dif_res, t_dif, _ = measured(lambda: dif(responses, group_frame, anchors))
+    est = with_se.items.join(truth.select("item_id", ta="a", tb="b"), on="item_id")
+    cover_a = float(((est["a"] - est["ta"]).abs() < 1.96 * est["a_se"]).mean())
+    cover_b = float(((est["b"] - est["tb"]).abs() < 1.96 * est["b_se"]).mean())
+    added = t_se + t_fit + t_dif
+    out = {
+        "calibrate_s": t_cal,
+        "se_s": t_se,
+        "fit_s": t_fit,
+        "dif_s": t_dif,
+        "added_ratio": added / t_cal,
+        "cover_a": cover_a,
+        "cover_b": cover_b,
+        "fit_reject": float((fit["p"] < 0.05).mean()),
+        "dif_reject": float((dif_res.items["p"] < 0.05).mean()),
+        "dif_cycles": dif_res.iterations,
+    }
+    print(
+        f"  calibration (SQUAREM, default priors): {t_cal:.2f} s\n"
+        f"  + standard errors ({with_se.se_method}): {t_se:+.2f} s; 95% intervals cover a "
+        f"{cover_a:.1%}, b {cover_b:.1%}\n"
+        f"  item fit (S-X2 | other responses): {t_fit:.2f} s; rejected at 5% under the true "
+        f"model: {out['fit_reject']:.1%}\n"
+        f"  DIF ({groups} random groups, {len(anchors)} anchors): {t_dif:.2f} s "
+        f"({dif_res.iterations} EM cycles); rejected at 5% without DIF: "
+        f"{out['dif_reject']:.1%}\n"
+        f"  added: {added:.2f} s = {out['added_ratio']:.2f}x the calibration "
+        f"(goal <= {GOAL_QUALITY_ADDED:.2f}x)"
+    )
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--users", type=int, default=100_000)
@@ -461,6 +526,10 @@ def main() -> None:
     )
     parser.add_argument("--window-weeks", type=int, default=12)
     parser.add_argument("--window-only", action="store_true", help="only the real-shaped window")
+    parser.add_argument(
+        "--quality-only", action="store_true", help="only item quality (SEs, fit, DIF)"
+    )
+    parser.add_argument("--dif-groups", type=int, default=5, help="random groups for DIF")
     args = parser.parse_args()
 
     print(f"machine: {machine()}")
@@ -476,6 +545,10 @@ def main() -> None:
         f"data: simulated 2PL, {args.users:,} users x {args.per_user} responses = {n:,} "
         f"responses, {args.items:,} items, seed {args.seed} ({time.perf_counter() - start:.1f} s)"
     )
+    if args.quality_only:
+        print("item quality (issue 16):")
+        bench_quality(responses, truth, args.dif_groups, args.seed)
+        return
 
     print("calibration (2PL, full data):")
     ours = run_ours(responses, truth, "default priors")

@@ -279,6 +279,15 @@ class _MultiGroup:
             )
             self.user_codes.append(codes)
         self.n_items = n_items
+        self._loglik_of: _Fit | None = None
+        self._loglik = np.empty((0, nodes.size))
+        self._log_p = self._log_q = np.empty((0, nodes.size))
+        # The responses of each item (one sort instead of a scan per tested item).
+        order = np.argsort(items, kind="stable")
+        bounds = np.searchsorted(items[order], np.arange(n_items + 1))
+        self._rows_of: list[np.ndarray] | None = [
+            order[bounds[k] : bounds[k + 1]] for k in range(n_items)
+        ]
 
     def virtual(self, j: int, groups: np.ndarray) -> np.ndarray:
         """Model items of item j in ``groups`` (an anchor: the same one for all)."""
@@ -441,7 +450,7 @@ class _MultiGroup:
 
     def profile_lr(self, state: _Fit, j: int, tested: np.ndarray) -> float:
         """LR with only item j's shared parameters re-estimated (module doc)."""
-        mine = np.flatnonzero(self.items == j)
+        mine = self._rows_of[j] if self._rows_of is not None else np.flatnonzero(self.items == j)
         users = np.unique(self.users[mine])
         # Each of these students' log-likelihood at the nodes without item j, in the
         # anchored model, and their responses to j.
@@ -506,10 +515,21 @@ class _MultiGroup:
 
     def _likelihood_without(self, state: _Fit, users: np.ndarray, j: int) -> np.ndarray:
         """Log-likelihood at the nodes of ``users`` (codes, sorted) from all their responses
-        except those to item j: float64 (len(users), Q)."""
-        sel = np.isin(self.users, users) & (self.items != j)
-        u = np.searchsorted(users, self.users[sel])
-        log_p, log_q = log_prob_tables(state.a, state.d, state.c, self.nodes)
-        table = interleave(log_q, log_p)
-        counts = sparse_counts(u, self.v[sel], self.correct[sel], users.size, self.n_virtual)
-        return counts.loglik(table)
+        except those to item j: float64 (len(users), Q). The whole model's per-student
+        log-likelihood is computed once per anchored fit; each item then subtracts its own
+        responses, so a test costs O(its responses), not a pass over all of them."""
+        if self._loglik_of is not state:
+            log_p, log_q = log_prob_tables(state.a, state.d, state.c, self.nodes)
+            table = interleave(log_q, log_p)
+            full = np.zeros((int(self.users.max()) + 1, self.nodes.size))
+            for g in range(self.n_groups):
+                full[self.user_codes[g]] = self.counts[g].loglik(table)
+            self._loglik, self._loglik_of = full, state
+            self._log_p, self._log_q = log_p, log_q
+        mine = np.flatnonzero(self.items == j) if self._rows_of is None else self._rows_of[j]
+        out = self._loglik[users].copy()
+        u = np.searchsorted(users, self.users[mine])
+        v = self.v[mine]
+        own = np.where(self.correct[mine][:, None] > 0, self._log_p[v], self._log_q[v])
+        np.subtract.at(out, u, own)
+        return out
