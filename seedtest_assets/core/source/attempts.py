@@ -320,7 +320,7 @@ def few_students_select(start: date, end: date, user_ids: Sequence[str]) -> Sele
 
 
 @functools.cache
-def _other_copies_schema() -> dict[str, pl.DataType]:
+def _other_copies_schema() -> dict[Any, pl.DataType]:
     """The frame schema of :func:`other_copies_select` (the same for any window)."""
     return dict(frame_schema(other_copies_select(date(2000, 1, 3), date(2000, 1, 4), ["x"])))
 
