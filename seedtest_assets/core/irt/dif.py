@@ -285,9 +285,7 @@ class _MultiGroup:
         # The responses of each item (one sort instead of a scan per tested item).
         order = np.argsort(items, kind="stable")
         bounds = np.searchsorted(items[order], np.arange(n_items + 1))
-        self._rows_of: list[np.ndarray] | None = [
-            order[bounds[k] : bounds[k + 1]] for k in range(n_items)
-        ]
+        self._rows_of: list[np.ndarray] = [order[bounds[k] : bounds[k + 1]] for k in range(n_items)]
 
     def virtual(self, j: int, groups: np.ndarray) -> np.ndarray:
         """Model items of item j in ``groups`` (an anchor: the same one for all)."""
@@ -450,7 +448,7 @@ class _MultiGroup:
 
     def profile_lr(self, state: _Fit, j: int, tested: np.ndarray) -> float:
         """LR with only item j's shared parameters re-estimated (module doc)."""
-        mine = self._rows_of[j] if self._rows_of is not None else np.flatnonzero(self.items == j)
+        mine = self._rows_of[j]
         users = np.unique(self.users[mine])
         # Each of these students' log-likelihood at the nodes without item j, in the
         # anchored model, and their responses to j.
@@ -526,7 +524,7 @@ class _MultiGroup:
                 full[self.user_codes[g]] = self.counts[g].loglik(table)
             self._loglik, self._loglik_of = full, state
             self._log_p, self._log_q = log_p, log_q
-        mine = np.flatnonzero(self.items == j) if self._rows_of is None else self._rows_of[j]
+        mine = self._rows_of[j]
         out = self._loglik[users].copy()
         u = np.searchsorted(users, self.users[mine])
         v = self.v[mine]
