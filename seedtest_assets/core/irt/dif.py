@@ -150,7 +150,7 @@ def dif(
         priors,
         grid(quadrature_points),
     )
-    state = fit.fit(max_cycles, tol, start=fit.pooled_start(tol))
+    state = fit.fit(max_cycles, tol, fit.pooled_start(tol))
     # Per item and group: responses, and the per-group b in the anchored model.
     counts = np.zeros((n_items, n_groups), np.int64)
     np.add.at(counts, (data.items, grp), 1)
@@ -353,27 +353,17 @@ class _MultiGroup:
             pooled.iterations,
         )
 
-    def _start(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        n_resp = np.bincount(self.v, minlength=self.n_virtual)
-        n_right = np.bincount(self.v, weights=self.correct, minlength=self.n_virtual)
-        p_hat = np.clip((n_right + 0.5) / (n_resp + 1.0), 0.02, 0.98)
-        return self.model.start_values(p_hat, self.priors)
-
     def fit(
         self,
         max_cycles: int,
         tol: float,
+        start: _Fit,
         constrain: np.ndarray | None = None,
-        start: _Fit | None = None,
     ) -> _Fit:
         """The anchored model; ``constrain``: model items (one item's copies in some
         groups) that share one set of parameters too."""
-        if start is None:
-            a, d, c = self._start()
-            mean, sd = np.zeros(self.n_groups), np.ones(self.n_groups)
-        else:
-            a, d, c = start.a.copy(), start.d.copy(), start.c.copy()
-            mean, sd = start.mean.copy(), start.sd.copy()
+        a, d, c = start.a.copy(), start.d.copy(), start.c.copy()
+        mean, sd = start.mean.copy(), start.sd.copy()
         pool = constrain
         free = np.ones(self.n_virtual, bool)
         ll = -np.inf
@@ -433,7 +423,7 @@ class _MultiGroup:
         """LR by refitting the whole model with item j constrained (exact)."""
         start = self._constrained_start(state, j, tested)
         pool = self.free_base[j] + np.flatnonzero(tested)
-        constrained = self.fit(max_cycles, tol, constrain=pool, start=start)
+        constrained = self.fit(max_cycles, tol, start, constrain=pool)
         return 2.0 * (state.log_likelihood - constrained.log_likelihood)
 
     def _constrained_start(self, state: _Fit, j: int, tested: np.ndarray) -> _Fit:

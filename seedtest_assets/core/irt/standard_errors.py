@@ -126,8 +126,6 @@ def item_standard_errors(
         var_b = ga**2 * np.nan_to_num(var_a) + gd**2 * var_d + 2 * ga * gd * np.nan_to_num(cov_ad)
         b_se = np.sqrt(var_b)
         c_se = c * (1 - c) * np.sqrt(cov[:, LOGIT_C, LOGIT_C])
-    if not model.unit_slope and A not in cols and not model.shared_slope:
-        a_se[:] = np.nan
     if model.unit_slope:
         a_se = np.where(free, 0.0, np.nan)  # a = 1 exactly: no sampling error
         cov_ad = np.where(free, 0.0, np.nan)

@@ -4,7 +4,6 @@ response patterns with frequencies, and the values R mirt publishes for it in it
 
 from __future__ import annotations
 
-import numpy as np
 import polars as pl
 
 #: (pattern of items 1-5, frequency); the frequencies sum to 1,000.
@@ -51,11 +50,6 @@ def lsat7_responses() -> pl.DataFrame:
 def ci_to_se(low: float, high: float) -> float:
     """The SE behind a normal 95% interval."""
     return (high - low) / (2 * 1.959963984540054)
-
-
-def lsat7_matrix() -> np.ndarray:
-    """The 1,000 x 5 0/1 matrix."""
-    return np.array([[int(ch) for ch in p] for p, f in LSAT7_PATTERNS for _ in range(f)])
 
 
 #: LSAT6 (Bock & Lieberman 1970; mirt's and ltm's ``LSAT6``): 1,000 examinees x 5 items.
