@@ -90,8 +90,9 @@ ITEM_SCHEMA: dict[str, pl.DataType] = {
     "fixed": pl.Boolean(),
 }
 
-#: Columns ``calibrate(..., standard_errors=True)`` adds to ``items`` (Float64).
-SE_COLUMNS = ["a_se", "b_se", "c_se", "d_se"]
+#: Columns ``calibrate(..., standard_errors=True)`` adds to ``items`` (Float64): the SEs, and
+#: ``ad_cov``, the covariance of a and d (what moving d to another scale needs).
+SE_COLUMNS = ["a_se", "b_se", "c_se", "d_se", "ad_cov"]
 
 #: Anchors without responses: (item ids in the responses' dtype, a, d, c float64 (k,) each).
 ExtraAnchors = tuple[pl.Series, np.ndarray, np.ndarray, np.ndarray]
@@ -172,8 +173,8 @@ def calibrate(
             the objective still never decreases), or ``"none"``: plain cycles.
         standard_errors: add ``a_se``, ``b_se``, ``c_se``, ``d_se`` to ``items`` (same units
             as the parameters; NaN for anchors and parameters the model does not estimate,
-            0 for a Rasch slope) from the observed information at the solution
-            (:mod:`.standard_errors`; the method is in ``se_method``).
+            0 for a Rasch slope) and ``ad_cov`` (cov(a, d)) from the observed information at
+            the solution (:mod:`.standard_errors`; the method is in ``se_method``).
 
     Returns:
         :class:`Calibration`; parameters in logits (a per logit, b and d in logits, c a
@@ -276,6 +277,7 @@ def _with_errors(items: pl.DataFrame, item_ids: IdCodes, errors: ItemErrors) -> 
             "b_se": errors.b_se,
             "c_se": errors.c_se,
             "d_se": errors.d_se,
+            "ad_cov": errors.cov_ad,
         },
         schema_overrides={"item_id": items.schema["item_id"]},
     )

@@ -26,6 +26,16 @@ parameters for all groups: ``LR = 2 (logL_anchored - logL_j)``, chi-square with
   is at least the full one (slightly liberal); the tests measure the difference.
 - ``"refit"``: the whole multiple-group EM again with j constrained (exact; one fit per item).
 
+Without anchors (``anchors=None``, mirt's ``DIF(scheme = "add")`` from the fully
+constrained model, the screening the weekly job runs when nobody has vouched for any item):
+every item is an anchor in the base model, which is then a single calibration with the
+focal groups' moments free; item j's test frees j in every tested group,
+``LR = 2 (logL_j free - logL_base)``, with the rest held at the base model's estimates (the
+profile again, so here the LR is at most the full refit's: slightly conservative). Each item
+is tested with all the others as its anchors; a DIF item among them shifts the groups'
+moments a little, which is why screens like this one are followed by a purified, anchored
+test (``anchors`` = the items the screen cleared) before anyone acts on them.
+
 Groups smaller than ``min_group_students`` are left out of the model, and an item is tested
 only in the groups where it has at least ``min_item_responses`` responses (fewer groups
 than 2: no test, NaN).
@@ -33,11 +43,12 @@ than 2: no test, NaN).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
 import polars as pl
+import scipy.sparse as sp
 from scipy.stats import chi2
 
 from seedtest_assets.core.irt.data import (
@@ -51,6 +62,9 @@ from seedtest_assets.core.irt.em import e_step, m_step, run_em
 from seedtest_assets.core.irt.models import ItemModel, ItemPriors, get_model, log_prob_tables
 from seedtest_assets.core.irt.quadrature import DEFAULT_CALIBRATION_POINTS, grid, log_normal_weights
 from seedtest_assets.core.options import IrtModel
+
+#: The screen's base-model tolerance (``anchors=None``; see :func:`dif`).
+SCREEN_BASE_TOL = 1e-3
 
 DIF_SCHEMA = {
     "item_id": pl.Int64(),
@@ -73,6 +87,9 @@ class DifResult:
     - ``groups``: per group in the model: group, n_students, mean, sd (the reference 0, 1).
     - ``log_likelihood``: the anchored model's; ``converged``, ``iterations`` of its EM.
     - ``reference``: the reference group.
+    - ``item_groups`` (the screen, ``anchors=None``, only): per tested item and group, the
+      item's parameters when freed there: item_id, group, a, b, c (the reference group's
+      scale), for drawing its curve per group.
     """
 
     items: pl.DataFrame
@@ -81,12 +98,13 @@ class DifResult:
     converged: bool
     iterations: int
     reference: object
+    item_groups: pl.DataFrame = field(default_factory=pl.DataFrame)
 
 
 def dif(
     responses: pl.DataFrame,
     groups: pl.DataFrame,
-    anchors: list[object] | pl.Series,
+    anchors: list[object] | pl.Series | None,
     *,
     model: IrtModel = "2PL",
     reference: object | None = None,
@@ -103,7 +121,9 @@ def dif(
     Args:
         responses: user_id, item_id, is_correct (one row per response).
         groups: user_id, group (one row per student; students without one are left out).
-        anchors: item ids assumed free of DIF (at least one, with responses).
+        anchors: item ids assumed free of DIF (at least one, with responses), or None: every
+            item is tested with all the others as anchors (module doc, ``scheme = "add"``;
+            ``method`` is then always the profile).
         model: the item model ("2PL", "1PL", "Rasch", "3PL").
         reference: the group whose theta is N(0, 1); default the largest.
         method: "profile" or "refit" (module doc).
@@ -129,9 +149,14 @@ def dif(
     joined = joined.filter(pl.col("group").is_in(names))
     data = response_arrays(joined.select("user_id", "item_id", "is_correct"))
     group_of_user = _group_codes(joined, data, names)
-    anchor_ids = pl.Series(list(anchors)) if not isinstance(anchors, pl.Series) else anchors
     n_items, n_groups = data.item_ids.size, len(names)
-    is_anchor = np.zeros(n_items, bool)
+    screen = anchors is None
+    anchor_ids = (
+        pl.Series([], dtype=data.item_ids.ids.dtype)
+        if anchors is None
+        else (pl.Series(list(anchors)) if not isinstance(anchors, pl.Series) else anchors)
+    )
+    is_anchor = np.zeros(n_items, bool) | screen
     if anchor_ids.len():
         _, anchor_codes = IdCodes.encode(anchor_ids, "anchors")
         pos, known = data.item_ids.find(anchor_codes, ("responses.item_id", "anchors"))
@@ -150,17 +175,41 @@ def dif(
         priors,
         grid(quadrature_points),
     )
-    state = fit.fit(max_cycles, tol, fit.pooled_start(tol))
+    # The screen's base model needs less: an item's LR moves by ~n delta^2 I (0.01 for 500
+    # responses) when the base is off by delta = 1e-3, and the plain cycles crawl at 5M.
+    base_tol = max(tol, SCREEN_BASE_TOL) if screen else tol
+    state = fit.fit(max_cycles, base_tol, fit.pooled_start(tol))
     # Per item and group: responses, and the per-group b in the anchored model.
     counts = np.zeros((n_items, n_groups), np.int64)
     np.add.at(counts, (data.items, grp), 1)
     rows = []
-    for j in np.flatnonzero(~is_anchor).tolist():
+    curves: list[tuple[int, object, float, float, float]] = []
+    screened = fit.screen_all(state, counts >= min_item_responses) if screen else None
+    for j in (np.arange(n_items) if screen else np.flatnonzero(~is_anchor)).tolist():
         tested = counts[j] >= min_item_responses
         k = int(tested.sum())
         n_par = len(item_model.item_params)
         if k < 2:
             rows.append((j, float("nan"), 0, float("nan"), k, int(counts[j].sum()), float("nan")))
+            continue
+        if screened is not None:
+            lr, (fa, fd, fc) = screened[0][j], (arr[j][tested] for arr in screened[1:])
+            b = -fd / fa
+            for g, ga, gb, gc in zip(np.flatnonzero(tested), fa, b, fc, strict=True):
+                curves.append((j, names[g], float(ga), float(gb), float(gc)))
+            shift = float(np.max(np.abs(b - b[0]))) if tested[0] else float(np.ptp(b))
+            df = n_par * (k - 1)
+            rows.append(
+                (
+                    j,
+                    lr,
+                    df,
+                    float(chi2.sf(max(lr, 0.0), df)),
+                    k,
+                    int(counts[j][tested].sum()),
+                    shift,
+                )
+            )
             continue
         if method == "profile":
             lr = fit.profile_lr(state, j, tested)
@@ -197,8 +246,29 @@ def dif(
             "sd": state.sd,
         }
     )
+    item_groups = pl.DataFrame()
+    if screen:
+        codes_c = np.array([r[0] for r in curves], np.int64)
+        item_groups = pl.DataFrame(
+            {
+                "item_id": data.item_ids.ids.gather(codes_c)
+                if codes_c.size
+                else data.item_ids.ids.head(0),
+                "group": pl.Series([r[1] for r in curves], dtype=pl.Series(names).dtype),
+                "a": [r[2] for r in curves],
+                "b": [r[3] for r in curves],
+                "c": [r[4] for r in curves],
+            },
+            schema_overrides={"a": pl.Float64, "b": pl.Float64, "c": pl.Float64},
+        )
     return DifResult(
-        items, group_frame, state.log_likelihood, state.converged, state.iterations, reference
+        items,
+        group_frame,
+        state.log_likelihood,
+        state.converged,
+        state.iterations,
+        reference,
+        item_groups,
     )
 
 
@@ -438,68 +508,112 @@ class _MultiGroup:
 
     def profile_lr(self, state: _Fit, j: int, tested: np.ndarray) -> float:
         """LR with only item j's shared parameters re-estimated (module doc)."""
-        mine = self._rows_of[j]
-        users = np.unique(self.users[mine])
-        # Each of these students' log-likelihood at the nodes without item j, in the
-        # anchored model, and their responses to j.
-        without_j = self._likelihood_without(state, users, j)
-        resp_user = np.searchsorted(users, self.users[mine])
-        x = self.correct[mine]
-        v = self.v[mine]
-        log_w = np.stack(
-            [
-                log_normal_weights(self.nodes, state.mean[g], state.sd[g])
-                for g in range(self.n_groups)
-            ]
-        )
-        g_user = self.grp[mine][np.unique(resp_user, return_index=True)[1]]
-        base = without_j + log_w[g_user]
-
-        def ll_at(
-            a_j: np.ndarray, d_j: np.ndarray, c_j: np.ndarray
-        ) -> tuple[float, np.ndarray, np.ndarray]:
-            """Log-likelihood of these students with item j's responses at (a_j, d_j, c_j)
-            per response, their posteriors (n_students, Q) and j's log-probabilities."""
-            log_p, log_q = log_prob_tables(a_j, d_j, c_j, self.nodes)  # (m, Q)
-            contrib = np.where(x[:, None] > 0, log_p, log_q)
-            tot = base.copy()
-            np.add.at(tot, resp_user, contrib)
-            top = tot.max(axis=1, keepdims=True)
-            post = np.exp(tot - top)
-            s = post.sum(axis=1, keepdims=True)
-            ll = float(np.sum(np.log(s) + top))
-            return ll, post / s, contrib
-
-        ll_free, _, _ = ll_at(state.a[v], state.d[v], state.c[v])
-        # Constrained: one set of parameters in the tested groups; the others keep theirs.
-        shared = tested[self.grp[mine]]
-        # EM on j's shared parameters alone, the posteriors over these students only.
+        one = _ItemLikelihood(self, state, j)
+        G = self.n_groups
+        # Rows 0..G-1: j's anchored parameters in each group; row G: the shared set.
+        v = self.virtual(j, np.arange(G))
+        a = np.append(state.a[v], 0.0)
+        d = np.append(state.d[v], 0.0)
+        c = np.append(state.c[v], 0.0)
+        ll_free, _ = one.loglik(a, d, c, one.grp)
         start = self._constrained_start(state, j, tested)
-        pool0 = self.free_base[j]
-        a1, d1, c1 = (np.array([arr[pool0]]) for arr in (start.a, start.d, start.c))
-        free = np.ones(1, bool)
-
-        def params(
-            a_j: np.ndarray, d_j: np.ndarray, c_j: np.ndarray
-        ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-            return (
-                np.where(shared, a_j[0], state.a[v]),
-                np.where(shared, d_j[0], state.d[v]),
-                np.where(shared, c_j[0], state.c[v]),
-            )
-
-        for _ in range(200):
-            _, post, _ = ll_at(*params(a1, d1, c1))
-            w = post[resp_user][shared]
-            r1 = (w * x[shared][:, None]).sum(axis=0)[None, :]
-            nn = w.sum(axis=0)[None, :]
-            na, nd, nc = m_step(a1, d1, c1, r1, nn, self.nodes, free, self.model, self.priors)
-            moved = max(abs(na[0] - a1[0]), abs(nd[0] - d1[0]), abs(nc[0] - c1[0]))
-            a1, d1, c1 = na, nd, nc
-            if moved < 1e-6:
-                break
-        ll_con, _, _ = ll_at(*params(a1, d1, c1))
+        a[G], d[G], c[G] = start.a[v[0]], start.d[v[0]], start.c[v[0]]
+        row = np.where(tested[one.grp], G, one.grp)
+        a, d, c = one.fit_rows(a, d, c, row, np.arange(G + 1) == G)
+        ll_con, _ = one.loglik(a, d, c, row)
         return 2.0 * (ll_free - ll_con)
+
+    def screen_all(
+        self, state: _Fit, tested: np.ndarray, max_cycles: int = 200, tol: float = 1e-5
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """The screen's LR (``anchors=None``, module doc) for every item at once: item j freed
+        in the groups where it is tested, the rest held at ``state``. The items' problems are
+        independent (each frees only its own parameters), so they run as one batched EM over
+        the (student, item) pairs instead of a Python loop over items.
+
+        Args:
+            state: the base fit (every item an anchor); tested: bool (n_items, G), the
+                groups each item is freed in (items with fewer than 2 are not tested).
+
+        Returns:
+            (LR (n_items,), NaN where not tested; a, d, c (n_items, G) of the freed items,
+            the base values where not freed).
+        """
+        G, Q = self.n_groups, self.nodes.size
+        n_items = self.n_items
+        # One row per (student, item) pair: its right and wrong counts (repeats summed).
+        key = self.users * n_items + self.items
+        pairs, inverse = np.unique(key, return_inverse=True)
+        right = np.bincount(inverse, weights=self.correct, minlength=pairs.size)
+        total = np.bincount(inverse, minlength=pairs.size).astype(float)
+        wrong = total - right
+        p_user, p_item = pairs // n_items, pairs % n_items
+        p_grp = np.empty(pairs.size, np.int64)
+        p_grp[inverse] = self.grp
+        # Each pair's student log-likelihood without the pair's item, prior included.
+        log_p, log_q = log_prob_tables(state.a, state.d, state.c, self.nodes)
+        table = interleave(log_q, log_p)
+        full = np.zeros((int(self.users.max()) + 1, Q))
+        for g in range(G):
+            full[self.user_codes[g]] = self.counts[g].loglik(table)
+        log_w = np.stack(
+            [log_normal_weights(self.nodes, state.mean[g], state.sd[g]) for g in range(G)]
+        )
+        # The base log-likelihood of a pair is its student's (the same for all their pairs).
+        student = full + log_w[group_of_code(self, full.shape[0])]
+        ll_base = _logsumexp_rows(student)[p_user]
+        base = student[p_user]
+        base -= right[:, None] * log_p[p_item] + wrong[:, None] * log_q[p_item]
+        del full, student
+        # Slots: (item, group) copies; freed only where tested and the item has >= 2 groups.
+        testable = tested.sum(axis=1) >= 2
+        free = (tested & testable[:, None]).ravel()
+        slot = p_item * G + p_grp
+        a = np.repeat(state.a[:n_items], G)
+        d = np.repeat(state.d[:n_items], G)
+        c = np.repeat(state.c[:n_items], G)
+        n_slots = n_items * G
+        single = total == 1.0
+        # A single response: one gather per pair (repeats are summed in `own`).
+        row = 2 * slot + np.where(single, right, 0.0).astype(np.int64)
+
+        def own(table: np.ndarray, lp: np.ndarray, lq: np.ndarray, k: np.ndarray) -> np.ndarray:
+            """The pairs ``k``'s log-likelihood at their slots' parameters: (len(k), Q)."""
+            out = table[row[k]]
+            many = ~single[k]
+            if many.any():
+                m = k[many]
+                out[many] = right[m, None] * lp[slot[m]] + wrong[m, None] * lq[slot[m]]
+            return out
+
+        # Items still moving: each iteration only touches their pairs (most items settle in
+        # a few cycles, a few take 20).
+        active = free.reshape(n_items, G).any(axis=1)
+        for _ in range(max_cycles):
+            k = np.flatnonzero(active[p_item] & free[slot])
+            if k.size == 0:
+                break
+            lp, lq = log_prob_tables(a, d, c, self.nodes)
+            post = base[k] + own(interleave(lq, lp), lp, lq, k)
+            post -= post.max(axis=1, keepdims=True)
+            np.exp(post, out=post)
+            post /= post.sum(axis=1, keepdims=True)
+            gather = sp.csr_array(
+                (np.ones(k.size), (slot[k], np.arange(k.size))), shape=(n_slots, k.size)
+            )
+            nn = gather @ (post * total[k, None])
+            r1 = gather @ (post * right[k, None])
+            step = free & np.repeat(active, G)
+            na, nd, nc = m_step(a, d, c, r1, nn, self.nodes, step, self.model, self.priors)
+            moved = np.maximum.reduce([np.abs(na - a), np.abs(nd - d), np.abs(nc - c)])
+            a, d, c = na, nd, nc
+            active &= moved.reshape(n_items, G).max(axis=1) >= tol
+        lp, lq = log_prob_tables(a, d, c, self.nodes)
+        everyone = np.arange(pairs.size)
+        ll_free = _logsumexp_rows(base + own(interleave(lq, lp), lp, lq, everyone))
+        lr = 2.0 * np.bincount(p_item, weights=ll_free - ll_base, minlength=n_items)
+        lr[~testable] = np.nan
+        return lr, a.reshape(n_items, G), d.reshape(n_items, G), c.reshape(n_items, G)
 
     def _likelihood_without(self, state: _Fit, users: np.ndarray, j: int) -> np.ndarray:
         """Log-likelihood at the nodes of ``users`` (codes, sorted) from all their responses
@@ -521,3 +635,82 @@ class _MultiGroup:
         own = np.where(self.correct[mine][:, None] > 0, self._log_p[v], self._log_q[v])
         np.subtract.at(out, u, own)
         return out
+
+
+def group_of_code(mg: _MultiGroup, n_codes: int) -> np.ndarray:
+    """The group of every user code (int64 (n_codes,); 0 for codes without responses)."""
+    out = np.zeros(n_codes, np.int64)
+    for g, codes in enumerate(mg.user_codes):
+        out[codes] = g
+    return out
+
+
+def _logsumexp_rows(x: np.ndarray) -> np.ndarray:
+    """log sum exp over each row of ``x`` (n, Q): (n,)."""
+    top = x.max(axis=1)
+    return np.log(np.exp(x - top[:, None]).sum(axis=1)) + top
+
+
+class _ItemLikelihood:
+    """The students who answered item j, with everything but j held at a fit: their
+    log-likelihood as a function of j's parameters, which take one of a few values ("rows":
+    per group, or shared) per response. The tables are computed per row, not per response."""
+
+    def __init__(self, mg: _MultiGroup, state: _Fit, j: int) -> None:
+        mine = mg._rows_of[j]
+        mine = mine[np.argsort(mg.users[mine], kind="stable")]
+        users, self.starts = np.unique(mg.users[mine], return_index=True)
+        counts = np.diff(np.append(self.starts, mine.size))
+        self.resp_user = np.repeat(np.arange(users.size), counts)
+        self.x = mg.correct[mine]
+        self.grp = mg.grp[mine]
+        self.nodes, self.model, self.priors = mg.nodes, mg.model, mg.priors
+        log_w = np.stack(
+            [log_normal_weights(mg.nodes, state.mean[g], state.sd[g]) for g in range(mg.n_groups)]
+        )
+        self.base = mg._likelihood_without(state, users, j) + log_w[self.grp[self.starts]]
+
+    def loglik(
+        self, a: np.ndarray, d: np.ndarray, c: np.ndarray, row: np.ndarray
+    ) -> tuple[float, np.ndarray]:
+        """Log-likelihood (nats) of these students with response k at row ``row[k]``'s
+        parameters (a, d, c: (R,)), and their posteriors (n_students, Q)."""
+        log_p, log_q = log_prob_tables(a, d, c, self.nodes)  # (R, Q)
+        contrib = np.where(self.x[:, None] > 0, log_p[row], log_q[row])
+        tot = self.base + np.add.reduceat(contrib, self.starts, axis=0)
+        top = tot.max(axis=1, keepdims=True)
+        post = np.exp(tot - top)
+        total = post.sum(axis=1, keepdims=True)
+        return float(np.sum(np.log(total) + top)), post / total
+
+    def fit_rows(
+        self,
+        a: np.ndarray,
+        d: np.ndarray,
+        c: np.ndarray,
+        row: np.ndarray,
+        free: np.ndarray,
+        max_cycles: int = 200,
+        tol: float = 1e-5,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """EM on the ``free`` rows' parameters (the others fixed): new (a, d, c) (R,)."""
+        rows = np.flatnonzero(free)
+        members = [np.flatnonzero(row == r) for r in rows]
+        for _ in range(max_cycles):
+            _, post = self.loglik(a, d, c, row)
+            w = post[self.resp_user]
+            nn = np.zeros((a.size, self.nodes.size))
+            r1 = np.zeros_like(nn)
+            for r, m in zip(rows, members, strict=True):
+                nn[r] = w[m].sum(axis=0)
+                r1[r] = (w[m] * self.x[m][:, None]).sum(axis=0)
+            na, nd, nc = m_step(a, d, c, r1, nn, self.nodes, free, self.model, self.priors)
+            moved = max(
+                float(np.max(np.abs(na - a))),
+                float(np.max(np.abs(nd - d))),
+                float(np.max(np.abs(nc - c))),
+            )
+            a, d, c = na, nd, nc
+            if moved < tol:
+                break
+        return a, d, c

@@ -72,3 +72,41 @@ def test_needs_two_groups_and_an_anchor() -> None:
         dif(responses, groups, [123456789])
     with pytest.raises(ValueError, match="2 groups"):
         dif(responses, groups, anchors, min_group_students=10_000)
+
+
+def test_screen_without_anchors_finds_planted_dif():
+    """``anchors=None`` (mirt's scheme "add"): every item tested with all the others as its
+    anchors. The 3 planted items are found; of the 27 others at most 1 falls below 1%
+    (0.27 expected; the planted DIF also pulls the focal group's mean a little)."""
+    responses, groups, _, planted = _data()
+    result = dif(responses, groups, None)
+    assert result.converged and result.items.height == 30
+    found = result.items.with_columns(planted=pl.col("item_id").is_in(planted))
+    assert (found.filter("planted")["p"] < 1e-4).all()
+    assert found.filter(~pl.col("planted") & (pl.col("p") < 0.01)).height <= 1
+    assert (found.filter("planted")["max_b_shift"] > 0.3).all()
+    # With every item anchored, org1's 3 harder items pull its estimated mean down (0.34
+    # against 0.5 here): the contamination a purified, anchored test then removes.
+    g = result.groups.sort("group")
+    np.testing.assert_allclose(g["mean"][1:], [0.5, -0.3], atol=0.2)
+
+
+def test_the_screen_lr_of_clean_items_is_chi_square_sized():
+    """Freeing an item that has no DIF gains little: its screen LR is near its df."""
+    responses, groups, anchors, planted = _data(scale=0.5, seed=2)
+    screen = dif(responses, groups, None).items
+    clean = screen.filter(~pl.col("item_id").is_in(planted + anchors))
+    assert clean["LR"].median() < 2 * 4  # df 4; a chi-square(4) median is 3.4
+
+
+def test_screen_with_repeated_attempts():
+    """Students who answered an item twice (the product's repeats): the pair's two answers
+    enter together; the planted items are still found and every LR is finite."""
+    responses, groups, _, planted = _data(scale=0.5, seed=5)
+    again = responses.filter(pl.col("user_id") % 3 == 0).with_columns(
+        is_correct=~pl.col("is_correct") & (pl.col("user_id") % 2 == 0) | pl.col("is_correct")
+    )
+    result = dif(pl.concat([responses, again]), groups, None)
+    items = result.items
+    assert items["LR"].is_finite().all() and (items["LR"] > -1e-6).all()
+    assert (items.filter(pl.col("item_id").is_in(planted))["p"] < 1e-3).all()
