@@ -452,12 +452,20 @@ def bench_window(args: argparse.Namespace) -> dict:
 GOAL_QUALITY_ADDED = 0.5
 
 
+def _share(flags: pl.Series) -> float:
+    """The share of True (NaN when empty)."""
+    return float(flags.mean()) if flags.len() else float("nan")  # type: ignore[arg-type]
+
+
 def bench_quality(responses: pl.DataFrame, truth: pl.DataFrame, groups: int, seed: int) -> dict:
     """Item quality at the data's size against the calibration it follows, in this run:
     the calibration as the weekly job runs it (SQUAREM, default priors) alone, then with
-    standard errors, item fit (S-X2 given the other responses) and DIF across ``groups``
-    random groups of students (10% of the items as anchors)."""
-    from seedtest_assets.core.irt import dif, item_fit
+    standard errors (what the weekly calibration now computes), item fit on every student
+    (the engine), and the weekly ``item_quality`` assessment as the asset runs it (fit on
+    at most 20,000 students, drift against a previous week, the DIF screen across
+    ``groups`` random groups of students, at most 1,000 sampled per group)."""
+    from seedtest_assets.core.irt import item_fit
+    from seedtest_assets.core.item_quality.assess import QualitySettings, assess_items
 
     base = min(
         (measured(lambda: calibrate(responses, accelerate="squarem")) for _ in range(2)),
@@ -474,35 +482,50 @@ def bench_quality(responses: pl.DataFrame, truth: pl.DataFrame, groups: int, see
     group_frame = pl.DataFrame(
         {"user_id": users, "group": rng.integers(0, groups, users.len()).astype(str)}
     )
-    anchors = cal.items["item_id"].sample(fraction=0.1, seed=seed).to_list()
-    dif_res, t_dif, _ = measured(lambda: dif(responses, group_frame, anchors))
+    stored = with_se.items.with_columns(
+        pl.col("item_id").cast(pl.String), scale_mean=pl.lit(0.0), scale_sd=pl.lit(1.0)
+    )
+    settings = QualitySettings(seed=seed)
+    weekly, t_weekly, _ = measured(
+        lambda: assess_items(
+            responses, stored, stored, model="2PL", groups=group_frame, settings=settings
+        )
+    )
     est = with_se.items.join(truth.select("item_id", ta="a", tb="b"), on="item_id")
     cover_a = float(((est["a"] - est["ta"]).abs() < 1.96 * est["a_se"]).mean())
     cover_b = float(((est["b"] - est["tb"]).abs() < 1.96 * est["b_se"]).mean())
-    added = t_se + t_fit + t_dif
+    added = t_se + t_weekly
+    items = weekly.items
     out = {
         "calibrate_s": t_cal,
         "se_s": t_se,
-        "fit_s": t_fit,
-        "dif_s": t_dif,
+        "fit_all_s": t_fit,
+        "weekly_s": t_weekly,
         "added_ratio": added / t_cal,
         "cover_a": cover_a,
         "cover_b": cover_b,
         "fit_reject": float((fit["p"] < 0.05).mean()),
-        "dif_reject": float((dif_res.items["p"] < 0.05).mean()),
-        "dif_cycles": dif_res.iterations,
+        "weekly_fit_reject": _share(items["fit_p"].drop_nulls() < 0.05),
+        "weekly_misfit": weekly.misfit,
+        "weekly_misfit_chance": weekly.misfit_expected_max,
+        "dif_reject": _share(items["dif_p"].drop_nulls() < 0.05),
+        "dif_tested": weekly.dif_tested,
+        "dif_flagged": weekly.dif_items,
     }
     print(
         f"  calibration (SQUAREM, default priors): {t_cal:.2f} s\n"
         f"  + standard errors ({with_se.se_method}): {t_se:+.2f} s; 95% intervals cover a "
         f"{cover_a:.1%}, b {cover_b:.1%}\n"
-        f"  item fit (S-X2 | other responses): {t_fit:.2f} s; rejected at 5% under the true "
-        f"model: {out['fit_reject']:.1%}\n"
-        f"  DIF ({groups} random groups, {len(anchors)} anchors): {t_dif:.2f} s "
-        f"({dif_res.iterations} EM cycles); rejected at 5% without DIF: "
-        f"{out['dif_reject']:.1%}\n"
-        f"  added: {added:.2f} s = {out['added_ratio']:.2f}x the calibration "
-        f"(goal <= {GOAL_QUALITY_ADDED:.2f}x)"
+        f"  item fit on every student (S-X2 | other responses; not in the weekly job): "
+        f"{t_fit:.2f} s; rejected at 5% under the true model: {out['fit_reject']:.1%}\n"
+        f"  weekly item_quality (fit on <= {settings.fit_max_students:,} students, drift, DIF "
+        f"screen over {groups} random groups x <= {settings.dif_max_group_students:,} "
+        f"students): {t_weekly:.2f} s; fit rejected at 5%: {out['weekly_fit_reject']:.1%} "
+        f"(misfit at 1%: {weekly.misfit}, chance <= {weekly.misfit_expected_max}); DIF "
+        f"rejected at 5% without DIF: {out['dif_reject']:.1%} of {weekly.dif_tested:,}, "
+        f"flagged {weekly.dif_items}\n"
+        f"  added (SEs + weekly item_quality): {added:.2f} s = {out['added_ratio']:.2f}x the "
+        f"calibration (goal <= {GOAL_QUALITY_ADDED:.2f}x)"
     )
     return out
 

@@ -29,6 +29,7 @@ OUTPUT_TABLES = (
     "user_inactivity",
     "weekly_kpi",
     "mirt_item_params",
+    "item_quality",
     "mirt_ability",
     "topic_ability",
     "report_artifacts",
@@ -240,6 +241,7 @@ def run_demo(users: int = 2000, weeks: int = 8, seed: int = 7, *, debug: bool = 
     print("[3/3] summary", flush=True)
     print_summary(engine, pop, planted, checks, failed_runs, home, dagster_home)
     print_kpis(engine, weeks_of(pop))
+    print_item_quality(engine, weeks_of(pop)[-1], home)
     print_reports(engine, weeks_of(pop)[-1], home)
     print_validation(validation_figures(engine, weeks_of(pop), pop.end), weeks_of(pop))
     print(
@@ -399,6 +401,43 @@ def print_kpis(engine, weeks: list[date]) -> None:
             f"{r['active_days']}; {r['P']:.0%} chance of reaching {r['goal_theta']:+.2f} by "
             f"{r['goal_date']}; {r['S']:.0%} risk of not coming back within 2 weeks"
         )
+
+
+def print_item_quality(engine, week: date, home: Path) -> None:
+    """The last week's item_quality: what was judged and found, and the item-bank page."""
+    from seedtest_assets.core.item_quality import table as quality
+    from seedtest_assets.core.item_quality.page import page_key
+
+    with engine.connect() as conn:
+        rows = quality.read_week(conn, week, "2PL")
+    print(f"\nitem quality, week {week} ({rows.height:,} items of the calibration):")
+    if rows.height == 0:
+        print("  none (item_quality did not run)")
+        return
+    se = rows["b_se"].drop_nulls()
+    print(
+        f"  SEs: median b SE {se.median():.2f} logit over {se.len():,} items; fit tested "
+        f"{rows['fit_p'].is_not_null().sum():,}, misfit at 1%: {int(rows['misfit'].sum())}"
+    )
+    print(
+        f"  drift since last week: {int(rows['drifted'].fill_null(False).sum())} of "
+        f"{rows['drifted'].is_not_null().sum():,} common items; DIF across organisations: "
+        + (
+            f"{int(rows['dif'].sum())} of {rows['dif_p'].is_not_null().sum():,} items"
+            if rows["dif_p"].is_not_null().any()
+            else "not tested (no two organisations with 200 students in the window)"
+        )
+    )
+    for r in (
+        rows.filter(pl.col("problems").is_not_null()).sort("fit_p").head(3).iter_rows(named=True)
+    ):
+        print(
+            f"  e.g. item {r['item_id']}: {r['problems']}, a {r['a']:.2f}, b {r['b']:.2f}, "
+            f"fit p {r['fit_p']:.2g}"
+            if r["fit_p"] is not None
+            else f"  e.g. item {r['item_id']}: {r['problems']}"
+        )
+    print(f"  item-bank page: {home / page_key('reports', week, '2PL')}")
 
 
 def print_reports(engine, week: date, home: Path) -> None:

@@ -50,6 +50,13 @@ def test_demo_materializes_everything_and_summarizes(tmp_path):
     assert re.search(r"S churn risk: ROC AUC\s+n/a\s+\(the KPIs are judged on weeks with 3", out)
     assert re.search(r"verdict: (GOOD|BAD): \d of \d figures meet their floors", out)
 
+    # The week's item quality: judged, summarized, its item-bank page written.
+    iq = re.search(r"item quality, week (\S+) \(([\d,]+) items of the calibration\)", out)
+    assert iq and int(iq.group(2).replace(",", "")) > 0, out[-3000:]
+    assert re.search(r"item_quality\.misfit_within_chance\s+(passed|FAILED \(WARN\))", out)
+    page = tmp_path / "reports" / "item_bank" / iq.group(1) / "2PL.html"
+    assert "Item bank: the week" in page.read_text("utf-8")
+
     # KPIs are computed, checked and summarized; reports are rendered, recorded, read back.
     assert re.search(r"weekly_kpi\.active_students_covered\s+passed", out)
     assert re.search(r"report_artifacts\.kpis_shown\s+passed", out)

@@ -27,7 +27,7 @@ from seedtest_assets_tests.deploy.conftest import (
 )
 
 K8S_TAG = "dagster-k8s/config"
-IRT_ASSETS = {"mirt_item_params", "mirt_ability", "topic_ability"}
+IRT_ASSETS = {"mirt_item_params", "mirt_ability", "topic_ability", "item_quality"}
 REPORT_ASSETS = {"report_artifacts", "student/report_artifacts"}
 BATCH_ASSETS = {"features_topic_daily", "user_inactivity", "weekly_kpi"}
 IMPLICIT_ASSET_JOB = "__ASSET_JOB"

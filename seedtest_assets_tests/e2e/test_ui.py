@@ -72,6 +72,8 @@ EXPECTED_EDGES = {
     ("attempts", "topic_ability"),
     ("topic_ability", "report_artifacts"),
     ("topic_ability", "student/report_artifacts"),
+    # the week's items judged (SEs, fit, drift, DIF) from its calibration (issue 16)
+    ("mirt_item_params", "item_quality"),
 }
 
 # Self-dependencies on earlier partitions of the same asset (not cycles: each partition reads
@@ -88,6 +90,7 @@ GROUPS = {
     "mirt_item_params": "irt",
     "mirt_ability": "irt",
     "topic_ability": "irt",
+    "item_quality": "irt",
     "student/mirt_ability": "irt",
     "weekly_kpi": "kpi",
     "report_artifacts": "reports",
@@ -102,6 +105,7 @@ PARTITIONS = {
     "mirt_item_params": ("TIME_WINDOW", "Weekly"),
     "mirt_ability": ("TIME_WINDOW", "Weekly"),
     "topic_ability": ("TIME_WINDOW", "Weekly"),
+    "item_quality": ("TIME_WINDOW", "Weekly"),
     "weekly_kpi": ("TIME_WINDOW", "Weekly"),
     "report_artifacts": ("TIME_WINDOW", "Weekly"),
     "student/mirt_ability": ("DYNAMIC", "users"),

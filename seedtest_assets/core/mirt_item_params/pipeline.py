@@ -28,15 +28,16 @@ from datetime import date, datetime, timedelta
 import polars as pl
 from sqlalchemy import Engine
 
-from seedtest_assets.core.attempts import ValidationLimits
+from seedtest_assets.core.attempts import ValidationLimits, ValidationResult
 from seedtest_assets.core.attempts.read import read_checked_attempts
 from seedtest_assets.core.irt import Calibration, calibrate
 from seedtest_assets.core.mirt_item_params import table
 from seedtest_assets.core.mirt_item_params.linking import (
+    DRIFT_SCHEMA,
     IDENTITY,
     Link,
     apply_link,
-    mean_sigma_link,
+    robust_link,
 )
 from seedtest_assets.core.mirt_item_params.share import (
     DEFAULT_FLOOR,
@@ -55,6 +56,9 @@ LINKINGS = ("mean_sigma", "fixed", "none")
 #: window warm SQUAREM then takes 16 E-steps instead of 11 and lands within 3.2e-4 of a tight
 #: fit with the log-likelihood within 0.008 (at 1e-4: 8.2e-4 and 0.039; docs/benchmarks.md).
 DEFAULT_TOL = 3e-5
+#: The standard errors each stored row carries in ``params`` (on the stored scale; null where
+#: not estimated): ``params->>'b_se'``.
+SE_KEYS = ("a_se", "b_se", "c_se", "d_se")
 
 
 @dataclass
@@ -80,9 +84,67 @@ class CalibrationRun:
     #: items that started from last week's parameters (0: a cold start)
     warm_items: int = 0
     accelerate: str = "none"
-    #: seconds reading + validating the window, and fitting
+    #: seconds reading + validating the window, and fitting (standard errors included)
     read_seconds: float = 0.0
     fit_seconds: float = 0.0
+    #: the common items' drift test of the final link (:func:`.linking.anchor_drift`)
+    drift: pl.DataFrame | None = None
+
+
+@dataclass
+class Window:
+    """One week's calibration window as the calibration reads it (:func:`read_window`)."""
+
+    #: the validation of the window's attempts (valid rows, rejects, flooded student-days)
+    checked: ValidationResult
+    #: the valid rows after the per-student cap: what is calibrated (all attempt columns)
+    capped: pl.DataFrame
+    student_cap: StudentCap
+
+    @property
+    def responses(self) -> pl.DataFrame:
+        """``user_id, item_id, is_correct`` of the calibrated rows."""
+        return self.capped.select("user_id", "item_id", "is_correct")
+
+
+def read_window(
+    engine: Engine,
+    week_start: date,
+    *,
+    now: datetime,
+    window_weeks: int = DEFAULT_WINDOW_WEEKS,
+    max_student_share: float = DEFAULT_MAX_SHARE,
+    min_student_responses: int = DEFAULT_FLOOR,
+    limits: ValidationLimits | None = None,
+) -> Window:
+    """The valid, capped attempts of the ``window_weeks`` weeks ending with ``week_start``'s
+    week: what :func:`calibrate_week` calibrates on (and ``item_quality`` re-reads)."""
+    end = week_start + timedelta(days=7)
+    checked = read_checked_attempts(
+        engine, end - timedelta(weeks=window_weeks), end, now=now, limits=limits
+    )
+    capped, student_cap = cap_student_responses(
+        checked.valid, max_share=max_student_share, floor=min_student_responses
+    )
+    return Window(checked, capped, student_cap)
+
+
+def common_responses(capped: pl.DataFrame, week_start: date) -> pl.DataFrame:
+    """``item_id`` (String), ``n_common``: each item's window responses before
+    ``week_start`` (those last week's window held too, up to its cap), for the overlap
+    correction of the drift test (:func:`.linking.anchor_drift`)."""
+    start = datetime.combine(week_start, datetime.min.time())
+    return (
+        capped.filter(pl.col("attempted_at") < start)
+        .group_by("item_id")
+        .agg(n_common=pl.len().cast(pl.Int64))
+        .with_columns(pl.col("item_id").cast(pl.String))
+    )
+
+
+def _finite(value: float | None) -> float | None:
+    """JSON has no NaN (PostgreSQL's json type refuses it): not estimated is null."""
+    return None if value is None or value != value else float(value)
 
 
 class EmptyWindowError(ValueError):
@@ -162,13 +224,17 @@ def calibrate_week(
     """
     end = week_start + timedelta(days=7)
     t0 = time.perf_counter()
-    checked = read_checked_attempts(
-        engine, end - timedelta(weeks=window_weeks), end, now=now, limits=limits
+    window = read_window(
+        engine,
+        week_start,
+        now=now,
+        window_weeks=window_weeks,
+        max_student_share=max_student_share,
+        min_student_responses=min_student_responses,
+        limits=limits,
     )
-    capped, student_cap = cap_student_responses(
-        checked.valid, max_share=max_student_share, floor=min_student_responses
-    )
-    responses = capped.select("user_id", "item_id", "is_correct")
+    checked, capped, student_cap = window.checked, window.capped, window.student_cap
+    responses = window.responses
     if responses.height == 0:
         stored = stored_item_params(engine, week_start, model).height
         if stored:
@@ -195,12 +261,19 @@ def calibrate_week(
         start_items=start,
         accelerate=accelerate,
         tol=tol,
+        standard_errors=True,
     )
     t2 = time.perf_counter()
     version = version_for(cal.model, week_start)
-    # The link ignores flat items itself; flag them on the final (linked) scale.
-    link = mean_sigma_link(cal.items, previous) if linking == "mean_sigma" else IDENTITY
+    # The link ignores flat items itself and leaves drifted anchors out; flag flat items on
+    # the final (linked) scale.
+    link, drift = IDENTITY, pl.DataFrame(schema=DRIFT_SCHEMA)
+    if linking == "mean_sigma":
+        link, drift = robust_link(cal.items, previous, overlap=common_responses(capped, week_start))
     items = flag_flat_items(apply_link(cal.items, link))
+    # The calibration population on the stored scale (theta' = A theta + B).
+    scale_mean = link.A * cal.population_mean + link.B
+    scale_sd = link.A * cal.population_sd
     params = [
         json.dumps(
             {
@@ -212,6 +285,9 @@ def calibrate_week(
                 "flagged": r["flagged"],
                 "flag_reason": r["flag_reason"],
                 "fixed": r.get("fixed", False),
+                **{k: _finite(r[k]) for k in SE_KEYS},
+                "scale_mean": scale_mean,
+                "scale_sd": scale_sd,
             }
         )
         for r in items.iter_rows(named=True)
@@ -247,4 +323,5 @@ def calibrate_week(
         accelerate=accelerate,
         read_seconds=t1 - t0,
         fit_seconds=t2 - t1,
+        drift=drift,
     )

@@ -1,7 +1,9 @@
 """The owner of ``mirt_item_params``: every statement against the stored item parameters.
 
 A row is one item of one week's calibration of one model; ``params`` is a JSON object
-``{a, b, c, d, n_responses, flagged, flag_reason, fixed}``.
+``{a, b, c, d, n_responses, flagged, flag_reason, fixed, a_se, b_se, c_se, d_se, scale_mean,
+scale_sd}``: the SEs on the stored scale (null where not estimated; rows written before the
+SEs existed lack them), and the calibration population's theta mean and SD on that scale.
 """
 
 from __future__ import annotations
@@ -30,6 +32,12 @@ PARAMS_SCHEMA: FrameSchema = {
     "d": pl.Float64(),
     "flagged": pl.Boolean(),
     "n_responses": pl.Int64(),
+    "a_se": pl.Float64(),
+    "b_se": pl.Float64(),
+    "c_se": pl.Float64(),
+    "d_se": pl.Float64(),
+    "scale_mean": pl.Float64(),
+    "scale_sd": pl.Float64(),
 }
 
 

@@ -34,6 +34,12 @@ def read_registered(conn: Connection, before: datetime) -> pl.DataFrame:
     return read_frame(conn, select(*cols).where(u.c.created_at < before))
 
 
+def read_organisations(conn: Connection) -> pl.DataFrame:
+    """``user_id, org_id`` of every student (the groups of the weekly DIF test)."""
+    u = source_tables().users
+    return read_frame(conn, select(read_column(u.c.user_id), read_column(u.c.org_id)))
+
+
 def read_created_at(conn: Connection, before: datetime) -> pl.DataFrame:
     """``created_at`` (naive UTC) of each student registered before ``before``."""
     u = source_tables().users

@@ -262,6 +262,43 @@ topic_ability = Table(
     Column("fitted_at", DateTime, nullable=False),
 )
 
+item_quality = Table(
+    "item_quality",
+    metadata,
+    # Per item of one week's calibration (migration 0009): standard errors, fit, information,
+    # drift against last week and DIF across organisations (core/item_quality/assess.py says
+    # how each is decided). Parameters on the stored (linked) scale, as in mirt_item_params.
+    Column("week_start", Date, primary_key=True),
+    Column("model", String(8), primary_key=True),
+    Column("item_id", Ident, primary_key=True),
+    Column("version", String(64), nullable=False),  # of the item parameters judged
+    Column("a", Float, nullable=False),
+    Column("b", Float, nullable=False),
+    Column("c", Float, nullable=False),
+    Column("a_se", Float),
+    Column("b_se", Float),
+    Column("c_se", Float),
+    Column("n_responses", Integer, nullable=False),
+    Column("flagged", Boolean, nullable=False),  # by the calibration: not used for scoring
+    Column("s_x2", Float),  # item fit given the other responses; null: not tested
+    Column("fit_df", Integer),
+    Column("fit_p", Float),
+    Column("misfit", Boolean, nullable=False),
+    Column("information", Float),  # Fisher information at the population's mean theta
+    Column("drift_z_a", Float),  # change since last week in SEs; null: not tested
+    Column("drift_z_b", Float),
+    Column("drift_p", Float),
+    Column("drifted", Boolean),  # null: not tested (new item, no SEs last week)
+    Column("dif_lr", Float),  # DIF across organisations; null: not tested
+    Column("dif_df", Integer),
+    Column("dif_p", Float),
+    Column("dif_groups", Integer),
+    Column("dif_max_b_shift", Float),  # logits
+    Column("dif", Boolean, nullable=False),
+    Column("problems", Text),  # "misfit;drift;dif", null: none
+    Column("assessed_at", DateTime, nullable=False),
+)
+
 report_artifacts = Table(
     "report_artifacts",
     metadata,

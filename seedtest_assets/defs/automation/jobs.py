@@ -11,6 +11,7 @@ from seedtest_assets.core.workloads import (
 )
 from seedtest_assets.defs.attempts.assets import attempts
 from seedtest_assets.defs.features_topic_daily.assets import features_topic_daily
+from seedtest_assets.defs.item_quality.assets import item_quality
 from seedtest_assets.defs.mirt_ability.assets import mirt_ability
 from seedtest_assets.defs.mirt_ability.ops import rescore_students
 from seedtest_assets.defs.mirt_item_params.assets import mirt_item_params
@@ -32,12 +33,12 @@ features_topic_daily_job = dg.define_asset_job(
 )
 
 
-#: The Monday batch: calibration, abilities (the weekly θ and the per-topic θ the reports
-#: read), and the week's final KPIs (weekly_kpi depends on this module, so it is selected by
-#: key).
+#: The Monday batch: calibration, its item quality, abilities (the weekly θ and the per-topic
+#: θ the reports read), and the week's final KPIs (weekly_kpi depends on this module, so it
+#: is selected by key).
 mirt_weekly_job = dg.define_asset_job(
     "mirt_weekly_job",
-    selection=dg.AssetSelection.assets(mirt_item_params, mirt_ability, topic_ability)
+    selection=dg.AssetSelection.assets(mirt_item_params, item_quality, mirt_ability, topic_ability)
     | dg.AssetSelection.assets("weekly_kpi"),
     tags=heavy_job_tags(IRT_POD),
 )

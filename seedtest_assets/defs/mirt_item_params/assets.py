@@ -175,6 +175,13 @@ def mirt_item_params(
             "link_A": run.link.A,
             "link_B": run.link.B,
             "link_common_items": run.link.common,
+            # Drifted anchors left out of the link (item_quality reports their tests).
+            "link_dropped_anchors": len(run.link.dropped),
+            "link_dropped_sample": list(run.link.dropped[:20]),
+            # The window, which item_quality re-reads with the same settings.
+            "window_weeks": config.window_weeks,
+            "max_student_share": config.max_student_share,
+            "min_student_responses": config.min_student_responses,
             "student_cap": run.student_cap.metadata(),
             "quarantined_student_days": run.student_days.height,
         },

@@ -2,14 +2,16 @@
 
 The population (``populated``): ~100 synthetic students x 2 weeks, a few planted bad
 attempts, and every pipeline's output (daily features and rejects, inactivity, two weeks of
-calibration, scoring and topic ability, an online re-score, the KPIs, two report rows), so
+calibration, item quality, scoring and topic ability, an online re-score, the KPIs, two
+report rows), so
 that every column of every table holds data. Each test gets its own copy (a file copy on SQLite, a
 ``CREATE DATABASE ... TEMPLATE`` on PostgreSQL).
 
 What must hold: a lossless step down and back up keeps every value; a downgrade that would
-drop data refuses, says what, and changes nothing (below 0007 that is first the derived
-``topic_ability``: dropped with ``--allow-data-loss``, every other value kept, and
-materializing it again restores it exactly); a failed migration leaves the database as
+drop data refuses, says what, and changes nothing (below 0009 that is first the derived
+``item_quality``, below 0007 the derived ``topic_ability``: dropped with
+``--allow-data-loss``, every other value kept, and materializing them again restores them
+exactly); a failed migration leaves the database as
 it was (one transaction, on SQLite too); a leftover ``_alembic_tmp_*`` table never blocks;
 two concurrent upgrades serialize.
 """
@@ -65,27 +67,54 @@ def fitted_at(i: int) -> datetime:
     return NOW - timedelta(days=2 - i)
 
 
-def rematerialize_topic_ability(url: str) -> None:
-    """Rebuild ``topic_ability`` of the population's weeks as ``_populate`` built it."""
+#: The derived tables a step down drops (0009: item_quality, 0007: topic_ability).
+DERIVED = ("item_quality", "topic_ability")
+
+
+def population_quality_settings():
+    """Thresholds that make ~100 students fill every item_quality column (DIF across the
+    population's 5-student organisations; misfit at 50% so that ``problems`` has values)."""
+    from seedtest_assets.core.item_quality.assess import QualitySettings
+
+    return QualitySettings(fit_alpha=0.5, dif_min_group_students=3, dif_min_item_responses=2)
+
+
+def rematerialize_derived(url: str) -> None:
+    """Rebuild ``topic_ability`` and ``item_quality`` of the population's weeks as
+    ``_populate`` built them."""
+    from seedtest_assets.core.item_quality.pipeline import assess_week
     from seedtest_assets.core.topic_ability.pipeline import materialize_week
 
     engine = make_engine(url)
     for i, week in enumerate(WEEKS):
+        assess_week(engine, week, now=fitted_at(i), settings=population_quality_settings())
         materialize_week(engine, week, now=fitted_at(i))
+    assess_3pl(engine)
     engine.dispose()
 
 
-def empty_topic_ability(url: str) -> None:
-    """Delete the derived ``topic_ability`` rows, so a downgrade passes 0007 without loss (for
-    tests of the revisions below it)."""
+def assess_3pl(engine) -> None:
+    """The population's second week judged under its 3PL calibration (c_se has values)."""
+    from seedtest_assets.core.item_quality.pipeline import assess_week
+
+    assess_week(
+        engine, WEEKS[1], now=fitted_at(1), model="3PL", settings=population_quality_settings()
+    )
+
+
+def empty_derived(url: str, tables: tuple[str, ...] = DERIVED) -> None:
+    """Delete the derived tables' rows, so a downgrade passes 0009 and 0007 without loss (for
+    tests of the revisions below them)."""
     engine = make_engine(url)
     with transaction(engine) as conn:
-        conn.execute(s.topic_ability.delete())
+        for name in tables:
+            conn.execute(s.metadata.tables[name].delete())
     engine.dispose()
 
 
 def _populate(url: str) -> None:
     from seedtest_assets.core.features_topic_daily.pipeline import materialize_features
+    from seedtest_assets.core.item_quality.pipeline import assess_week
     from seedtest_assets.core.mirt_ability.online import update_theta
     from seedtest_assets.core.mirt_ability.pipeline import score_week
     from seedtest_assets.core.mirt_item_params.pipeline import calibrate_week
@@ -119,9 +148,13 @@ def _populate(url: str) -> None:
     for i, week in enumerate(WEEKS):
         fitted = fitted_at(i)
         calibrate_week(engine, week, now=fitted)
+        assess_week(engine, week, now=fitted, settings=population_quality_settings())
         score_week(engine, week, now=fitted)
         materialize_week(engine, week, now=fitted)
         materialize_weekly_kpi(engine, week, now=NOW)
+    # A 3PL calibration of the second week too, so that c's SE has values.
+    calibrate_week(engine, WEEKS[1], now=fitted_at(1), model="3PL", linking="none")
+    assess_3pl(engine)
     with engine.connect() as conn:
         someone = conn.execute(select(s.mirt_ability.c.user_id).limit(1)).scalar_one()
     assert update_theta(engine, [someone], now=NOW).rows.height == 1
@@ -265,23 +298,41 @@ def test_the_population_fills_every_column(populated):
 @pytest.mark.parametrize("target", ["0006", "0004", "0003", "-2", steps_down_to("0003")])
 def test_a_lossless_step_down_and_back_keeps_every_value(populated, target):
     """Down to ``target`` and back: every value of every table kept, but the derived
-    ``topic_ability`` (0007 drops it, with --allow-data-loss), which comes back empty and is
-    rebuilt, value for value, by materializing it again."""
+    ``item_quality`` and ``topic_ability`` (0009 and 0007 drop them, with
+    --allow-data-loss), which come back empty and are rebuilt, value for value, by
+    materializing them again."""
     before = snapshot(populated)
-    assert before["topic_ability"]
+    assert before["topic_ability"] and before["item_quality"]
     result = migrate(populated, target, downgrade=True, allow_data_loss=True)
     expected = REVISIONS[-3] if target == "-2" else "0003" if target.startswith("-") else target
     assert (result.before, result.after) == (HEAD, expected)
-    assert "topic_ability" not in table_names(populated)
+    # The derived tables added above the target (0009: item_quality, 0007: topic_ability).
+    dropped = {"item_quality"} | ({"topic_ability"} if expected < "0007" else set())
+    assert not dropped & table_names(populated)
     assert upgrade(populated) == HEAD
-    assert snapshot(populated) == {**before, "topic_ability": []}
+    assert snapshot(populated) == {**before, **{t: [] for t in dropped}}
     assert schema_diff(populated) == []
     assert revision_rows(populated) == [(HEAD,)]
-    rematerialize_topic_ability(populated)
+    rematerialize_derived(populated)
     assert snapshot(populated) == before
 
 
+def test_below_0009_a_downgrade_refuses_while_item_quality_holds_rows(populated):
+    before = snapshot(populated)
+    with pytest.raises(MigrationRefused) as info:
+        downgrade(populated, "-1")
+    message = str(info.value)
+    assert "below revision 0009" in message and "--allow-data-loss" in message
+    assert f"item_quality ({len(before['item_quality']):,} rows)" in message
+    assert revision_rows(populated) == [(HEAD,)] and snapshot(populated) == before
+    empty_derived(populated, ("item_quality",))
+    emptied = snapshot(populated)
+    assert downgrade(populated, "-1") == "0008" and upgrade(populated) == HEAD
+    assert snapshot(populated) == emptied and schema_diff(populated) == []
+
+
 def test_below_0007_a_downgrade_refuses_while_topic_ability_holds_rows(populated):
+    empty_derived(populated, ("item_quality",))  # else 0009 refuses first (the test above)
     before = snapshot(populated)
     with pytest.raises(MigrationRefused) as info:
         downgrade(populated, steps_down_to("0006"))
@@ -292,7 +343,7 @@ def test_below_0007_a_downgrade_refuses_while_topic_ability_holds_rows(populated
     assert revision_rows(populated) == [(HEAD,)]
     assert snapshot(populated) == before
     # Empty (never materialized, or emptied), the step down is silent and lossless.
-    empty_topic_ability(populated)
+    empty_derived(populated)
     emptied = snapshot(populated)
     assert downgrade(populated, steps_down_to("0006")) == "0006"
     assert upgrade(populated) == HEAD
@@ -306,7 +357,7 @@ def test_at_0003_the_growth_line_is_back_in_theta_end(populated):
     with engine.connect() as conn:
         head = {r[0]: r[1:] for r in conn.execute(text(q))}
     engine.dispose()
-    empty_topic_ability(populated)  # a lossless step down to 0003
+    empty_derived(populated)  # a lossless step down to 0003
     downgrade(populated, "0003")
     engine = make_engine(populated)
     q = "SELECT ability_id, theta, se, theta_end, theta_end_se, growth FROM mirt_ability"
@@ -321,7 +372,7 @@ def test_at_0003_the_growth_line_is_back_in_theta_end(populated):
 
 @pytest.mark.parametrize("target", ["0002", "0001", "base", steps_down_to("0002")])
 def test_a_downgrade_that_would_drop_data_refuses_and_changes_nothing(populated, target):
-    empty_topic_ability(populated)  # else 0007 refuses first (the test above)
+    empty_derived(populated)  # else 0009 and 0007 refuse first (the tests above)
     before = snapshot(populated)
     with pytest.raises(MigrationRefused) as info:
         downgrade(populated, target)
@@ -349,8 +400,8 @@ def test_the_cli_refusal_is_one_line(populated, tmp_path):
     assert proc.returncode == 1, proc.stderr
     line = one_error_line(proc)
     assert line.startswith("seedtest: error: refusing to downgrade ")
-    # The first step down that would lose data refuses: 0007's (topic_ability).
-    assert "below revision 0007" in line and "topic_ability (" in line
+    # The first step down that would lose data refuses: 0009's (item_quality).
+    assert "below revision 0009" in line and "item_quality (" in line
     assert "nothing was changed" in line
     assert proc.stdout == ""
     assert revision_rows(populated) == [(HEAD,)]
@@ -370,6 +421,7 @@ def test_allow_data_loss_drops_the_columns_and_an_upgrade_brings_them_back_empty
     # Everything but mirt_ability's theta columns and the dropped ones is as it was.
     lossy = {
         "topic_ability": {c.name for c in s.topic_ability.columns},  # the whole table
+        "item_quality": {c.name for c in s.item_quality.columns},
         "features_topic_daily": {"study_ms"},
         "mirt_ability": {
             "theta",
@@ -384,6 +436,7 @@ def test_allow_data_loss_drops_the_columns_and_an_upgrade_brings_them_back_empty
     after = snapshot(populated, skip=lossy)
     expected = snapshot_without(before, populated, lossy)
     assert after.pop("topic_ability") == [] and expected.pop("topic_ability")
+    assert after.pop("item_quality") == [] and expected.pop("item_quality")
     assert {k: v for k, v in after.items() if k != "mirt_ability_latest"} == expected
     assert downgrade(populated, "base", allow_data_loss=True) == ""
     assert table_names(populated) == {"alembic_version"}
@@ -435,7 +488,7 @@ def test_a_failed_migration_leaves_the_database_as_it_was(populated):
 
 def test_a_leftover_temp_table_is_removed_in_the_same_transaction(populated, tmp_path):
     """What a failed SQLite batch rebuild left before: _alembic_tmp_mirt_ability (a copy)."""
-    empty_topic_ability(populated)  # a lossless step down to 0004
+    empty_derived(populated)  # a lossless step down to 0004
     engine = make_engine(populated)
     with engine.begin() as conn:
         conn.execute(text("CREATE TABLE _alembic_tmp_mirt_ability (ability_id INTEGER)"))
@@ -546,12 +599,17 @@ def revision_rows_or_none(url: str) -> list[tuple] | None:
 # --------------------------------------------------------------------------- 0008: text ids
 def test_0008_turns_a_populated_integer_warehouse_into_text_ids_changing_no_row(populated):
     """Down to 0007 (integer ids, as every warehouse before this revision), then up: every
-    row is still there, each id now the text of its integer, every other value identical."""
+    row is still there, each id now the text of its integer, every other value identical
+    (``item_quality``, which 0009 adds, emptied first)."""
+    empty_derived(populated, ("item_quality",))
     downgrade(populated, "0007")
     engine = make_engine(populated)
     before: dict[str, list[tuple]] = {}
     with engine.connect() as conn:
         for table in s.metadata.sorted_tables:
+            if table.name == "item_quality":  # not at 0007
+                before[table.name] = []
+                continue
             # Head metadata reads 0007's integer ids as the driver returns them (ints).
             order = list(table.primary_key.columns) or [table.c.id]
             before[table.name] = [

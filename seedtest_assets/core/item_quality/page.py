@@ -1,0 +1,275 @@
+"""The weekly item-bank page for content authors (no Dagster): the items ``item_quality``
+found misfitting, drifting or functioning differently across organisations, each with its
+curves, laid out by ``quarto/item_bank.qmd`` and rendered by the report machinery
+(:mod:`seedtest_assets.core.report_artifacts.render`: pandoc once into a Jinja2 template,
+filled here; values escaped, SVG charts inline)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any
+from xml.sax.saxutils import escape, quoteattr
+
+import numpy as np
+import polars as pl
+
+from seedtest_assets.core.item_quality.assess import Assessment, worst
+from seedtest_assets.core.report_artifacts.charts import nice_ticks
+from seedtest_assets.core.report_artifacts.render import (
+    FONT_FAMILY,
+    ReportRenderer,
+    convert_templates,
+    quarto_dir,
+)
+from seedtest_assets.core.report_artifacts.store import ReportStore, StoredObject
+
+#: Items per section at most (the worst first).
+PAGE_ITEMS = 10
+#: Line colours: this week / the reference organisation first.
+COLOURS = ("#1d3557", "#e76f51", "#2a9d8f", "#e9c46a", "#8d99ae", "#6d597a", "#b56576")
+
+
+@dataclass(frozen=True)
+class Curve:
+    """One item characteristic curve: P(theta) = c + (1 - c) / (1 + exp(-a (theta - b)))."""
+
+    label: str
+    a: float
+    b: float
+    c: float = 0.0
+
+
+def icc_svg(curves: Sequence[Curve], title: str, *, centre: float = 0.0) -> str:
+    """The curves as an SVG chart (theta from centre - 4 to centre + 4 logits on x,
+    probability correct on y), with a legend when there is more than one."""
+    width, height = 520, 230
+    left, right, top, bottom = 44, 12, 14, 36
+    w, h = width - left - right, height - top - bottom
+    lo, hi = centre - 4.0, centre + 4.0
+    theta = np.linspace(lo, hi, 121)
+
+    def x(t: float) -> float:
+        return left + (t - lo) / (hi - lo) * w
+
+    def y(p: float) -> float:
+        return top + (1 - p) * h
+
+    body = [f'<rect x="{left}" y="{top}" width="{w}" height="{h}" fill="#f7f9fb"/>']
+    for p in (0.0, 0.25, 0.5, 0.75, 1.0):
+        body.append(
+            f'<line x1="{left}" x2="{left + w}" y1="{y(p):.1f}" y2="{y(p):.1f}" stroke="#e3e8ef"/>'
+        )
+        body.append(_text(left - 6, y(p) + 4, f"{p:g}", anchor="end"))
+    for t in nice_ticks(lo, hi, 9):
+        if lo <= t <= hi:
+            body.append(_text(x(t), top + h + 16, f"{t:g}", anchor="middle"))
+    body.append(_text(left + w / 2, height - 4, "ability θ (logits)", anchor="middle"))
+    for k, cv in enumerate(curves):
+        prob = cv.c + (1 - cv.c) / (1 + np.exp(-cv.a * (theta - cv.b)))
+        pts = " ".join(f"{x(t):.1f},{y(v):.1f}" for t, v in zip(theta, prob, strict=True))
+        colour = COLOURS[k % len(COLOURS)]
+        dash = ' stroke-dasharray="6 4"' if k and len(curves) == 2 else ""
+        body.append(
+            f'<polyline points="{pts}" fill="none" stroke="{colour}" stroke-width="2"{dash}/>'
+        )
+    if len(curves) > 1:
+        for k, cv in enumerate(curves):
+            ly = top + 14 + 16 * k
+            colour = COLOURS[k % len(COLOURS)]
+            dash = ' stroke-dasharray="6 4"' if k and len(curves) == 2 else ""
+            body.append(
+                f'<line x1="{left + 10}" x2="{left + 34}" y1="{ly - 4}" y2="{ly - 4}" '
+                f'stroke="{colour}" stroke-width="2"{dash}/>'
+            )
+            body.append(_text(left + 40, ly, cv.label))
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" '
+        f'width="{width}" height="{height}" font-family={quoteattr(FONT_FAMILY)} role="img" '
+        f"aria-label={quoteattr(title)}><title>{escape(title)}</title>" + "".join(body) + "</svg>"
+    )
+
+
+def _text(x: float, y: float, s: str, *, anchor: str = "start") -> str:
+    return (
+        f'<text x="{x:.1f}" y="{y:.1f}" font-size="11" text-anchor="{anchor}" '
+        f'fill="#52606d">{escape(s)}</text>'
+    )
+
+
+def _fmt(v: float | None, spec: str) -> str:
+    return "–" if v is None or v != v else format(v, spec)
+
+
+def _p(v: float | None) -> str:
+    if v is None or v != v:
+        return "–"
+    return "< 0.0001" if v < 1e-4 else f"{v:.4f}"
+
+
+def page_data(
+    assessment: Assessment,
+    previous: pl.DataFrame,
+    *,
+    week_start: date,
+    version: str,
+    limit: int = PAGE_ITEMS,
+) -> dict[str, Any]:
+    """The page's data (every word and number, charts as SVG) for ``item_bank.qmd``.
+
+    Args:
+        assessment: the week's :class:`Assessment`.
+        previous: last week's stored parameters (item_id, a, b, c), for the drift curves.
+        week_start, version: what is judged.
+        limit: items per section (worst first).
+    """
+    items = assessment.items
+    mean = assessment.theta_mean
+    prev = {
+        str(r["item_id"]): r
+        for r in previous.select("item_id", "a", "b", "c").iter_rows(named=True)
+    }
+    curves_by_item: dict[str, list[dict[str, Any]]] = {}
+    if assessment.dif_curves.height:
+        for r in assessment.dif_curves.iter_rows(named=True):
+            curves_by_item.setdefault(str(r["item_id"]), []).append(r)
+
+    def base(r: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "item_id": str(r["item_id"]),
+            "a": _fmt(r["a"], ".2f"),
+            "b": _fmt(r["b"], ".2f"),
+            "n": f"{r['n_responses']:,}",
+        }
+
+    def this_week(r: dict[str, Any]) -> Curve:
+        return Curve("this week", r["a"], r["b"], r["c"] or 0.0)
+
+    misfit = []
+    for r in worst(items, "misfit", limit).iter_rows(named=True):
+        misfit.append(
+            {
+                **base(r),
+                "statistic": f"S-X2 {_fmt(r['s_x2'], '.1f')} ({r['fit_df']} df)",
+                "p": _p(r["fit_p"]),
+                "chart": icc_svg([this_week(r)], f"Item {r['item_id']}", centre=mean),
+                "caption": (
+                    f"The model's curve for item {r['item_id']}. Its answers depart from it "
+                    f"more than chance allows (S-X2 {_fmt(r['s_x2'], '.1f')} on "
+                    f"{r['fit_df']} df, p {_p(r['fit_p'])}): check the key, the wording and "
+                    "whether it can be guessed."
+                ),
+            }
+        )
+    drift = []
+    for r in worst(items, "drift", limit).iter_rows(named=True):
+        old = prev.get(str(r["item_id"]))
+        curves = [this_week(r)]
+        if old is not None:
+            curves.append(Curve("last week", old["a"], old["b"], old["c"] or 0.0))
+        shift = (r["b"] - old["b"]) if old is not None else float("nan")
+        drift.append(
+            {
+                **base(r),
+                "statistic": f"z(b) {_fmt(r['drift_z_b'], '.1f')}, z(a) "
+                f"{_fmt(r['drift_z_a'], '.1f')}",
+                "p": _p(r["drift_p"]),
+                "chart": icc_svg(curves, f"Item {r['item_id']}", centre=mean),
+                "caption": (
+                    f"Item {r['item_id']} this week (solid) and last week (dashed), on the same "
+                    f"scale: b moved {_fmt(shift, '+.2f')} logits. It was left out of the "
+                    "week's scale link; a leaked or changed item drifts like this."
+                ),
+            }
+        )
+    dif = []
+    for r in worst(items, "dif", limit).iter_rows(named=True):
+        per_org = sorted(curves_by_item.get(str(r["item_id"]), []), key=lambda g: str(g["group"]))
+        curves = [Curve(f"organisation {g['group']}", g["a"], g["b"], g["c"]) for g in per_org]
+        dif.append(
+            {
+                **base(r),
+                "statistic": f"LR {_fmt(r['dif_lr'], '.1f')} ({r['dif_df']} df)",
+                "p": _p(r["dif_p"]),
+                "chart": icc_svg(curves or [this_week(r)], f"Item {r['item_id']}", centre=0.0),
+                "caption": (
+                    f"Item {r['item_id']} estimated separately in each organisation (the "
+                    "reference organisation's scale): b differs by up to "
+                    f"{_fmt(r['dif_max_b_shift'], '.2f')} logits between them. Students of "
+                    "equal ability do not find it equally hard: check for content taught "
+                    "differently or wording that favours one group."
+                ),
+            }
+        )
+    a = assessment
+    orgs = a.dif_groups.height
+    return {
+        "title": "Item bank: the week's problem items",
+        "week": f"Week of {week_start.isoformat()}",
+        "version": f"calibration {version}",
+        "summary": (
+            f"{items.height:,} items. Misfit: {a.misfit} of {a.fit_tested} tested (chance "
+            f"alone gives up to {a.misfit_expected_max}). Drift since last week: {a.drifted} "
+            f"of {a.drift_tested} common items. DIF across organisations: "
+            + (
+                f"{a.dif_items} of {a.dif_tested} items ({orgs} organisations)."
+                if orgs
+                else "not tested."
+            )
+        ),
+        "misfit": {
+            "heading": "Misfitting items",
+            "about": "Items whose answers depart from the model's curve more than chance "
+            "allows (item fit given each student's other answers, p < 0.01), worst first."
+            + (
+                f" {a.misfit} of {a.fit_tested} is within what chance alone gives (up to "
+                f"{a.misfit_expected_max}): expect some of these to be false alarms."
+                if 0 < a.misfit <= a.misfit_expected_max
+                else ""
+            ),
+            "entries": misfit,
+            "none": "No item misfits this week.",
+        },
+        "drift": {
+            "heading": "Drifted items",
+            "about": "Items that changed since last week by more than their standard errors "
+            "allow (Holm, 5%) and by at least 0.3 logit; they were left out of the scale link.",
+            "entries": drift,
+            "none": "No item drifted since last week."
+            if a.drift_tested
+            else "No drift test this week (no calibration last week to compare with).",
+        },
+        "dif": {
+            "heading": "Items that differ across organisations (DIF)",
+            "about": "Items that students of equal ability in different organisations find "
+            "unequally hard (likelihood-ratio test, Holm 5%, b differing by at least 0.4 "
+            "logit).",
+            "entries": dif,
+            "none": f"No DIF test this week: {a.dif_note}."
+            if a.dif_note
+            else "No item differs across organisations this week.",
+        },
+        "footer": "SeedTest Analytics · item_quality · numbers on the calibration's linked "
+        "scale; the table item_quality holds every item.",
+    }
+
+
+def render_page(data: dict[str, Any], qmd: Path | None = None) -> bytes:
+    """The page as self-contained HTML (UTF-8) from :func:`page_data`'s data."""
+    templates = convert_templates("en", qmd=qmd or quarto_dir() / "item_bank.qmd")
+    return ReportRenderer(templates).html(data)
+
+
+def page_key(prefix: str, week_start: date, model: str) -> str:
+    """Where the week's page is stored: ``{prefix}/item_bank/{week_start}/{model}.html``
+    (beside the students' ``{prefix}/{week_start}/...`` reports)."""
+    return f"{prefix}/item_bank/{week_start.isoformat()}/{model}.html"
+
+
+def store_page(
+    store: ReportStore, prefix: str, week_start: date, model: str, body: bytes
+) -> StoredObject:
+    """Put the page into the report store (local folder or S3); a re-run replaces it."""
+    return store.put(page_key(prefix, week_start, model), body, "text/html; charset=utf-8")

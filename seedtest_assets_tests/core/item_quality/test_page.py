@@ -1,0 +1,51 @@
+"""The item-bank page, read as a content author reads it: each section lists its planted
+item with a chart; the DIF item has one curve per organisation; ids are text, never markup."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import date
+
+import polars as pl
+
+from seedtest_assets.core.item_quality.page import Curve, icc_svg, page_data, render_page
+
+
+def _section(html: str, start: str, end: str) -> str:
+    return html.split(f'id="{start}"')[1].split(f'id="{end}"')[0]
+
+
+def test_each_section_shows_its_planted_item_with_curves(week):
+    result, misfit_id, dif_id, drift_id = week
+    previous = result.items.select("item_id", "a", "b", "c")
+    data = page_data(result, previous, week_start=date(2026, 3, 9), version="2PL@2026-03-09")
+    html = render_page(data).decode("utf-8")
+    assert "Week of 2026-03-09" in html and "calibration 2PL@2026-03-09" in html
+    misfit = _section(html, "misfit", "drift")
+    drift = _section(html, "drift", "dif")
+    dif = html.split('id="dif"')[1]
+    assert f"<strong>{misfit_id}</strong>" in misfit and "S-X2" in misfit
+    assert f"<strong>{drift_id}</strong>" in drift and "last week" in drift
+    assert f"<strong>{dif_id}</strong>" in dif
+    # The DIF item's chart: one curve per organisation tested (3).
+    chart = dif.split(f"<strong>{dif_id}</strong>")[1].split("</svg>")[0]
+    assert chart.count("<polyline") == 3 and "organisation org1" in chart
+
+
+def test_ids_are_escaped_not_markup():
+    svg = icc_svg([Curve("<script>x</script>", 1.0, 0.0)], "Item <b>1</b>")
+    assert "<script>" not in svg and "&lt;b&gt;1&lt;/b&gt;" in svg
+
+
+def test_an_empty_week_says_why(week):
+    result, *_ = week
+    clean = result.items.with_columns(
+        misfit=pl.lit(False), drifted=pl.lit(None, pl.Boolean), dif=pl.lit(False)
+    )
+    quiet = replace(result, items=clean, drift_tested=0)
+    html = render_page(
+        page_data(quiet, clean.head(0), week_start=date(2026, 3, 9), version="v")
+    ).decode("utf-8")
+    assert "No item misfits this week." in html
+    assert "No drift test this week" in html
+    assert html.count("<svg") == 0
