@@ -45,6 +45,7 @@ OWNERS: dict[str, str] = {
     "mirt_item_params": "seedtest_assets.core.mirt_item_params.table",
     "mirt_ability": "seedtest_assets.core.mirt_ability.table",
     "topic_ability": "seedtest_assets.core.topic_ability.table",
+    "item_quality": "seedtest_assets.core.item_quality.table",
     "report_artifacts": "seedtest_assets.core.report_artifacts.table",
     # The generator's ground truth: generated, loaded and read by the synthetic package.
     "truth_items": SYNTHETIC,

@@ -55,12 +55,21 @@ from seedtest_assets.core.irt.data import (
     IdCodes,
     ResponseArrays,
     interleave,
+    parse_item_params,
     response_arrays,
     sparse_counts,
 )
 from seedtest_assets.core.irt.em import e_step, m_step, run_em
-from seedtest_assets.core.irt.models import ItemModel, ItemPriors, get_model, log_prob_tables
+from seedtest_assets.core.irt.models import (
+    A,
+    D,
+    ItemModel,
+    ItemPriors,
+    get_model,
+    log_prob_tables,
+)
 from seedtest_assets.core.irt.quadrature import DEFAULT_CALIBRATION_POINTS, grid, log_normal_weights
+from seedtest_assets.core.irt.standard_errors import louis_item_blocks
 from seedtest_assets.core.options import IrtModel
 
 #: The screen's base-model tolerance (``anchors=None``; see :func:`dif`).
@@ -108,13 +117,14 @@ def dif(
     *,
     model: IrtModel = "2PL",
     reference: object | None = None,
-    method: Literal["profile", "refit"] = "profile",
+    method: Literal["profile", "refit", "score"] = "profile",
     priors: ItemPriors | None = ItemPriors(),  # noqa: B008 - frozen dataclass
     min_group_students: int = 100,
     min_item_responses: int = 50,
     quadrature_points: int = DEFAULT_CALIBRATION_POINTS,
     max_cycles: int = 500,
     tol: float = 1e-4,
+    start_items: pl.DataFrame | None = None,
 ) -> DifResult:
     """LR tests of DIF for every non-anchor item (module doc).
 
@@ -126,8 +136,13 @@ def dif(
             ``method`` is then always the profile).
         model: the item model ("2PL", "1PL", "Rasch", "3PL").
         reference: the group whose theta is N(0, 1); default the largest.
-        method: "profile" or "refit" (module doc).
+        method: "profile" or "refit" (module doc); with ``anchors=None`` also "score": score
+            tests at the base model instead of LRs (:meth:`_MultiGroup.score_screen`; no fit
+            per item: what the weekly job runs).
         min_group_students, min_item_responses: size limits (module doc).
+        start_items: item_id, a, d or b, c of a calibration of these students together on
+            an N(0, 1) scale (the week's, say), for the start; every item needs a row, else
+            the pooled calibration runs as without it.
     """
     item_model = get_model(model)
     priors = priors if priors is not None else ItemPriors(None, None, None)
@@ -178,13 +193,20 @@ def dif(
     # The screen's base model needs less: an item's LR moves by ~n delta^2 I (0.01 for 500
     # responses) when the base is off by delta = 1e-3, and the plain cycles crawl at 5M.
     base_tol = max(tol, SCREEN_BASE_TOL) if screen else tol
-    state = fit.fit(max_cycles, base_tol, fit.pooled_start(tol))
+    state = fit.fit(max_cycles, base_tol, fit.pooled_start(tol, _known(start_items, data)))
     # Per item and group: responses, and the per-group b in the anchored model.
     counts = np.zeros((n_items, n_groups), np.int64)
     np.add.at(counts, (data.items, grp), 1)
     rows = []
     curves: list[tuple[int, object, float, float, float]] = []
-    screened = fit.screen_all(state, counts >= min_item_responses) if screen else None
+    screened = None
+    if screen:
+        tested_all = counts >= min_item_responses
+        screened = (
+            fit.score_screen(state, tested_all)
+            if method == "score"
+            else fit.screen_all(state, tested_all)
+        )
     for j in (np.arange(n_items) if screen else np.flatnonzero(~is_anchor)).tolist():
         tested = counts[j] >= min_item_responses
         k = int(tested.sum())
@@ -270,6 +292,19 @@ def dif(
         reference,
         item_groups,
     )
+
+
+def _known(
+    start_items: pl.DataFrame | None, data: ResponseArrays
+) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """``start_items``' (a, d, c) per item code of ``data``, or None (absent or incomplete)."""
+    if start_items is None:
+        return None
+    a, d, c, bank = parse_item_params(start_items, "start_items")
+    pos, known = bank.find(data.item_ids, ("start_items.item_id", "responses.item_id"))
+    if not known.all():
+        return None
+    return a[pos], d[pos], c[pos]
 
 
 def _group_codes(joined: pl.DataFrame, data: ResponseArrays, names: list[object]) -> np.ndarray:
@@ -363,11 +398,17 @@ class _MultiGroup:
             return np.full(groups.size, self.anchor_index[j])
         return self.free_base[j] + groups
 
-    def pooled_start(self, tol: float) -> _Fit:
+    def pooled_start(
+        self, tol: float, known: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+    ) -> _Fit:
         """Starting values for the anchored model: one calibration of all groups together
         (SQUAREM), copied to every group, rescaled so that the reference group is N(0, 1),
         and each focal group's mean and SD from its posterior under it. From a cold start
-        the EM crawls along the groups' means (hundreds of cycles at 5M responses)."""
+        the EM crawls along the groups' means (hundreds of cycles at 5M responses).
+        ``known``: that calibration's (a, d, c) per item code already (the week's stored
+        parameters): not fitted again."""
+        if known is not None:
+            return self._rescaled(*known, iterations=0)
         n = self.n_items
         order = np.argsort(self.users, kind="stable")
         counts = sparse_counts(
@@ -394,13 +435,18 @@ class _MultiGroup:
             tol=tol,
             accelerate="squarem",
         )
+        return self._rescaled(pooled.a, pooled.d, pooled.c, iterations=pooled.iterations)
+
+    def _rescaled(self, a: np.ndarray, d: np.ndarray, c: np.ndarray, iterations: int) -> _Fit:
+        """Pooled parameters (n_items,) copied to every group, on the reference group's
+        N(0, 1) scale, with each group's moments from its posterior."""
         mean, sd = np.zeros(self.n_groups), np.ones(self.n_groups)
         for g in range(self.n_groups):
             step = e_step(
                 self.counts_items[g],
-                pooled.a,
-                pooled.d,
-                pooled.c,
+                a,
+                d,
+                c,
                 self.nodes,
                 log_normal_weights(self.nodes),
             )
@@ -409,18 +455,18 @@ class _MultiGroup:
             sd[g] = float(np.sqrt(step.mass @ (self.nodes - m) ** 2 / step.mass.sum()))
         # The reference group's scale: theta' = (theta - m_ref) / s_ref.
         m_ref, s_ref = mean[0], sd[0]
-        a_item = pooled.a * s_ref
-        d_item = pooled.d + pooled.a * m_ref
+        a_item = a * s_ref
+        d_item = d + a * m_ref
         iv = self.item_of_virtual
         return _Fit(
             a_item[iv],
             d_item[iv],
-            pooled.c[iv].copy(),
+            c[iv].copy(),
             (mean - m_ref) / s_ref,
             sd / s_ref,
             float("nan"),
             False,
-            pooled.iterations,
+            iterations,
         )
 
     def fit(
@@ -522,6 +568,70 @@ class _MultiGroup:
         a, d, c = one.fit_rows(a, d, c, row, np.arange(G + 1) == G)
         ll_con, _ = one.loglik(a, d, c, row)
         return 2.0 * (ll_free - ll_con)
+
+    def score_screen(
+        self, state: _Fit, tested: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """The screen by score (Lagrange multiplier) tests instead of LRs: no fit of the
+        freed items at all, only each group's E-step at the base model.
+
+        For item j and tested group g, ``s_g`` is the gradient of group g's log-likelihood in
+        j's parameters at the base fit (Fisher's identity: from the E-step's expected counts)
+        and ``I_g`` their observed information, others held (Louis' identity per item block,
+        :func:`~.standard_errors.louis_item_blocks`). ``LM = sum_g s_g' I_g^-1 s_g -
+        S' (sum_g I_g)^-1 S`` with ``S = sum_g s_g``: asymptotically the profile LR of
+        :meth:`screen_all` (chi-square, the same df); the last term removes what moving the
+        shared parameters would explain, so a base fit stopped at ``SCREEN_BASE_TOL`` does not
+        inflate it. The per-group parameters returned are one Newton step from the base
+        (``theta + I_g^-1 s_g``), for the curves and ``max_b_shift``.
+
+        Returns:
+            as :meth:`screen_all`.
+        """
+        G, n_items = self.n_groups, self.n_items
+        none = ItemPriors(None, None, None)
+        cols = list(self.model.item_params)
+        a0, d0, c0 = state.a[:n_items], state.d[:n_items], state.c[:n_items]
+        score = np.zeros((G, n_items, len(cols)))
+        info = np.zeros((G, n_items, len(cols), len(cols)))
+        for g in range(G):
+            w = log_normal_weights(self.nodes, state.mean[g], state.sd[g])
+            step = e_step(self.counts[g], a0, d0, c0, self.nodes, w)
+            grad, _ = self.model.gradient_information(
+                a0, d0, c0, step.r1, step.nn, self.nodes, none
+            )
+            score[g] = grad[:, cols]
+            block = louis_item_blocks(
+                self.counts[g],
+                a0,
+                d0,
+                c0,
+                self.model,
+                none,
+                self.nodes,
+                float(state.mean[g]),
+                float(state.sd[g]),
+            )
+            info[g] = block[:, cols][:, :, cols]
+        ridge = 1e-9 * np.eye(len(cols))
+        lm = np.full(n_items, np.nan)
+        a = np.repeat(a0[:, None], G, axis=1)
+        d = np.repeat(d0[:, None], G, axis=1)
+        c = np.repeat(c0[:, None], G, axis=1)
+        for j in np.flatnonzero(tested.sum(axis=1) >= 2):
+            gs = np.flatnonzero(tested[j])
+            s_g, i_g = score[gs, j], info[gs, j] + ridge
+            try:
+                step_g = np.linalg.solve(i_g, s_g[:, :, None])[:, :, 0]
+                total = np.linalg.solve(i_g.sum(axis=0), s_g.sum(axis=0))
+            except np.linalg.LinAlgError:
+                continue
+            lm[j] = float(np.sum(s_g * step_g) - s_g.sum(axis=0) @ total)
+            moved = np.zeros((gs.size, 3))
+            moved[:, cols] = step_g
+            a[j, gs] += moved[:, A]
+            d[j, gs] += moved[:, D]
+        return lm, a, d, c
 
     def screen_all(
         self, state: _Fit, tested: np.ndarray, max_cycles: int = 200, tol: float = 1e-5

@@ -94,6 +94,7 @@ def item_fit(
     max_students: int | None = None,
     seed: int = 0,
     conditioning: Literal["score", "pattern"] = "score",
+    group_detail: bool = False,
 ) -> pl.DataFrame:
     """S-X2 per item (module doc) of ``responses`` (user_id, item_id, is_correct) under the
     item parameters ``items`` (item_id, a, b or d, optional c).
@@ -108,6 +109,9 @@ def item_fit(
         conditioning: ``"score"``: Orlando-Thissen's S-X2 (each student's summed score);
             ``"pattern"``: the expected value given the student's other responses
             (module doc, "At scale"); O(Q) per response instead of O(n Q).
+        group_detail: also return each item's groups after collapsing, in order of their
+            expected proportion: ``group_n`` (responses), ``group_observed`` and
+            ``group_expected`` (proportions correct), list columns (for plots).
 
     Returns:
         polars frame ``FIT_SCHEMA`` (``item_id`` in the items' dtype): S_X2, df, p, the
@@ -149,6 +153,7 @@ def item_fit(
         params_per_item,
         max_groups,
         min_expected,
+        group_detail,
     )
 
 
@@ -316,6 +321,7 @@ def _fit_table(
     params_per_item: int,
     max_groups: int,
     min_expected: float,
+    group_detail: bool = False,
 ) -> pl.DataFrame:
     """Group (by ``natural`` group per response), collapse and sum per item (module doc)."""
     frame = pl.DataFrame({"item": item, "x": x, "e": expected, "natural": natural})
@@ -336,6 +342,7 @@ def _fit_table(
     starts = np.r_[0, cuts] if item_of.size else np.empty(0, np.int64)
     stops = np.r_[cuts, item_of.size] if item_of.size else np.empty(0, np.int64)
     out_ids, stat, dfs, ns, gs = [], [], [], [], []
+    detail: list[tuple[list[float], list[float], list[float]]] = []
     for lo, hi in zip(starts.tolist(), stops.tolist(), strict=True):
         o, e, v, n = (cols[c][lo:hi] for c in ("o", "e", "v", "n"))
         o, e, v, n = _cut(o, e, v, n, max_groups)
@@ -348,15 +355,24 @@ def _fit_table(
         dfs.append(df)
         ns.append(int(n.sum()))
         gs.append(int(o.size))
+        if group_detail:
+            detail.append(((n).tolist(), (o / n).tolist(), (e / n).tolist()))
     df_arr = np.array(dfs, dtype=np.float64)
     with np.errstate(invalid="ignore"):
         pvals = np.where(df_arr >= 1, chi2.sf(np.array(stat), np.maximum(df_arr, 1)), np.nan)
     codes = np.array(out_ids, dtype=np.int64)
     ids = bank.ids.gather(codes) if codes.size else bank.ids.head(0)
-    return pl.DataFrame(
+    out = pl.DataFrame(
         {"item_id": ids, "S_X2": stat, "df": dfs, "p": pvals, "n_responses": ns, "n_groups": gs},
         schema={**FIT_SCHEMA, "item_id": bank.ids.dtype},
-    ).sort("item_id")
+    )
+    if group_detail:
+        out = out.with_columns(
+            group_n=pl.Series([d[0] for d in detail], dtype=pl.List(pl.Float64)),
+            group_observed=pl.Series([d[1] for d in detail], dtype=pl.List(pl.Float64)),
+            group_expected=pl.Series([d[2] for d in detail], dtype=pl.List(pl.Float64)),
+        )
+    return out.sort("item_id")
 
 
 def _cut(o, e, v, n, max_groups: int):

@@ -92,6 +92,56 @@ def icc_svg(curves: Sequence[Curve], title: str, *, centre: float = 0.0) -> str:
     )
 
 
+def observed_svg(
+    expected: Sequence[float], observed: Sequence[float], n: Sequence[float], title: str
+) -> str:
+    """The item's fit groups: observed against the model's expected proportion correct (one
+    dot per group), the diagonal (a perfect fit) and, per group, the band chance allows
+    around it (expected +- 2 binomial SEs). Dots outside their band are the misfit."""
+    width, height = 520, 230
+    left, right, top, bottom = 44, 12, 14, 36
+    w, h = width - left - right, height - top - bottom
+
+    def x(p: float) -> float:
+        return left + p * w
+
+    def y(p: float) -> float:
+        return top + (1 - p) * h
+
+    body = [f'<rect x="{left}" y="{top}" width="{w}" height="{h}" fill="#f7f9fb"/>']
+    for p in (0.0, 0.25, 0.5, 0.75, 1.0):
+        body.append(
+            f'<line x1="{left}" x2="{left + w}" y1="{y(p):.1f}" y2="{y(p):.1f}" stroke="#e3e8ef"/>'
+        )
+        body.append(_text(left - 6, y(p) + 4, f"{p:g}", anchor="end"))
+        body.append(_text(x(p), top + h + 16, f"{p:g}", anchor="middle"))
+    body.append(
+        _text(left + w / 2, height - 4, "model's expected proportion correct", anchor="middle")
+    )
+    body.append(
+        f'<line x1="{x(0):.1f}" y1="{y(0):.1f}" x2="{x(1):.1f}" y2="{y(1):.1f}" '
+        'stroke="#8d99ae" stroke-dasharray="4 4"/>'
+    )
+    for e, o, k in zip(expected, observed, n, strict=True):
+        half = 2 * float(np.sqrt(max(e * (1 - e), 1e-12) / max(k, 1.0)))
+        lo, hi = max(0.0, e - half), min(1.0, e + half)
+        body.append(
+            f'<line x1="{x(e):.1f}" x2="{x(e):.1f}" y1="{y(lo):.1f}" y2="{y(hi):.1f}" '
+            'stroke="#a8b3c2" stroke-width="6" stroke-linecap="round" opacity="0.6"/>'
+        )
+        outside = not lo <= o <= hi
+        body.append(
+            f'<circle cx="{x(e):.1f}" cy="{y(o):.1f}" r="4" '
+            f'fill="{COLOURS[1] if outside else COLOURS[0]}"/>'
+        )
+    body.append(_text(left + 8, top + 14, "observed (dots) · chance band (bars)"))
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" '
+        f'width="{width}" height="{height}" font-family={quoteattr(FONT_FAMILY)} role="img" '
+        f"aria-label={quoteattr(title)}><title>{escape(title)}</title>" + "".join(body) + "</svg>"
+    )
+
+
 def _text(x: float, y: float, s: str, *, anchor: str = "start") -> str:
     return (
         f'<text x="{x:.1f}" y="{y:.1f}" font-size="11" text-anchor="{anchor}" '
@@ -147,19 +197,34 @@ def page_data(
     def this_week(r: dict[str, Any]) -> Curve:
         return Curve("this week", r["a"], r["b"], r["c"] or 0.0)
 
+    groups_by_item = {
+        str(r["item_id"]): r
+        for r in (
+            assessment.fit_groups.iter_rows(named=True) if assessment.fit_groups.height else []
+        )
+    }
     misfit = []
     for r in worst(items, "misfit", limit).iter_rows(named=True):
+        g = groups_by_item.get(str(r["item_id"]))
+        chart = (
+            observed_svg(
+                g["group_expected"], g["group_observed"], g["group_n"], f"Item {r['item_id']}"
+            )
+            if g is not None
+            else icc_svg([this_week(r)], f"Item {r['item_id']}", centre=mean)
+        )
         misfit.append(
             {
                 **base(r),
                 "statistic": f"S-X2 {_fmt(r['s_x2'], '.1f')} ({r['fit_df']} df)",
                 "p": _p(r["fit_p"]),
-                "chart": icc_svg([this_week(r)], f"Item {r['item_id']}", centre=mean),
+                "chart": chart,
                 "caption": (
-                    f"The model's curve for item {r['item_id']}. Its answers depart from it "
-                    f"more than chance allows (S-X2 {_fmt(r['s_x2'], '.1f')} on "
-                    f"{r['fit_df']} df, p {_p(r['fit_p'])}): check the key, the wording and "
-                    "whether it can be guessed."
+                    f"Item {r['item_id']}: students grouped by the model's chance of a right "
+                    "answer; each dot is a group's observed proportion correct, each bar the "
+                    "range chance allows around the model. Red dots fall outside "
+                    f"(S-X2 {_fmt(r['s_x2'], '.1f')} on {r['fit_df']} df, p {_p(r['fit_p'])}): "
+                    "check the key, the wording and whether it can be guessed."
                 ),
             }
         )

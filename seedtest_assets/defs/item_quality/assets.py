@@ -1,10 +1,12 @@
 """``item_quality``: the week's items judged (Dagster shell over the pipeline)."""
 
+from dataclasses import replace
 from datetime import date
 
 import dagster as dg
 from pydantic import Field
 
+from seedtest_assets.core.item_quality.assess import QualitySettings
 from seedtest_assets.core.item_quality.page import store_page
 from seedtest_assets.core.item_quality.pipeline import QualityRun, assess_week
 from seedtest_assets.core.mirt_item_params.pipeline import DEFAULT_WINDOW_WEEKS
@@ -22,10 +24,37 @@ from seedtest_assets.defs.resources import ReportStoreResource, WarehouseResourc
 WINDOW_SETTINGS = ("window_weeks", "max_student_share", "min_student_responses")
 
 
+_DEFAULTS = QualitySettings()
+
+
 class ItemQualityConfig(dg.Config):
-    """Which calibration to judge (launchpad-editable)."""
+    """Which calibration to judge and how much data the tests read (launchpad-editable)."""
 
     model: IrtModel = Field(default="2PL", description="IRT model of the calibration.")
+    fit_max_students: int = Field(
+        default=_DEFAULTS.fit_max_students,
+        ge=100,
+        description="Item fit on at most this many students of the window (seeded sample).",
+    )
+    dif_min_group_students: int = Field(
+        default=_DEFAULTS.dif_min_group_students,
+        ge=20,
+        description="Organisations with fewer students in the window are left out of DIF.",
+    )
+    dif_max_group_students: int = Field(
+        default=_DEFAULTS.dif_max_group_students,
+        ge=20,
+        description="DIF reads at most this many students per organisation (seeded sample).",
+    )
+
+    def settings(self) -> QualitySettings:
+        """The thresholds and sizes for :func:`assess_items`."""
+        return replace(
+            _DEFAULTS,
+            fit_max_students=self.fit_max_students,
+            dif_min_group_students=self.dif_min_group_students,
+            dif_max_group_students=self.dif_max_group_students,
+        )
 
 
 def calibration_window(instance: dg.DagsterInstance, partition_key: str) -> dict[str, float | int]:
@@ -97,6 +126,7 @@ def item_quality(
         window_weeks=int(window["window_weeks"]),
         max_student_share=float(window["max_student_share"]),
         min_student_responses=int(window["min_student_responses"]),
+        settings=config.settings(),
     )
     if run is None:
         note = f"no {config.model} calibration stored for {week_start}: nothing to judge"

@@ -110,3 +110,35 @@ def test_screen_with_repeated_attempts():
     items = result.items
     assert items["LR"].is_finite().all() and (items["LR"] > -1e-6).all()
     assert (items.filter(pl.col("item_id").is_in(planted))["p"] < 1e-3).all()
+
+
+def test_score_screen_tracks_the_lr_screen():
+    """method="score": score tests at the base model, no fit per item. On the planted data
+    they agree with the LRs (correlation > 0.99, each within 15% or 1.5 of it), find the 3
+    planted items, and give nearly the same per-group b shifts."""
+    responses, groups, _, planted = _data()
+    lr = dif(responses, groups, None).items
+    lm = dif(responses, groups, None, method="score").items
+    both = lr.join(lm.select("item_id", LM="LR", p_lm="p", shift_lm="max_b_shift"), on="item_id")
+    assert both.height == 30
+    assert both.select(pl.corr("LR", "LM")).item() > 0.99
+    assert ((both["LM"] - both["LR"]).abs() <= np.maximum(1.5, 0.15 * both["LR"])).all()
+    assert (both.filter(pl.col("item_id").is_in(planted))["p_lm"] < 1e-4).all()
+    np.testing.assert_allclose(both["shift_lm"], both["max_b_shift"], atol=0.06)
+
+
+def test_a_known_pooled_calibration_is_not_fitted_again():
+    """``start_items``: the students' own calibration (what the weekly job has) replaces the
+    pooled fit the screen starts from; the tests come out the same."""
+    from seedtest_assets.core.irt import calibrate
+
+    responses, groups, _, planted = _data(scale=0.5, seed=2)
+    own = dif(responses, groups, None, method="score").items
+    given = dif(
+        responses, groups, None, method="score", start_items=calibrate(responses).items
+    ).items
+    np.testing.assert_allclose(given["LR"], own["LR"], rtol=0.05, atol=0.3)
+    # Incomplete (an item missing): ignored, the pooled fit runs.
+    partial = calibrate(responses).items.filter(pl.col("item_id") != planted[0])
+    again = dif(responses, groups, None, method="score", start_items=partial).items
+    np.testing.assert_allclose(again["LR"], own["LR"], rtol=1e-6)

@@ -100,3 +100,22 @@ def test_pattern_conditioning_keeps_tied_expectations_together() -> None:
     assert (fit["n_groups"] <= 10).all()
     with pytest.raises(ValueError, match="conditioning"):
         item_fit(responses, items, conditioning="theta")  # type: ignore[arg-type]
+
+
+def test_group_detail_lists_the_collapsed_groups():
+    """``group_detail``: each item's collapsed groups (what the item-bank page plots), the
+    statistic unchanged; the groups' counts add up to the item's responses, proportions in
+    [0, 1], ordered by the expected proportion."""
+    items = simulate_items(20, "2PL", seed=2)
+    rng = np.random.default_rng(2)
+    thetas = pl.DataFrame({"user_id": np.arange(3000), "theta": rng.normal(0, 1, 3000)})
+    responses = simulate_responses(items, thetas, 12, seed=3)
+    plain = item_fit(responses, items, conditioning="pattern")
+    detail = item_fit(responses, items, conditioning="pattern", group_detail=True)
+    assert detail.drop("group_n", "group_observed", "group_expected").equals(plain)
+    for r in detail.iter_rows(named=True):
+        assert len(r["group_n"]) == r["n_groups"] == len(r["group_observed"])
+        assert sum(r["group_n"]) == r["n_responses"]
+        assert all(0 <= p <= 1 for p in r["group_observed"] + r["group_expected"])
+        # ordered by expected proportion
+        assert r["group_expected"] == sorted(r["group_expected"])

@@ -25,6 +25,9 @@ def test_each_section_shows_its_planted_item_with_curves(week):
     drift = _section(html, "drift", "dif")
     dif = html.split('id="dif"')[1]
     assert f"<strong>{misfit_id}</strong>" in misfit and "S-X2" in misfit
+    # The planted misfit's plot: a dot per fit group, some outside the chance band (red).
+    plot = misfit.split(f"<strong>{misfit_id}</strong>")[1].split("</svg>")[0]
+    assert plot.count("<circle") >= 5 and 'fill="#e76f51"' in plot
     assert f"<strong>{drift_id}</strong>" in drift and "last week" in drift
     assert f"<strong>{dif_id}</strong>" in dif
     # The DIF item's chart: one curve per organisation tested (3).

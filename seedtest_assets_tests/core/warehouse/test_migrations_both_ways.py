@@ -73,10 +73,13 @@ DERIVED = ("item_quality", "topic_ability")
 
 def population_quality_settings():
     """Thresholds that make ~100 students fill every item_quality column (DIF across the
-    population's 5-student organisations; misfit at 50% so that ``problems`` has values)."""
+    population's 5-student organisations, drift on items of a few responses; misfit at 50%
+    so that ``problems`` has values)."""
     from seedtest_assets.core.item_quality.assess import QualitySettings
 
-    return QualitySettings(fit_alpha=0.5, dif_min_group_students=3, dif_min_item_responses=2)
+    return QualitySettings(
+        fit_alpha=0.5, drift_min_responses=1, dif_min_group_students=3, dif_min_item_responses=2
+    )
 
 
 def rematerialize_derived(url: str) -> None:
