@@ -165,6 +165,7 @@ def item_quality(
             "drifted": a.drifted,
             "dif_items": a.dif_items,
             "dif_organisations": a.dif_groups.height,
+            "dif_note": a.dif_note or "tested",
             "window_weeks": int(window["window_weeks"]),
             "read_seconds": round(run.read_seconds, 2),
             "assess_seconds": round(run.assess_seconds, 2),

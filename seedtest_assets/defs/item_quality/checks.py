@@ -21,7 +21,11 @@ def worst_table(items: pl.DataFrame, problem: str, limit: int = 10) -> dg.Metada
     head += "|---|---|---|---|---|---|---|---|\n"
 
     def num(v: float | None, fmt: str) -> str:
-        return "" if v is None else format(v, fmt)
+        if v is None:
+            return ""
+        text = format(v, fmt)
+        # A rounded -0.04 prints "-0.0", which reads like a direction: no sign on a zero.
+        return text[1:] if text.startswith("-") and float(text) == 0 else text
 
     lines = [
         f"| {r['item_id']} | {num(r['a'], '.2f')} | {num(r['b'], '.2f')} | {r['n_responses']} "
