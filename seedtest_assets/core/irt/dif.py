@@ -583,7 +583,8 @@ class _MultiGroup:
         :meth:`screen_all` (chi-square, the same df); the last term removes what moving the
         shared parameters would explain, so a base fit stopped at ``SCREEN_BASE_TOL`` does not
         inflate it. The per-group parameters returned are one Newton step from the base
-        (``theta + I_g^-1 s_g``), for the curves and ``max_b_shift``.
+        (``theta + I_g^-1 s_g``), for the curves and ``max_b_shift``; where that step would
+        halve or double the slope (a small group), the d-only step with the slope held.
 
         Returns:
             as :meth:`screen_all`.
@@ -629,8 +630,16 @@ class _MultiGroup:
             lm[j] = float(np.sum(s_g * step_g) - s_g.sum(axis=0) @ total)
             moved = np.zeros((gs.size, 3))
             moved[:, cols] = step_g
-            a[j, gs] += moved[:, A]
-            d[j, gs] += moved[:, D]
+            a_new = a0[j] + moved[:, A]
+            # One full step can overshoot on a small group (a near 0 makes b = -d/a explode:
+            # b shifts of 12 logits on 30 responses were seen); there, the d-only step
+            # (uniform DIF, slope held), which is what the curves and b shift then show.
+            wild = (a_new < 0.5 * a0[j]) | (a_new > 2.0 * a0[j])
+            d_only = score[gs, j, cols.index(D)] / np.maximum(
+                info[gs, j, cols.index(D), cols.index(D)], 1e-9
+            )
+            a[j, gs] = np.where(wild, a0[j], a_new)
+            d[j, gs] = d0[j] + np.where(wild, d_only, moved[:, D])
         return lm, a, d, c
 
     def screen_all(

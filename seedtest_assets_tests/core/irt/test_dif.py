@@ -142,3 +142,19 @@ def test_a_known_pooled_calibration_is_not_fitted_again():
     partial = calibrate(responses).items.filter(pl.col("item_id") != planted[0])
     again = dif(responses, groups, None, method="score", start_items=partial).items
     np.testing.assert_allclose(again["LR"], own["LR"], rtol=1e-6)
+
+
+def test_score_screen_on_small_groups_keeps_the_shifts_finite():
+    """On groups of 150-300 students a full Newton step can send a slope to ~0 and b to
+    +-infinity; the shifts come from the d-only step there and stay believable."""
+    responses, groups, _, _ = _data(scale=0.1, seed=7)
+    items = dif(
+        responses,
+        groups,
+        None,
+        method="score",
+        min_group_students=100,
+        min_item_responses=10,
+    ).items
+    assert items["LR"].is_finite().all()
+    assert (items["max_b_shift"].is_finite() & (items["max_b_shift"] < 5)).all(), items
