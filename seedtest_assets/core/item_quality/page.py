@@ -42,31 +42,67 @@ class Curve:
     c: float = 0.0
 
 
+@dataclass(frozen=True)
+class _Plot:
+    """The charts' shared frame: 520 x 230, probability 0..1 up the y axis, x from ``lo``
+    to ``hi``."""
+
+    lo: float
+    hi: float
+    width: int = 520
+    height: int = 230
+    left: int = 44
+    right: int = 12
+    top: int = 14
+    bottom: int = 36
+
+    @property
+    def w(self) -> int:
+        return self.width - self.left - self.right
+
+    @property
+    def h(self) -> int:
+        return self.height - self.top - self.bottom
+
+    def x(self, t: float) -> float:
+        return self.left + (t - self.lo) / (self.hi - self.lo) * self.w
+
+    def y(self, p: float) -> float:
+        return self.top + (1 - p) * self.h
+
+    def frame(self, x_ticks: Sequence[float], x_label: str) -> list[str]:
+        """Background, probability grid and labels, x ticks and the x axis' label."""
+        left, top, w, h = self.left, self.top, self.w, self.h
+        body = [f'<rect x="{left}" y="{top}" width="{w}" height="{h}" fill="#f7f9fb"/>']
+        for p in (0.0, 0.25, 0.5, 0.75, 1.0):
+            y = self.y(p)
+            body.append(
+                f'<line x1="{left}" x2="{left + w}" y1="{y:.1f}" y2="{y:.1f}" stroke="#e3e8ef"/>'
+            )
+            body.append(_text(left - 6, y + 4, f"{p:g}", anchor="end"))
+        for t in x_ticks:
+            if self.lo <= t <= self.hi:
+                body.append(_text(self.x(t), top + h + 16, f"{t:g}", anchor="middle"))
+        body.append(_text(left + w / 2, self.height - 4, x_label, anchor="middle"))
+        return body
+
+    def svg(self, body: list[str], title: str) -> str:
+        return (
+            f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {self.width} {self.height}" '
+            f'width="{self.width}" height="{self.height}" font-family={quoteattr(FONT_FAMILY)} '
+            f'role="img" aria-label={quoteattr(title)}><title>{escape(title)}</title>'
+            + "".join(body)
+            + "</svg>"
+        )
+
+
 def icc_svg(curves: Sequence[Curve], title: str, *, centre: float = 0.0) -> str:
     """The curves as an SVG chart (theta from centre - 4 to centre + 4 logits on x,
     probability correct on y), with a legend when there is more than one."""
-    width, height = 520, 230
-    left, right, top, bottom = 44, 12, 14, 36
-    w, h = width - left - right, height - top - bottom
-    lo, hi = centre - 4.0, centre + 4.0
-    theta = np.linspace(lo, hi, 121)
-
-    def x(t: float) -> float:
-        return left + (t - lo) / (hi - lo) * w
-
-    def y(p: float) -> float:
-        return top + (1 - p) * h
-
-    body = [f'<rect x="{left}" y="{top}" width="{w}" height="{h}" fill="#f7f9fb"/>']
-    for p in (0.0, 0.25, 0.5, 0.75, 1.0):
-        body.append(
-            f'<line x1="{left}" x2="{left + w}" y1="{y(p):.1f}" y2="{y(p):.1f}" stroke="#e3e8ef"/>'
-        )
-        body.append(_text(left - 6, y(p) + 4, f"{p:g}", anchor="end"))
-    for t in nice_ticks(lo, hi, 9):
-        if lo <= t <= hi:
-            body.append(_text(x(t), top + h + 16, f"{t:g}", anchor="middle"))
-    body.append(_text(left + w / 2, height - 4, "ability θ (logits)", anchor="middle"))
+    plot = _Plot(centre - 4.0, centre + 4.0)
+    x, y = plot.x, plot.y
+    theta = np.linspace(plot.lo, plot.hi, 121)
+    body = plot.frame(nice_ticks(plot.lo, plot.hi, 9), "ability θ (logits)")
     for k, cv in enumerate(curves):
         prob = cv.c + (1 - cv.c) / (1 + np.exp(-cv.a * (theta - cv.b)))
         pts = " ".join(f"{x(t):.1f},{y(v):.1f}" for t, v in zip(theta, prob, strict=True))
@@ -77,19 +113,15 @@ def icc_svg(curves: Sequence[Curve], title: str, *, centre: float = 0.0) -> str:
         )
     if len(curves) > 1:
         for k, cv in enumerate(curves):
-            ly = top + 14 + 16 * k
+            ly = plot.top + 14 + 16 * k
             colour = COLOURS[k % len(COLOURS)]
             dash = ' stroke-dasharray="6 4"' if k and len(curves) == 2 else ""
             body.append(
-                f'<line x1="{left + 10}" x2="{left + 34}" y1="{ly - 4}" y2="{ly - 4}" '
-                f'stroke="{colour}" stroke-width="2"{dash}/>'
+                f'<line x1="{plot.left + 10}" x2="{plot.left + 34}" y1="{ly - 4}" '
+                f'y2="{ly - 4}" stroke="{colour}" stroke-width="2"{dash}/>'
             )
-            body.append(_text(left + 40, ly, cv.label))
-    return (
-        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" '
-        f'width="{width}" height="{height}" font-family={quoteattr(FONT_FAMILY)} role="img" '
-        f"aria-label={quoteattr(title)}><title>{escape(title)}</title>" + "".join(body) + "</svg>"
-    )
+            body.append(_text(plot.left + 40, ly, cv.label))
+    return plot.svg(body, title)
 
 
 def observed_svg(
@@ -98,26 +130,9 @@ def observed_svg(
     """The item's fit groups: observed against the model's expected proportion correct (one
     dot per group), the diagonal (a perfect fit) and, per group, the band chance allows
     around it (expected +- 2 binomial SEs). Dots outside their band are the misfit."""
-    width, height = 520, 230
-    left, right, top, bottom = 44, 12, 14, 36
-    w, h = width - left - right, height - top - bottom
-
-    def x(p: float) -> float:
-        return left + p * w
-
-    def y(p: float) -> float:
-        return top + (1 - p) * h
-
-    body = [f'<rect x="{left}" y="{top}" width="{w}" height="{h}" fill="#f7f9fb"/>']
-    for p in (0.0, 0.25, 0.5, 0.75, 1.0):
-        body.append(
-            f'<line x1="{left}" x2="{left + w}" y1="{y(p):.1f}" y2="{y(p):.1f}" stroke="#e3e8ef"/>'
-        )
-        body.append(_text(left - 6, y(p) + 4, f"{p:g}", anchor="end"))
-        body.append(_text(x(p), top + h + 16, f"{p:g}", anchor="middle"))
-    body.append(
-        _text(left + w / 2, height - 4, "model's expected proportion correct", anchor="middle")
-    )
+    plot = _Plot(0.0, 1.0)
+    x, y = plot.x, plot.y
+    body = plot.frame((0.0, 0.25, 0.5, 0.75, 1.0), "model's expected proportion correct")
     body.append(
         f'<line x1="{x(0):.1f}" y1="{y(0):.1f}" x2="{x(1):.1f}" y2="{y(1):.1f}" '
         'stroke="#8d99ae" stroke-dasharray="4 4"/>'
@@ -134,12 +149,8 @@ def observed_svg(
             f'<circle cx="{x(e):.1f}" cy="{y(o):.1f}" r="4" '
             f'fill="{COLOURS[1] if outside else COLOURS[0]}"/>'
         )
-    body.append(_text(left + 8, top + 14, "observed (dots) · chance band (bars)"))
-    return (
-        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" '
-        f'width="{width}" height="{height}" font-family={quoteattr(FONT_FAMILY)} role="img" '
-        f"aria-label={quoteattr(title)}><title>{escape(title)}</title>" + "".join(body) + "</svg>"
-    )
+    body.append(_text(plot.left + 8, plot.top + 14, "observed (dots) · chance band (bars)"))
+    return plot.svg(body, title)
 
 
 def _text(x: float, y: float, s: str, *, anchor: str = "start") -> str:
