@@ -35,6 +35,7 @@ import polars as pl
 from scipy.stats import binom
 
 from seedtest_assets.core.irt import dif, item_fit, item_information
+from seedtest_assets.core.item_quality.table import ROWS_SCHEMA
 from seedtest_assets.core.mirt_item_params.linking import (
     DRIFT_MIN_RESPONSES,
     anchor_drift,
@@ -44,34 +45,37 @@ from seedtest_assets.core.mirt_item_params.linking import (
 #: Estimated parameters per item, for the fit's degrees of freedom.
 PARAMS_PER_ITEM = {"Rasch": 1, "1PL": 1, "2PL": 2, "3PL": 3}
 
-#: The per-item frame :func:`assess_items` returns (the table's columns without the key and
-#: bookkeeping; item_id as the product's text id).
+#: The per-item frame :func:`assess_items` returns: the table's columns without the key and
+#: bookkeeping (table.ROWS_SCHEMA); item_id as the product's text id.
 ASSESSMENT_SCHEMA = {
-    "item_id": pl.String(),
-    "a": pl.Float64(),
-    "b": pl.Float64(),
-    "c": pl.Float64(),
-    "a_se": pl.Float64(),
-    "b_se": pl.Float64(),
-    "c_se": pl.Float64(),
-    "n_responses": pl.Int64(),
-    "flagged": pl.Boolean(),
-    "s_x2": pl.Float64(),
-    "fit_df": pl.Int64(),
-    "fit_p": pl.Float64(),
-    "misfit": pl.Boolean(),
-    "information": pl.Float64(),
-    "drift_z_a": pl.Float64(),
-    "drift_z_b": pl.Float64(),
-    "drift_p": pl.Float64(),
-    "drifted": pl.Boolean(),
-    "dif_lr": pl.Float64(),
-    "dif_df": pl.Int64(),
-    "dif_p": pl.Float64(),
-    "dif_groups": pl.Int64(),
-    "dif_max_b_shift": pl.Float64(),
-    "dif": pl.Boolean(),
-    "problems": pl.String(),
+    k: ROWS_SCHEMA[k]
+    for k in [
+        "item_id",
+        "a",
+        "b",
+        "c",
+        "a_se",
+        "b_se",
+        "c_se",
+        "n_responses",
+        "flagged",
+        "s_x2",
+        "fit_df",
+        "fit_p",
+        "misfit",
+        "information",
+        "drift_z_a",
+        "drift_z_b",
+        "drift_p",
+        "drifted",
+        "dif_lr",
+        "dif_df",
+        "dif_p",
+        "dif_groups",
+        "dif_max_b_shift",
+        "dif",
+        "problems",
+    ]
 }
 
 
@@ -270,15 +274,7 @@ def _scale(items: pl.DataFrame) -> tuple[float, float]:
     return m, s
 
 
-_DIF_COLUMNS = {
-    "item_id": pl.String(),
-    "dif_lr": pl.Float64(),
-    "dif_df": pl.Int64(),
-    "dif_p": pl.Float64(),
-    "dif_groups": pl.Int64(),
-    "dif_max_b_shift": pl.Float64(),
-    "dif": pl.Boolean(),
-}
+_DIF_COLUMNS = {k: v for k, v in ASSESSMENT_SCHEMA.items() if k == "item_id" or k.startswith("dif")}
 
 
 def _dif(
