@@ -294,7 +294,12 @@ class SparseResponses:
         return right, right + both[0::2]
 
     def posterior(
-        self, table: np.ndarray, log_prior: np.ndarray, expected: bool = True
+        self,
+        table: np.ndarray,
+        log_prior: np.ndarray,
+        expected: bool = True,
+        *,
+        mass_only: bool = False,
     ) -> tuple[float, np.ndarray | None, np.ndarray | None]:
         """One E-step pass over all users, in row blocks on up to two threads.
 
@@ -302,6 +307,9 @@ class SparseResponses:
             table: float64 (2 n_items, Q), row ``2 i + y`` = log P(y | node) of item i.
             log_prior: float64 (Q,), log prior weights of the nodes (normalized).
             expected: also return the expected counts and the posterior mass.
+            mass_only: with ``expected``, the posterior mass without the expected counts
+                (None in their place): what moment-only cycles need, without the (2 n_items,
+                Q) product per block.
 
         Returns:
             (marginal log-likelihood in nats, expected counts float64 (2 n_items, Q) with row
@@ -329,17 +337,18 @@ class SparseResponses:
             if not expected:
                 return ll, None, None
             post /= total
-            return ll, part.T @ post, post.sum(axis=0)
+            return ll, None if mass_only else part.T @ post, post.sum(axis=0)
 
         parts = map_blocks(run, range(0, n_users, step))
         ll = float(sum(p[0] for p in parts))
         if not expected:
             return ll, None, None
         both, mass = parts[0][1], parts[0][2]
-        assert both is not None and mass is not None  # expected: every block returns them
+        assert mass is not None  # expected: every block returns it
         for _, p_both, p_mass in parts[1:]:
-            both += p_both
             mass += p_mass
+            if both is not None and p_both is not None:
+                both += p_both
         return ll, both, mass
 
     def rows(self, start: int, stop: int) -> sp.csr_array:
