@@ -222,6 +222,7 @@ def calibrate(
         max_cycles=max_cycles,
         tol=tol,
         accelerate=accelerate,
+        final_step=standard_errors,
     )
     items = _items_frame(
         item_model,
@@ -248,6 +249,7 @@ def calibrate(
             nodes,
             mean=fit.population_mean,
             sd=fit.population_sd,
+            step=fit.final_step,
         )
         se_method, se_ok = errors.method, errors.positive_definite
         items = _with_errors(items, data.item_ids, errors)

@@ -43,6 +43,7 @@ than 2: no test, NaN).
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -225,17 +226,7 @@ def dif(
                 curves.append((j, names[g], float(ga), float(gb), float(gc)))
             shift = float(np.max(np.abs(b - b[0]))) if tested[0] else float(np.ptp(b))
             df = n_par * (k - 1)
-            rows.append(
-                (
-                    j,
-                    lr,
-                    df,
-                    float(chi2.sf(max(lr, 0.0), df)),
-                    k,
-                    int(counts[j][tested].sum()),
-                    shift,
-                )
-            )
+            rows.append((j, lr, df, float("nan"), k, int(counts[j][tested].sum()), shift))
             continue
         if method == "profile":
             lr = fit.profile_lr(state, j, tested)
@@ -247,16 +238,19 @@ def dif(
         v = fit.virtual(j, np.flatnonzero(tested))
         b = -state.d[v] / state.a[v]
         shift = float(np.max(np.abs(b - b[0]))) if tested[0] else float(np.ptp(b))
-        rows.append(
-            (j, lr, df, float(chi2.sf(max(lr, 0.0), df)), k, int(counts[j][tested].sum()), shift)
-        )
+        rows.append((j, lr, df, float("nan"), k, int(counts[j][tested].sum()), shift))
+    # p in one call (per item, scipy's overhead was 0.12 s for 2,000 items).
+    lrs = np.array([r[1] for r in rows], np.float64)
+    dfs = np.array([r[2] for r in rows], np.float64)
+    with np.errstate(invalid="ignore"):
+        pvals = np.where(dfs >= 1, chi2.sf(np.maximum(lrs, 0.0), np.maximum(dfs, 1)), np.nan)
     codes = np.array([r[0] for r in rows], np.int64)
     items = pl.DataFrame(
         {
             "item_id": data.item_ids.ids.gather(codes) if codes.size else data.item_ids.ids.head(0),
             "LR": [r[1] for r in rows],
             "df": [r[2] for r in rows],
-            "p": [r[3] for r in rows],
+            "p": pvals,
             "groups": [r[4] for r in rows],
             "n_responses": [r[5] for r in rows],
             "max_b_shift": [r[6] for r in rows],
@@ -296,6 +290,19 @@ def dif(
         reference,
         item_groups,
     )
+
+
+def _solve_rows(info: np.ndarray, score: np.ndarray) -> np.ndarray:
+    """``info^-1 score`` for a batch: info (r, G, p, p), score (r, G, p) -> (r, G, p); NaN
+    where a matrix is singular (one singular matrix would fail the whole batched solve)."""
+    try:
+        return np.linalg.solve(info, score[..., None])[..., 0]
+    except np.linalg.LinAlgError:
+        out = np.full(score.shape, np.nan)
+        for idx in np.ndindex(*score.shape[:2]):
+            with contextlib.suppress(np.linalg.LinAlgError):
+                out[idx] = np.linalg.solve(info[idx], score[idx])
+        return out
 
 
 def _known(
@@ -655,27 +662,31 @@ class _MultiGroup:
         a = np.repeat(a0[:, None], G, axis=1)
         d = np.repeat(d0[:, None], G, axis=1)
         c = np.repeat(c0[:, None], G, axis=1)
-        for j in np.flatnonzero(tested.sum(axis=1) >= 2):
-            gs = np.flatnonzero(tested[j])
-            s_g, i_g = score[gs, j], info[gs, j] + ridge
-            try:
-                step_g = np.linalg.solve(i_g, s_g[:, :, None])[:, :, 0]
-                total = np.linalg.solve(i_g.sum(axis=0), s_g.sum(axis=0))
-            except np.linalg.LinAlgError:
-                continue
-            lm[j] = float(np.sum(s_g * step_g) - s_g.sum(axis=0) @ total)
-            moved = np.zeros((gs.size, 3))
-            moved[:, cols] = step_g
-            a_new = a0[j] + moved[:, A]
-            # One full step can overshoot on a small group (a near 0 makes b = -d/a explode:
-            # b shifts of 12 logits on 30 responses were seen); there, the d-only step
-            # (uniform DIF, slope held), which is what the curves and b shift then show.
-            wild = (a_new < 0.5 * a0[j]) | (a_new > 2.0 * a0[j])
-            d_only = score[gs, j, cols.index(D)] / np.maximum(
-                info[gs, j, cols.index(D), cols.index(D)], 1e-9
-            )
-            a[j, gs] = np.where(wild, a0[j], a_new)
-            d[j, gs] = d0[j] + np.where(wild, d_only, moved[:, D])
+        rows = np.flatnonzero(tested.sum(axis=1) >= 2)
+        if not rows.size:
+            return lm, a, d, c
+        # All items at once (a loop over 2,000 items took 0.1 s): a group where an item is
+        # not tested gets score 0 and identity information, so it adds nothing.
+        m = tested[rows]  # (r, G)
+        mm = m[:, :, None, None]
+        s_g = score[:, rows].transpose(1, 0, 2) * m[:, :, None]  # (r, G, p)
+        i_g = np.where(mm, info[:, rows].transpose(1, 0, 2, 3) + ridge, np.eye(len(cols)))
+        i_sum = np.where(mm, i_g, 0.0).sum(axis=1)  # (r, p, p)
+        step_g, total = _solve_rows(i_g, s_g), _solve_rows(i_sum[:, None], s_g.sum(axis=1)[:, None])
+        total = total[:, 0]
+        lm[rows] = np.sum(s_g * step_g, axis=(1, 2)) - np.sum(s_g.sum(axis=1) * total, axis=1)
+        moved = np.zeros((rows.size, G, 3))
+        moved[:, :, cols] = step_g
+        a_new = a0[rows, None] + moved[:, :, A]
+        # One full step can overshoot on a small group (a near 0 makes b = -d/a explode:
+        # b shifts of 12 logits on 30 responses were seen); there, the d-only step (uniform
+        # DIF, slope held), which is what the curves and b shift then show.
+        wild = (a_new < 0.5 * a0[rows, None]) | (a_new > 2.0 * a0[rows, None])
+        k = cols.index(D)
+        d_only = score[:, rows, k].T / np.maximum(info[:, rows, k, k].T, 1e-9)
+        ok = m & np.isfinite(step_g).all(axis=2)
+        a[rows] = np.where(ok, np.where(wild, a0[rows, None], a_new), a[rows])
+        d[rows] = np.where(ok, d0[rows, None] + np.where(wild, d_only, moved[:, :, D]), d[rows])
         return lm, a, d, c
 
     def screen_all(

@@ -231,7 +231,9 @@ def _equal_bins(item: np.ndarray, expected: np.ndarray, groups: int) -> np.ndarr
     # that one value computed two ways (after a right and after a wrong answer: equal in
     # exact arithmetic, 1e-16 apart in floating point) is one tie.
     key = item + 0.999 * np.round(expected, 10)
-    order = np.argsort(key, kind="stable")
+    # The order within a tie does not matter (a tie takes its first member's group), so
+    # polars' parallel sort instead of numpy's stable one (0.11 s at 1M responses).
+    order = pl.Series(key).arg_sort().cast(pl.Int64).to_numpy()
     counts = np.bincount(item)
     first = np.r_[0, np.cumsum(counts)][item[order]]
     # Equal expected values stay in one group (they are one natural group: on a short
@@ -400,7 +402,7 @@ def _cut(o, e, v, n, max_groups: int):
 def _collapse(o, e, v, n, min_expected: float):
     """Merge groups whose expected correct or wrong count is below ``min_expected`` into the
     next group up (from the bottom), then into the next down (from the top)."""
-    parts = [list(arr) for arr in (o, e, v, n)]
+    parts = [arr.tolist() for arr in (o, e, v, n)]  # Python floats: 5x faster here
 
     def small(i: int) -> bool:
         return min(parts[1][i], parts[3][i] - parts[1][i]) < min_expected

@@ -93,6 +93,7 @@ def item_standard_errors(
     mean: float = 0.0,
     sd: float = 1.0,
     method: str | None = None,
+    step: EStep | None = None,
 ) -> ItemErrors:
     """SEs of the estimated item parameters at the solution a, d, c (float64 (n_items,)).
 
@@ -101,6 +102,7 @@ def item_standard_errors(
         free: bool (n_items,), the estimated items (anchors are False: no SE).
         model, priors, nodes: as in :func:`~.em.run_em`; ``mean``, ``sd`` the population.
         method: :data:`FULL` or :data:`BLOCKS`; None chooses by the parameter count.
+        step: the E-step at this solution, if the caller has it (item blocks reuse it).
     """
     cols = _estimated_columns(model)
     k = int(free.sum())
@@ -114,7 +116,7 @@ def item_standard_errors(
         cov_sel, ok = _full_covariance(counts, a, d, c, free, model, priors, nodes, mean, sd)
         cov[free] = cov_sel
     elif k and method == BLOCKS:
-        cov_sel, ok = _block_covariance(counts, a, d, c, free, model, priors, nodes, mean, sd)
+        cov_sel, ok = _block_covariance(counts, a, d, c, free, model, priors, nodes, mean, sd, step)
         cov[free] = cov_sel
     elif k:
         raise ValueError(f"method must be {FULL!r} or {BLOCKS!r}, got {method!r}")
@@ -240,9 +242,10 @@ def _block_covariance(
     nodes: np.ndarray,
     mean: float,
     sd: float,
+    step: EStep | None = None,
 ) -> tuple[np.ndarray, bool]:
     """(k, 3, 3) covariance of the free items from Louis' per-item information blocks."""
-    info = louis_item_blocks(counts, a, d, c, model, priors, nodes, mean, sd)[free]
+    info = louis_item_blocks(counts, a, d, c, model, priors, nodes, mean, sd, step)[free]
     cols = list(_estimated_columns(model))
     k = info.shape[0]
     out = np.full((k, 3, 3), np.nan)

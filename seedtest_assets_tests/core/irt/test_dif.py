@@ -158,3 +158,17 @@ def test_score_screen_on_small_groups_keeps_the_shifts_finite():
     ).items
     assert items["LR"].is_finite().all()
     assert (items["max_b_shift"].is_finite() & (items["max_b_shift"] < 5)).all(), items
+
+
+def test_the_batched_solve_leaves_only_a_singular_block_out():
+    """The score screen solves every (item, group) block in one call; one singular block
+    gives NaN there and the others their exact solution."""
+    from seedtest_assets.core.irt.dif import _solve_rows
+
+    info = np.tile(np.array([[2.0, 0.5], [0.5, 1.0]]), (2, 3, 1, 1))
+    info[1, 2] = 0.0  # singular
+    score = np.arange(12, dtype=float).reshape(2, 3, 2)
+    out = _solve_rows(info, score)
+    assert np.isnan(out[1, 2]).all()
+    np.testing.assert_allclose(out[0, 1], np.linalg.solve(info[0, 1], score[0, 1]))
+    assert np.isfinite(out[[0, 0, 0, 1, 1], [0, 1, 2, 0, 1]]).all()
