@@ -378,30 +378,40 @@ class _MultiGroup:
         self.counts = []
         self.counts_items = []
         self.user_codes = []
+        # One sort by (group, user) instead of a unique and a sort per group: each group's
+        # rows are then a slice, its users in order (local codes by a running count).
+        by_group = np.argsort(grp * (int(users.max(initial=0)) + 1) + users, kind="stable")
+        bounds_g = np.searchsorted(grp[by_group], np.arange(n_groups + 1))
+        screen = bool(is_anchor.all())  # model items are the items: one matrix serves both
         for g in range(n_groups):
-            mine = grp == g
-            uu = users[mine]
-            codes, local = np.unique(uu, return_inverse=True)
-            order = np.argsort(local, kind="stable")
-            self.counts_items.append(
-                sparse_counts(
-                    local[order], items[mine][order], correct[mine][order], codes.size, n_items
-                )
-            )
+            rows = by_group[bounds_g[g] : bounds_g[g + 1]]
+            uu = users[rows]
+            new = np.r_[True, uu[1:] != uu[:-1]] if uu.size else np.empty(0, bool)
+            local = np.cumsum(new) - 1
+            codes = uu[new]
+            per_items = sparse_counts(local, items[rows], correct[rows], codes.size, n_items)
+            self.counts_items.append(per_items)
             self.counts.append(
-                sparse_counts(
-                    local[order], v[mine][order], correct[mine][order], codes.size, self.n_virtual
-                )
+                per_items
+                if screen
+                else sparse_counts(local, v[rows], correct[rows], codes.size, self.n_virtual)
             )
             self.user_codes.append(codes)
         self.n_items = n_items
         self._loglik_of: _Fit | None = None
         self._loglik = np.empty((0, nodes.size))
         self._log_p = self._log_q = np.empty((0, nodes.size))
-        # The responses of each item (one sort instead of a scan per tested item).
-        order = np.argsort(items, kind="stable")
-        bounds = np.searchsorted(items[order], np.arange(n_items + 1))
-        self._rows_of: list[np.ndarray] = [order[bounds[k] : bounds[k + 1]] for k in range(n_items)]
+        self._rows_of_items: list[np.ndarray] | None = None
+
+    @property
+    def _rows_of(self) -> list[np.ndarray]:
+        """The responses of each item (one sort instead of a scan per tested item; made on
+        first use: the score screen never needs it)."""
+        if self._rows_of_items is None:
+            order = np.argsort(self.items, kind="stable")
+            bounds = np.searchsorted(self.items[order], np.arange(self.n_items + 1))
+            self._rows_of_items = [order[bounds[k] : bounds[k + 1]] for k in range(self.n_items)]
+        return self._rows_of_items
 
     def virtual(self, j: int, groups: np.ndarray) -> np.ndarray:
         """Model items of item j in ``groups`` (an anchor: the same one for all)."""

@@ -92,6 +92,7 @@ def item_fit(
     max_groups: int = 10,
     min_expected: float = 1.0,
     max_students: int | None = None,
+    max_responses: int | None = None,
     seed: int = 0,
     conditioning: Literal["score", "pattern"] = "score",
     group_detail: bool = False,
@@ -106,6 +107,8 @@ def item_fit(
         quadrature_points: nodes on [-6, 6] SDs around ``mean``.
         max_groups, min_expected: how score groups are formed and collapsed (module doc).
         max_students: score at most this many students (a seeded random subset), None: all.
+        max_responses: and at most about this many responses: students are taken in the
+            sample's random order while their responses fit (at least one student).
         conditioning: ``"score"``: Orlando-Thissen's S-X2 (each student's summed score);
             ``"pattern"``: the expected value given the student's other responses
             (module doc, "At scale"); O(Q) per response instead of O(n Q).
@@ -118,8 +121,8 @@ def item_fit(
         responses used and the groups after collapsing; one row per item of ``items`` that
         has responses. Responses to items not in ``items`` are left out of the scores.
     """
-    if max_students is not None:
-        responses = _sample_students(responses, max_students, seed)
+    if max_students is not None or max_responses is not None:
+        responses = _sample_students(responses, max_students, seed, max_responses)
     data = response_arrays(responses)
     a, d, c, bank = parse_item_params(items, "items")
     pos, known = bank.find(data.item_ids, ("items.item_id", "responses.item_id"))
@@ -153,20 +156,38 @@ def item_fit(
     )
 
 
-def _sample_students(responses: pl.DataFrame, max_students: int, seed: int) -> pl.DataFrame:
-    """The responses of at most ``max_students`` students (seeded: position k of the sorted
-    distinct ids, as :class:`~.data.IdCodes` numbers them), taken before the responses are
-    encoded (at 5M responses the encoding of all of them was a third of the fit's time).
-    Frames that :func:`~.data.response_arrays` would refuse are returned whole for it to."""
+def _sample_students(
+    responses: pl.DataFrame,
+    max_students: int | None,
+    seed: int,
+    max_responses: int | None = None,
+) -> pl.DataFrame:
+    """The responses of at most ``max_students`` students with at most ``max_responses``
+    responses together (seeded: a random order of the sorted distinct ids, as
+    :class:`~.data.IdCodes` numbers them, cut where either limit is reached; at least one
+    student), taken before the responses are encoded (at 5M responses the encoding of all
+    of them was a third of the fit's time). Frames that :func:`~.data.response_arrays`
+    would refuse are returned whole for it to."""
     if "user_id" not in responses.columns or "is_correct" not in responses.columns:
         return responses
     if responses["user_id"].null_count():
         return responses
-    users = responses.filter(pl.col("is_correct").is_not_null())["user_id"].unique().sort()
-    if users.len() <= max_students:
+    per_user = (
+        responses.filter(pl.col("is_correct").is_not_null())
+        .group_by("user_id")
+        .len()
+        .sort("user_id")
+    )
+    n = per_user.height
+    limit = n if max_students is None else min(n, max_students)
+    if limit == n and (max_responses is None or int(per_user["len"].sum()) <= max_responses):
         return responses
-    chosen = np.random.default_rng(seed).choice(users.len(), max_students, False)
-    return responses.filter(pl.col("user_id").is_in(users.gather(np.sort(chosen)).implode()))
+    chosen = np.random.default_rng(seed).choice(n, limit, False)  # in random order
+    if max_responses is not None:
+        taken = np.cumsum(per_user["len"].to_numpy()[chosen])
+        chosen = chosen[: max(1, int(np.searchsorted(taken, max_responses, side="right")))]
+    users = per_user["user_id"].gather(np.sort(chosen))
+    return responses.filter(pl.col("user_id").is_in(users.implode()))
 
 
 def _expected_given_pattern(

@@ -39,6 +39,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.sparse as sp
 from scipy.special import expit
 
 from seedtest_assets.core.irt.data import BLOCK_CELLS, SparseResponses, interleave, map_blocks
@@ -435,27 +436,31 @@ def _repeat_cross_terms(
     """sum over (user, item) pairs with several responses of sum_{r != r'} E[s_r s_r'],
     (n_items, 3, 3): the part of a student's score variance that the per-response expected
     information did not hold. With c1 right and c0 wrong responses it is
-    ``E[(c1^2 - c1) s1 s1' + (c0^2 - c0) s0 s0' + c1 c0 (s1 s0' + s0 s1')]``."""
-    n_items_pairs = uniq.size
+    ``E[(c1^2 - c1) s1 s1' + (c0^2 - c0) s0 s0' + c1 c0 (s1 s0' + s0 s1')]``.
+
+    The scores s1, s0 depend on the item and the node only, so the sum over an item's pairs
+    moves inside: per item, three posterior sums weighted by those coefficients (sparse
+    products, like the E-step's expected counts), then one product with the scores per node.
+    (Per pair, a (pairs, 3, 3, Q) product took 60% of the SEs' time on the product's data,
+    where 8% of the pairs are repeats.)"""
+    n_pairs = uniq.size
     right = (cols % 2).astype(bool)
-    c1 = np.bincount(inv, weights=cnt * right, minlength=n_items_pairs)[multi]
-    c0 = np.bincount(inv, weights=cnt * ~right, minlength=n_items_pairs)[multi]
+    c1 = np.bincount(inv, weights=cnt * right, minlength=n_pairs)[multi]
+    c0 = np.bincount(inv, weights=cnt * ~right, minlength=n_pairs)[multi]
     # The pair's user (any of its rows) and item.
-    first_row = np.full(n_items_pairs, -1)
+    first_row = np.full(n_pairs, -1)
     first_row[inv[::-1]] = np.arange(inv.size)[::-1]
     user = users[first_row[multi]]
     item = (uniq % n_items)[multi]
-    w = post[user]  # (m, Q)
-    s1 = scores[:, 2 * item + 1]  # (3, m, Q)
-    s0 = scores[:, 2 * item]
-    e11 = np.einsum("mq,pmq,rmq->mpr", w, s1, s1)
-    e00 = np.einsum("mq,pmq,rmq->mpr", w, s0, s0)
-    e10 = np.einsum("mq,pmq,rmq->mpr", w, s1, s0)
-    per_pair = (
-        ((c1 * c1 - c1)[:, None, None]) * e11
-        + ((c0 * c0 - c0)[:, None, None]) * e00
-        + (c1 * c0)[:, None, None] * (e10 + e10.transpose(0, 2, 1))
+    shape = (n_items, post.shape[0])
+    w11, w00, w10 = (
+        sp.csr_array((coef, (item, user)), shape=shape) @ post
+        for coef in (c1 * c1 - c1, c0 * c0 - c0, c1 * c0)
+    )  # (n_items, Q) each
+    s1, s0 = scores[:, 1::2], scores[:, 0::2]  # (3, n_items, Q)
+    return (
+        np.einsum("jq,pjq,rjq->jpr", w11, s1, s1)
+        + np.einsum("jq,pjq,rjq->jpr", w00, s0, s0)
+        + np.einsum("jq,pjq,rjq->jpr", w10, s1, s0)
+        + np.einsum("jq,pjq,rjq->jpr", w10, s0, s1)
     )
-    out = np.zeros((n_items, 3, 3))
-    np.add.at(out, item, per_pair)
-    return out

@@ -7,7 +7,8 @@ What each column means and how it is decided:
   (observed information; docs/irt.md, "Item quality").
 - ``s_x2``, ``fit_df``, ``fit_p``: item fit given each student's other responses
   (:func:`seedtest_assets.core.irt.item_fit`, ``conditioning="pattern"``: the summed-score
-  S-X2 is O(n^2) per student), on at most ``fit_max_students`` students (seeded); df lose
+  S-X2 is O(n^2) per student), on at most ``fit_max_students`` students with at most
+  ``fit_max_responses`` responses (seeded); df lose
   the item's parameters in proportion to that share (:func:`fit_parameters`).
   ``misfit``: ``fit_p < fit_alpha``. Under the model about ``fit_alpha`` of the items misfit
   by chance; :attr:`Assessment.misfit_expected_max` is the 99th percentile of that count.
@@ -21,7 +22,8 @@ What each column means and how it is decided:
   tests at the base model, which track the LRs (correlation 0.998 in the tests) at a
   tenth of the cost; ``dif_lr`` holds the score statistic), on the organisations with at
   least ``dif_min_group_students`` students in the window (at most ``dif_max_groups`` of the
-  largest, at most ``dif_max_group_students`` sampled students each). ``dif``: significant
+  largest, at most ``dif_max_group_students`` sampled students each, with at most
+  ``dif_max_group_responses`` responses). ``dif``: significant
   by Holm at ``dif_alpha`` *and* a b shift of at least ``dif_min_shift`` logits (statistically
   real but tiny differences are not worth a content author's time).
 - ``problems``: ``misfit``, ``drift``, ``dif`` joined by ``;`` (null: none).
@@ -85,12 +87,17 @@ class QualitySettings:
 
     fit_alpha: float = 0.01
     fit_max_students: int = 20_000
+    #: The fit's cost is per response: at most this many (20,000 students x 50 responses;
+    #: the product's students answer ~110 in a 12-week window).
+    fit_max_responses: int = 1_000_000
     drift_alpha: float = 0.05
     drift_min_responses: int = DRIFT_MIN_RESPONSES
     dif_alpha: float = 0.05
     dif_min_shift: float = 0.4
     dif_min_group_students: int = 200
     dif_max_group_students: int = 3_000
+    #: ... and at most this many of their responses (~75 per item of a 2,000-item bank).
+    dif_max_group_responses: int = 150_000
     dif_max_groups: int = 10
     dif_min_item_responses: int = 50
     seed: int = 0
@@ -150,6 +157,7 @@ def assess_items(
     cfg = settings or QualitySettings()
     items = items.with_columns(pl.col("item_id").cast(pl.String))
     responses = responses.with_columns(pl.col("item_id").cast(pl.String))
+    coded = _Encoded.of(responses, items, groups)
     mean, sd = _scale(items)
     usable = items.filter(~pl.col("flagged"))
     out = items.select("item_id", "a", "b", "c", "a_se", "b_se", "c_se", "n_responses", "flagged")
@@ -160,16 +168,20 @@ def assess_items(
     )
     if usable.height:
         fit = item_fit(
-            responses,
-            usable.select("item_id", "a", "d", "c"),
-            params_per_item=fit_parameters(model, responses, cfg.fit_max_students),
+            coded.responses,
+            coded.items(usable.select("item_id", "a", "d", "c")),
+            params_per_item=fit_parameters(
+                model, coded.responses, cfg.fit_max_students, cfg.fit_max_responses
+            ),
             mean=mean,
             sd=sd,
             conditioning="pattern",
             max_students=cfg.fit_max_students,
+            max_responses=cfg.fit_max_responses,
             seed=cfg.seed,
             group_detail=True,
         )
+        fit = coded.names(fit)
     out = out.join(
         fit.select(pl.col("item_id").cast(pl.String), s_x2="S_X2", fit_df="df", fit_p="p"),
         on="item_id",
@@ -207,7 +219,7 @@ def assess_items(
     ).rename({"drifted_now": "drifted"})
 
     # DIF across organisations.
-    dif_frame, dif_groups, note, curves = _dif(responses, usable, groups, model, cfg)
+    dif_frame, dif_groups, note, curves = _dif(coded, usable, model, cfg)
     out = out.join(dif_frame, on="item_id", how="left").with_columns(
         dif=pl.col("dif").fill_null(False)
     )
@@ -254,14 +266,19 @@ def assess_items(
     )
 
 
-def fit_parameters(model: str, responses: pl.DataFrame, max_students: int) -> int:
+def fit_parameters(
+    model: str, responses: pl.DataFrame, max_students: int, max_responses: int | None = None
+) -> int:
     """The parameters per item the fit's df lose: the model's, scaled by the share of the
-    calibration's students the fit scores. Parameters estimated on five times the students
-    the fit sees are, for the fit, nearly known: at 5M responses, a 20% sample with the full
-    2 df taken off rejected 8.7% at 5% (48 items at 1%, chance 31), all the students 4.3%."""
+    calibration's data the fit scores (its students, or its responses when those are the
+    tighter limit). Parameters estimated on five times the data the fit sees are, for the
+    fit, nearly known: at 5M responses, a 20% sample with the full 2 df taken off rejected
+    8.7% at 5% (48 items at 1%, chance 31), all the students 4.3%."""
     k = PARAMS_PER_ITEM.get(model, 2)
-    n = responses["user_id"].n_unique()
-    return k if n <= max_students else round(k * max_students / n)
+    share = min(1.0, max_students / max(responses["user_id"].n_unique(), 1))
+    if max_responses is not None:
+        share = min(share, max_responses / max(responses.height, 1))
+    return k if share >= 1.0 else round(k * share)
 
 
 def _scale(items: pl.DataFrame) -> tuple[float, float]:
@@ -278,21 +295,22 @@ _DIF_COLUMNS = {k: v for k, v in ASSESSMENT_SCHEMA.items() if k == "item_id" or 
 
 
 def _dif(
-    responses: pl.DataFrame,
+    coded: _Encoded,
     usable: pl.DataFrame,
-    groups: pl.DataFrame | None,
     model: str,
     cfg: QualitySettings,
 ) -> tuple[pl.DataFrame, pl.DataFrame, str | None, pl.DataFrame]:
     """DIF per item (``_DIF_COLUMNS``), the groups of the model, why not (if not), and the
     per-organisation parameters of the tested items."""
     empty = pl.DataFrame(schema=_DIF_COLUMNS)
+    groups = coded.groups
     if groups is None:
         return empty, pl.DataFrame(), "no organisations given", pl.DataFrame()
-    resp = responses.filter(pl.col("item_id").is_in(usable["item_id"].implode()))
+    usable = coded.items(usable)
+    resp = coded.responses.filter(pl.col("item_id").is_in(usable["item_id"].implode()))
     members = (
-        resp.select("user_id")
-        .unique()
+        resp.group_by("user_id")
+        .agg(n_resp=pl.len())
         .join(groups.select("user_id", "group").drop_nulls(), on="user_id")
     )
     sizes = (
@@ -310,15 +328,18 @@ def _dif(
             "the window: DIF needs 2",
             pl.DataFrame(),
         )
-    # At most dif_max_group_students per organisation (seeded): the test's cost, and one
-    # big organisation does not become the whole reference.
+    # At most dif_max_group_students per organisation and dif_max_group_responses of their
+    # responses (seeded order): the test's cost, and one big organisation does not become
+    # the whole reference.
     chosen = (
         members.filter(pl.col("group").is_in(sizes["group"].implode()))
-        .sort("user_id")
-        .with_columns(
-            r=pl.col("user_id").hash(cfg.seed).rank("ordinal").over("group"),
+        .with_columns(r=pl.col("user_id").hash(cfg.seed).rank("ordinal").over("group"))
+        .sort("group", "r")
+        .with_columns(taken=pl.col("n_resp").cum_sum().over("group"))
+        .filter(
+            (pl.col("r") <= cfg.dif_max_group_students)
+            & ((pl.col("taken") <= cfg.dif_max_group_responses) | (pl.col("r") == 1))
         )
-        .filter(pl.col("r") <= cfg.dif_max_group_students)
         .select("user_id", "group")
     )
     sample = resp.join(chosen.select("user_id"), on="user_id")
@@ -344,7 +365,7 @@ def _dif(
         )
     except ValueError as err:
         return empty, pl.DataFrame(), f"DIF not tested: {err}", pl.DataFrame()
-    frame = result.items.with_columns(pl.col("item_id").cast(pl.String))
+    frame = coded.names(result.items)
     p = frame["p"].to_numpy()
     significant = holm(p, cfg.dif_alpha)
     frame = frame.with_columns(
@@ -362,8 +383,54 @@ def _dif(
         ).cast(pl.Schema(_DIF_COLUMNS)),
         result.groups,
         None,
-        result.item_groups.with_columns(pl.col("item_id").cast(pl.String)),
+        coded.names(result.item_groups),
     )
+
+
+@dataclass(frozen=True)
+class _Encoded:
+    """The responses with Int64 codes for the text ids, made once: every sample, join,
+    group-by and test below then works on integers (on the product's data, 5.3M responses
+    with text ids, the repeated string hashing was a third of the assessment's time). Codes
+    follow the ids' sort order, so a seeded sample by position picks the same students as
+    on the ids."""
+
+    #: user_id, item_id (Int64 codes; user ids that are not text stay as they are), ...
+    responses: pl.DataFrame
+    #: user_id (as in ``responses``), group; None: no organisations
+    groups: pl.DataFrame | None
+    #: item code k -> the item's text id
+    item_ids: pl.Series
+
+    @classmethod
+    def of(
+        cls, responses: pl.DataFrame, items: pl.DataFrame, groups: pl.DataFrame | None
+    ) -> _Encoded:
+        """Encode ``responses`` (item_id String) and ``groups`` the same way."""
+        item_ids = pl.concat([items["item_id"], responses["item_id"]]).unique().drop_nulls().sort()
+        cols = [_codes("item_id", item_ids)]
+        if groups is not None:
+            groups = groups.select("user_id", "group").drop_nulls()
+        if responses["user_id"].dtype == pl.String:
+            user_ids = responses["user_id"].unique().drop_nulls().sort()
+            cols.append(_codes("user_id", user_ids))
+            if groups is not None:
+                known = groups.filter(pl.col("user_id").is_in(user_ids.implode()))
+                groups = known.with_columns(_codes("user_id", user_ids))
+        return cls(responses.with_columns(cols), groups, item_ids)
+
+    def items(self, frame: pl.DataFrame) -> pl.DataFrame:
+        """``frame`` with its item_id (text, among this encoding's) as the code."""
+        return frame.with_columns(_codes("item_id", self.item_ids))
+
+    def names(self, frame: pl.DataFrame) -> pl.DataFrame:
+        """``frame`` with its item_id code as the text id again."""
+        return frame.with_columns(item_id=self.item_ids.gather(frame["item_id"]))
+
+
+def _codes(column: str, ids: pl.Series) -> pl.Expr:
+    """``column`` as the position of its value in the sorted, distinct ``ids`` (Int64)."""
+    return pl.col(column).cast(pl.String).cast(pl.Enum(ids.to_list())).to_physical().cast(pl.Int64)
 
 
 #: problem -> (its p-value column, its flag column)

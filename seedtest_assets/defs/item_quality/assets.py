@@ -36,6 +36,12 @@ class ItemQualityConfig(dg.Config):
         ge=100,
         description="Item fit on at most this many students of the window (seeded sample).",
     )
+    fit_max_responses: int = Field(
+        default=_DEFAULTS.fit_max_responses,
+        ge=1_000,
+        description="... and at most this many of their responses (the fit's cost is per "
+        "response).",
+    )
     dif_min_group_students: int = Field(
         default=_DEFAULTS.dif_min_group_students,
         ge=20,
@@ -46,14 +52,21 @@ class ItemQualityConfig(dg.Config):
         ge=20,
         description="DIF reads at most this many students per organisation (seeded sample).",
     )
+    dif_max_group_responses: int = Field(
+        default=_DEFAULTS.dif_max_group_responses,
+        ge=1_000,
+        description="... and at most this many of their responses per organisation.",
+    )
 
     def settings(self) -> QualitySettings:
         """The thresholds and sizes for :func:`assess_items`."""
         return replace(
             _DEFAULTS,
             fit_max_students=self.fit_max_students,
+            fit_max_responses=self.fit_max_responses,
             dif_min_group_students=self.dif_min_group_students,
             dif_max_group_students=self.dif_max_group_students,
+            dif_max_group_responses=self.dif_max_group_responses,
         )
 
 

@@ -119,3 +119,21 @@ def test_group_detail_lists_the_collapsed_groups():
         assert all(0 <= p <= 1 for p in r["group_observed"] + r["group_expected"])
         # ordered by expected proportion
         assert r["group_expected"] == sorted(r["group_expected"])
+
+
+def test_the_sample_stops_at_the_response_limit() -> None:
+    """``max_responses``: students are taken in the seeded order while their responses fit
+    (the fit's cost is per response); without it the student limit alone picks the same
+    students as before the limit existed (numpy's seeded choice over the sorted ids)."""
+    from seedtest_assets.core.irt.fit import _sample_students
+
+    responses = lsat7_responses()  # 1,000 students x 5 items
+    capped = _sample_students(responses, None, 3, max_responses=1_237)
+    assert 1_232 < capped.height <= 1_237 and capped["user_id"].n_unique() == capped.height // 5
+    both = _sample_students(responses, 100, 3, max_responses=10_000)
+    assert both["user_id"].n_unique() == 100
+    ids = responses["user_id"].unique().sort()
+    expected = ids.gather(np.sort(np.random.default_rng(3).choice(ids.len(), 100, False)))
+    assert both["user_id"].unique().sort().to_list() == expected.to_list()
+    # One student more than the limit allows is still one student.
+    assert _sample_students(responses, None, 3, max_responses=2)["user_id"].n_unique() == 1

@@ -131,3 +131,17 @@ def test_dif_needs_two_large_organisations():
     assert result.dif_tested == 0 and "DIF needs 2" in (result.dif_note or "")
     assert result.drift_tested == 0 and result.items["drifted"].null_count() == 30
     assert not result.items["dif"].any()
+
+
+def test_dif_reads_at_most_the_response_limit_per_organisation():
+    """``dif_max_group_responses``: each organisation's DIF sample stops at that many
+    responses (20 per student here: 6,000 responses = 300 students), whichever limit binds."""
+    responses, groups, *_ = _week()
+    items = _stored(responses)
+    settings = QualitySettings(dif_max_group_responses=6_000, dif_min_item_responses=20)
+    result = assess_items(
+        responses, items, items.head(0), model="2PL", groups=groups, settings=settings
+    )
+    sizes = dict(result.dif_groups.select("group", "n_students").iter_rows())
+    assert sizes == {"org0": 300, "org1": 300, "org2": 300}
+    assert result.dif_tested == 30
