@@ -42,7 +42,13 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.special import expit
 
-from seedtest_assets.core.irt.data import BLOCK_CELLS, SparseResponses, interleave, map_blocks
+from seedtest_assets.core.irt.data import (
+    BLOCK_CELLS,
+    THREADS,
+    SparseResponses,
+    interleave,
+    map_blocks,
+)
 from seedtest_assets.core.irt.em import EStep, e_step
 from seedtest_assets.core.irt.models import (
     LOGIT_C,
@@ -366,7 +372,9 @@ def _missing_information(
     table = interleave(log_q, log_p)
     scores = _scores(a, d, c, nodes)
     n_users, q = counts.counts.shape[0], nodes.size
-    step = max(1, BLOCK_CELLS // q)
+    # At least two blocks per thread: 49k students in 3 blocks left one thread idle for a
+    # third of the time.
+    step = max(1, min(BLOCK_CELLS // q, -(-n_users // (2 * THREADS))))
     pars = [par for par in (A, D, LOGIT_C) if par in params]
     # (2 n_items, parameters, Q): one gather per response serves every parameter.
     by_col = np.ascontiguousarray(scores[pars].transpose(1, 0, 2))
