@@ -499,7 +499,7 @@ def bench_quality(responses: pl.DataFrame, truth: pl.DataFrame, groups: int, see
     t_se = t_se_total - t_cal
     fit, t_fit, _ = measured(lambda: item_fit(responses, cal.items, conditioning="pattern"))
     rng = np.random.default_rng(seed)
-    users = responses["user_id"].unique()
+    users = responses["user_id"].unique().sort()
     group_frame = pl.DataFrame(
         {"user_id": users, "group": rng.integers(0, groups, users.len()).astype(str)}
     )
