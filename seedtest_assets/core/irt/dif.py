@@ -75,6 +75,10 @@ from seedtest_assets.core.options import IrtModel
 
 #: The screen's base-model tolerance (``anchors=None``; see :func:`dif`).
 SCREEN_BASE_TOL = 1e-3
+#: The smallest SD of a group's theta the EM may reach (logits). A handful of students
+#: who answered alike shrink their group's SD every cycle; below the nodes' spacing (0.2)
+#: the prior sits on one node and the next SD is exactly 0 (then NaN).
+MIN_GROUP_SD = 0.25
 #: The score screen's full EM cycles after its moment-only ones (:meth:`_MultiGroup.fit_moments`).
 SCREEN_BASE_CYCLES = 2
 
@@ -526,7 +530,10 @@ class _MultiGroup:
                 if g > 0:
                     m = float(step.mass @ self.nodes / step.mass.sum())
                     new_mean[g] = m
-                    new_sd[g] = float(np.sqrt(step.mass @ (self.nodes - m) ** 2 / step.mass.sum()))
+                    new_sd[g] = max(
+                        float(np.sqrt(step.mass @ (self.nodes - m) ** 2 / step.mass.sum())),
+                        MIN_GROUP_SD,
+                    )
             if pool is not None:
                 r1[pool] = r1[pool].sum(axis=0)
                 nn[pool] = nn[pool].sum(axis=0)
@@ -571,7 +578,9 @@ class _MultiGroup:
                 assert mass is not None  # expected (the default) returns it
                 m = float(mass @ self.nodes / mass.sum())
                 new_mean[g] = m
-                new_sd[g] = float(np.sqrt(mass @ (self.nodes - m) ** 2 / mass.sum()))
+                new_sd[g] = max(
+                    float(np.sqrt(mass @ (self.nodes - m) ** 2 / mass.sum())), MIN_GROUP_SD
+                )
             change = max(float(np.max(np.abs(new_mean - mean))), float(np.max(np.abs(new_sd - sd))))
             mean, sd = new_mean, new_sd
             if change < tol:

@@ -172,3 +172,31 @@ def test_the_batched_solve_leaves_only_a_singular_block_out():
     assert np.isnan(out[1, 2]).all()
     np.testing.assert_allclose(out[0, 1], np.linalg.solve(info[0, 1], score[0, 1]))
     assert np.isfinite(out[[0, 0, 0, 1, 1], [0, 1, 2, 0, 1]]).all()
+
+
+def test_a_tiny_group_that_answered_alike_keeps_a_finite_sd():
+    """Three students who got everything right: their group's SD shrinks every EM cycle;
+    floored at MIN_GROUP_SD it stays a number (it reached 0 and then NaN, with warnings)."""
+    import warnings
+
+    from seedtest_assets.core.irt.dif import MIN_GROUP_SD
+
+    responses, groups, _, _ = _data(scale=0.2, seed=3)
+    ids = responses["item_id"].unique().sort()
+    tiny = pl.DataFrame(
+        {
+            "user_id": np.repeat([900_001, 900_002, 900_003], ids.len()),
+            "item_id": np.tile(ids.to_numpy(), 3),
+            "is_correct": True,
+        }
+    )
+    both = pl.concat([responses, tiny.cast(responses.schema)])
+    more = pl.concat(
+        [groups, pl.DataFrame({"user_id": [900_001, 900_002, 900_003], "group": "tiny"})]
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        result = dif(both, more, None, method="score", min_group_students=3, min_item_responses=3)
+    sd = dict(result.groups.select("group", "sd").iter_rows())
+    assert np.isfinite(list(sd.values())).all() and sd["tiny"] >= MIN_GROUP_SD
+    assert result.items["LR"].is_finite().all()
