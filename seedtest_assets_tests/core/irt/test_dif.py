@@ -118,7 +118,9 @@ def test_score_screen_tracks_the_lr_screen():
     planted items, and give nearly the same per-group b shifts."""
     responses, groups, _, planted = _data()
     lr = dif(responses, groups, None).items
-    lm = dif(responses, groups, None, method="score").items
+    screen = dif(responses, groups, None, method="score")
+    assert screen.converged and screen.iterations > 2  # the moments converged, then 2 cycles
+    lm = screen.items
     both = lr.join(lm.select("item_id", LM="LR", p_lm="p", shift_lm="max_b_shift"), on="item_id")
     assert both.height == 30
     assert both.select(pl.corr("LR", "LM")).item() > 0.99
