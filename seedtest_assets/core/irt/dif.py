@@ -55,6 +55,7 @@ from scipy.stats import chi2
 from seedtest_assets.core.irt.data import (
     IdCodes,
     ResponseArrays,
+    encode,
     interleave,
     parse_item_params,
     response_arrays,
@@ -308,6 +309,15 @@ def dif(
     )
 
 
+def _moments(
+    mass: np.ndarray, nodes: np.ndarray, floor: float = MIN_GROUP_SD
+) -> tuple[float, float]:
+    """Mean and SD (logits) of theta under the posterior ``mass`` per node (Q,), the SD at
+    least ``floor``: a group's M-step for its normal distribution."""
+    m = float(mass @ nodes / mass.sum())
+    return m, max(float(np.sqrt(mass @ (nodes - m) ** 2 / mass.sum())), floor)
+
+
 def _solve_rows(info: np.ndarray, score: np.ndarray) -> np.ndarray:
     """``info^-1 score`` for a batch: info (r, G, p, p), score (r, G, p) -> (r, G, p); NaN
     where a matrix is singular (one singular matrix would fail the whole batched solve)."""
@@ -401,10 +411,7 @@ class _MultiGroup:
         screen = bool(is_anchor.all())  # model items are the items: one matrix serves both
         for g in range(n_groups):
             rows = by_group[bounds_g[g] : bounds_g[g + 1]]
-            uu = users[rows]
-            new = np.r_[True, uu[1:] != uu[:-1]] if uu.size else np.empty(0, bool)
-            local = np.cumsum(new) - 1
-            codes = uu[new]
+            codes, local = encode(users[rows])  # in order: a running count
             per_items = sparse_counts(local, items[rows], correct[rows], codes.size, n_items)
             self.counts_items.append(per_items)
             self.counts.append(
@@ -487,9 +494,7 @@ class _MultiGroup:
                 self.nodes,
                 log_normal_weights(self.nodes),
             )
-            m = float(step.mass @ self.nodes / step.mass.sum())
-            mean[g] = m
-            sd[g] = float(np.sqrt(step.mass @ (self.nodes - m) ** 2 / step.mass.sum()))
+            mean[g], sd[g] = _moments(step.mass, self.nodes, floor=0.0)
         # The reference group's scale: theta' = (theta - m_ref) / s_ref.
         m_ref, s_ref = mean[0], sd[0]
         a_item = a * s_ref
@@ -535,12 +540,7 @@ class _MultiGroup:
                 nn += step.nn
                 ll += step.log_likelihood
                 if g > 0:
-                    m = float(step.mass @ self.nodes / step.mass.sum())
-                    new_mean[g] = m
-                    new_sd[g] = max(
-                        float(np.sqrt(step.mass @ (self.nodes - m) ** 2 / step.mass.sum())),
-                        MIN_GROUP_SD,
-                    )
+                    new_mean[g], new_sd[g] = _moments(step.mass, self.nodes)
             if pool is not None:
                 r1[pool] = r1[pool].sum(axis=0)
                 nn[pool] = nn[pool].sum(axis=0)
@@ -583,11 +583,7 @@ class _MultiGroup:
                 w = log_normal_weights(self.nodes, mean[g], sd[g])
                 _, _, mass = self.counts[g].posterior(table, w, mass_only=True)
                 assert mass is not None  # expected (the default) returns it
-                m = float(mass @ self.nodes / mass.sum())
-                new_mean[g] = m
-                new_sd[g] = max(
-                    float(np.sqrt(mass @ (self.nodes - m) ** 2 / mass.sum())), MIN_GROUP_SD
-                )
+                new_mean[g], new_sd[g] = _moments(mass, self.nodes)
             change = max(float(np.max(np.abs(new_mean - mean))), float(np.max(np.abs(new_sd - sd))))
             mean, sd = new_mean, new_sd
             if change < tol:

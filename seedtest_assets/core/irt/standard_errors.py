@@ -46,6 +46,7 @@ from seedtest_assets.core.irt.data import (
     BLOCK_CELLS,
     THREADS,
     SparseResponses,
+    encode,
     interleave,
     map_blocks,
 )
@@ -400,7 +401,7 @@ def _missing_information(
         item = cols // 2
         # (user, item) pairs: a user may have both outcomes of an item, or repeats.
         key = users * n_items + item
-        uniq, inv = _pairs(key)
+        uniq, inv = encode(key)  # np.unique, without its sort for in-order keys
         pair = np.zeros((3, uniq.size))
         for par in pars:
             pair[par] = np.bincount(inv, weights=total[par], minlength=uniq.size)
@@ -419,15 +420,6 @@ def _missing_information(
 
     parts = map_blocks(run, range(0, n_users, step))
     return np.sum(parts, axis=0) if parts else np.zeros((n_items, 3, 3))
-
-
-def _pairs(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``np.unique(key, return_inverse=True)``; without its sort when ``key`` is sorted
-    already (the rows' columns in order, as the responses usually come)."""
-    if key.size and bool(np.all(key[1:] >= key[:-1])):
-        new = np.r_[True, key[1:] != key[:-1]]
-        return key[new], np.cumsum(new) - 1
-    return np.unique(key, return_inverse=True)
 
 
 def _repeat_cross_terms(
