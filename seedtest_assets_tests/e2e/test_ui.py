@@ -383,7 +383,10 @@ def _launch_from_catalog(page, port: int, assets: list[str], keys: str, n: int, 
     page.get_by_role("button", name=f"Materialize selected ({len(assets)})").click()
     dialog = page.get_by_role("dialog").filter(has_text=f"materialize {len(assets)} assets")
     dialog.get_by_role("button", name="Custom").click()
-    box = dialog.locator("input").first
+    # The range's text box. Not simply the first input: once the weekly assets' dialog has
+    # loaded their health, a (hidden) checkbox can come first in it, and a fill() on that
+    # waits out the timeout (CI, 2026-12-04).
+    box = dialog.locator("input:visible:not([type=checkbox])").first
     box.fill(keys)
     box.press("Enter")
     dialog.get_by_text(f"{n} partitions", exact=True).wait_for()
