@@ -64,6 +64,12 @@ Responses
     clipped to [1 s, 10 min]. ``attempted_at`` is the session start plus the cumulative
     response times (the moment of answering); ``completed_at`` is the last answer, or NULL for
     3% abandoned sessions.
+DIF
+    With ``dif_items`` > 0, that many 2PL items with ``|b| < 1.5`` get differential item
+    functioning: in half of the organisations (the focal ones, at least one) their
+    difficulty is ``b +- dif_shift`` (the sign drawn per item), elsewhere ``b``. Items are
+    still picked by their nominal ``b``. ``Population.truth_dif`` lists the planted
+    (item, organisation, shift) rows; ``truth_items`` keeps the nominal ``b``.
 Ids
     The product's ids are text, and so are the generated ones (``id_style="text"``, the
     default): ``u-000001`` students, ``org-001`` organisations, ``i-00001`` items, ``t-01``
@@ -182,6 +188,10 @@ class SyntheticConfig:
     realised share is a bit lower: late sign-ups cannot churn inside the period).
     ``join_fraction``: share of students who sign up during the period.
     ``sessions_per_week``: median individual session rate (sessions per week).
+    ``n_orgs``: organisations (``None``: ``n_users // 200`` within [20, 50]).
+    ``dif_items``: items with planted DIF (module doc, "DIF"); 0 plants none, and then
+    nothing else changes. ``dif_shift``: their difficulty shift (logits) in the focal
+    organisations.
     """
 
     n_users: int = 2000
@@ -194,6 +204,9 @@ class SyntheticConfig:
     goal_fraction: float = 0.85
     sessions_per_week: float = 0.9
     id_style: IdStyle = "text"
+    n_orgs: int | None = None
+    dif_items: int = 0
+    dif_shift: float = 1.0
 
     def __post_init__(self) -> None:
         if self.n_users < 1:
@@ -209,6 +222,10 @@ class SyntheticConfig:
                 raise ValueError(f"{name} must be in [0, 1]")
         if self.sessions_per_week <= 0:
             raise ValueError("sessions_per_week must be > 0")
+        if self.n_orgs is not None and self.n_orgs < 1:
+            raise ValueError(f"n_orgs must be >= 1, got {self.n_orgs}")
+        if self.dif_items < 0:
+            raise ValueError(f"dif_items must be >= 0, got {self.dif_items}")
         if self.id_style not in ("text", "integer"):
             raise ValueError(f"id_style must be 'text' or 'integer', got {self.id_style!r}")
 
@@ -246,14 +263,13 @@ class Population:
     truth_items: pl.DataFrame
     truth_users: pl.DataFrame
     truth_theta_weekly: pl.DataFrame
+    #: The planted DIF (not a warehouse table): item_id, org_id, b_shift, one row per
+    #: (DIF item, focal organisation); empty when ``dif_items`` is 0.
+    truth_dif: pl.DataFrame
 
     def tables(self) -> dict[str, pl.DataFrame]:
         """Table name -> frame, parents before children (the order to insert in)."""
-        return {
-            f.name: getattr(self, f.name)
-            for f in fields(self)
-            if isinstance(getattr(self, f.name), pl.DataFrame)
-        }
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name in SCHEMAS}
 
 
 #: Frame schemas of the generated tables, derived from the warehouse tables they are loaded
@@ -423,7 +439,7 @@ def generate(cfg: SyntheticConfig) -> Population:
     log_topic_share = np.log(np.array([t[3] for t in TOPICS]))
 
     # ---- organisations
-    n_orgs = int(np.clip(n // 200, 20, 50))
+    n_orgs = cfg.n_orgs if cfg.n_orgs is not None else int(np.clip(n // 200, 20, 50))
     combos = rng.choice(len(_CITIES) * len(_ORG_STEMS) * len(_ORG_SUFFIXES), n_orgs, False)
     org_names = [
         f"{_CITIES[k // (len(_ORG_STEMS) * len(_ORG_SUFFIXES))]} "
@@ -440,6 +456,9 @@ def generate(cfg: SyntheticConfig) -> Population:
     growth = rng.normal(0.05, 0.04, n)
     speed = rng.normal(0.0, 0.25, n)  # log response-time offset
     rate = np.clip(rng.lognormal(np.log(cfg.sessions_per_week), 0.5, n), 0.3, 4.0)
+
+    dif_item_shift, focal = _plant_dif(cfg, items, n_orgs)
+    focal_user = focal[org]
 
     joiner = (rng.random(n) < cfg.join_fraction) & (weeks > 1)
     j0 = np.where(joiner, rng.integers(0, weeks, n), 0)
@@ -528,7 +547,9 @@ def generate(cfg: SyntheticConfig) -> Population:
         n_att = np.bincount(a_sess, minlength=n_sess)
 
         ia, ib, ic = items.a[item], items.b[item], items.c[item]
-        correct = rng.random(a_sess.size) < p_correct(theta, ia, ib, ic)
+        # Planted DIF moves the answer; hints and times follow the nominal b.
+        ib_answer = ib + dif_item_shift[item] * focal_user[a_user] if cfg.dif_items else ib
+        correct = rng.random(a_sess.size) < p_correct(theta, ia, ib_answer, ic)
         rel = ib - theta  # difficulty relative to ability
         wrong = (~correct).astype(float)
         hinted = rng.random(a_sess.size) < _sigmoid(-3.2 + 0.9 * rel + 1.2 * wrong)
@@ -637,12 +658,47 @@ def generate(cfg: SyntheticConfig) -> Population:
         ),
         truth_theta_weekly=_theta_weekly_frame(start_day, weeks, theta0, growth, j0, t_stop),
     )
+    dif_item, dif_org = np.nonzero(dif_item_shift[:, None] * focal[None, :])
+    truth_dif = pl.DataFrame(
+        {
+            "item_id": dif_item + 1,
+            "org_id": dif_org + 1,
+            "b_shift": dif_item_shift[dif_item],
+        },
+        schema={"item_id": pl.Int64, "org_id": pl.Int64, "b_shift": pl.Float64},
+    ).with_columns(
+        _id_expr("item_id", cfg.id_style).cast(pl.String),
+        _id_expr("org_id", cfg.id_style).cast(pl.String),
+    )
     return Population(
         config=cfg,
         start=start,
         end=start + timedelta(days=7 * weeks),
         **{name: _styled(f, name, cfg.id_style) for name, f in frames.items()},
+        truth_dif=truth_dif,
     )
+
+
+def _plant_dif(cfg: SyntheticConfig, items: _Items, n_orgs: int) -> tuple[np.ndarray, np.ndarray]:
+    """The planted DIF: each item's difficulty shift in the focal organisations, float64
+    (n_items,) (0 for the others), and which organisations are focal, bool (n_orgs,).
+
+    Drawn from a stream of its own, so that planting DIF changes no other draw: the same
+    seed gives the same students, organisations, items and sessions' items; what differs is
+    the DIF items' answers in the focal organisations and what follows from an answer (a
+    wrong one takes longer, so times and the attempts' time order move)."""
+    shift = np.zeros(items.a.size)
+    focal = np.zeros(n_orgs, dtype=bool)
+    if cfg.dif_items == 0:
+        return shift, focal
+    rng = np.random.default_rng([cfg.seed, 16])
+    # 2PL items of middling difficulty: answered often enough in every organisation for a
+    # planted shift to be detectable at all.
+    eligible = np.flatnonzero((items.c == 0) & (np.abs(items.b) < 1.5))
+    chosen = rng.choice(eligible, min(cfg.dif_items, eligible.size), replace=False)
+    shift[chosen] = cfg.dif_shift * rng.choice([-1.0, 1.0], chosen.size)
+    focal[rng.choice(n_orgs, max(1, n_orgs // 2), replace=False)] = True
+    return shift, focal
 
 
 # --------------------------------------------------------------------------- frames

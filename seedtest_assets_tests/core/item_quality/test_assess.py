@@ -145,3 +145,24 @@ def test_dif_reads_at_most_the_response_limit_per_organisation():
     sizes = dict(result.dif_groups.select("group", "n_students").iter_rows())
     assert sizes == {"org0": 300, "org1": 300, "org2": 300}
     assert result.dif_tested == 30
+
+
+def test_finds_the_dif_the_generator_planted():
+    """On the product-shaped generator's data (adaptive item choice, growth, repeats), the DIF
+    it plants across organisations is what the weekly screen finds: most planted items, and
+    next to no others (known truth: ``Population.truth_dif``)."""
+    from seedtest_assets.core.synthetic import SyntheticConfig, generate
+
+    pop = generate(SyntheticConfig(n_users=5000, weeks=6, seed=5, n_orgs=4, dif_items=4))
+    responses = pop.attempts.filter(pl.col("is_correct").is_not_null()).select(
+        "user_id", "item_id", "is_correct"
+    )
+    groups = pop.users.select("user_id", group="org_id")
+    items = _stored(responses)
+    result = assess_items(responses, items, items.head(0), model="2PL", groups=groups)
+    planted = set(pop.truth_dif["item_id"].to_list())
+    assert len(planted) == 4
+    flagged = set(result.items.filter(pl.col("dif"))["item_id"].to_list())
+    assert result.dif_groups.height == 4, result.dif_note
+    assert len(flagged & planted) >= 3, (flagged, planted)
+    assert len(flagged - planted) <= 1, (flagged, planted)

@@ -330,3 +330,39 @@ def test_ids_are_product_like_text_and_the_integer_style_writes_the_same_numbers
                 assert number.to_list() == other[col].cast(pl.Int64).to_list()
     with pytest.raises(ValueError, match="id_style"):
         SyntheticConfig(id_style="uuid")  # type: ignore[arg-type]
+
+
+# --------------------------------------------------------------------------- planted DIF
+def test_planted_dif_moves_only_those_items_answers_in_the_focal_organisations() -> None:
+    """The same seed with and without planted DIF: the same students, organisations, items
+    and items chosen per session; an answer differs only for a DIF item in a focal
+    organisation, and only in the shift's direction (the same uniform draw against a lower
+    or higher chance)."""
+    cfg = dict(n_users=2000, weeks=3, seed=4, start=START, n_orgs=6)
+    plain = generate(SyntheticConfig(**cfg))
+    planted = generate(SyntheticConfig(**cfg, dif_items=5, dif_shift=0.9))
+    assert plain.truth_dif.height == 0
+    for name in ("organizations", "users", "items", "truth_items", "truth_users"):
+        assert plain.tables()[name].equals(planted.tables()[name]), name
+    truth = planted.truth_dif
+    assert truth["item_id"].n_unique() == 5 and truth["org_id"].n_unique() == 3  # half of 6
+    assert set(truth["b_shift"].abs().to_list()) == {0.9}
+    dif_items = planted.truth_items.filter(pl.col("item_id").is_in(truth["item_id"].implode()))
+    assert (dif_items["model"] == "2PL").all() and (dif_items["b"].abs() < 1.5).all()
+
+    # An item is never repeated inside a session: (session, item) keys an attempt.
+    key = ["session_id", "item_id"]
+    both = (
+        plain.attempts.select(*key, "user_id", was="is_correct")
+        .join(planted.attempts.select(*key, now="is_correct"), on=key, validate="1:1")
+        .join(plain.users.select("user_id", "org_id"), on="user_id")
+        .join(truth, on=["item_id", "org_id"], how="left")
+    )
+    assert both.height == plain.attempts.height == planted.attempts.height
+    changed = both.filter(pl.col("was") != pl.col("now"))
+    assert changed.height > 0 and changed["b_shift"].null_count() == 0
+    harder = both.filter(pl.col("b_shift") > 0)
+    easier = both.filter(pl.col("b_shift") < 0)
+    assert not (harder["now"] & ~harder["was"]).any()  # harder: right can only become wrong
+    assert not (easier["was"] & ~easier["now"]).any()
+    assert harder["now"].sum() < harder["was"].sum() and easier["now"].sum() > easier["was"].sum()
