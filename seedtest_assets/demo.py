@@ -16,6 +16,7 @@ import polars as pl
 
 from seedtest_assets.core import settings
 from seedtest_assets.core.attempts import rejects
+from seedtest_assets.core.item_quality.assess import QualitySettings
 from seedtest_assets.core.source import attempts
 from seedtest_assets.core.user_inactivity import table as inactivity
 from seedtest_assets.core.warehouse import make_engine, transaction, upgrade
@@ -51,6 +52,12 @@ class CheckTally:
     failed: list[str] = field(default_factory=list)
 
 
+#: The demo's organisations hold about this many students each, so that the largest ones
+#: reach item_quality's DIF floor (200 students in the window).
+DEMO_STUDENTS_PER_ORG = 400
+#: Items the demo's generator plants DIF in (across organisations), for item_quality to find.
+DEMO_DIF_ITEMS = 4
+
 #: WARN checks the demo fails on purpose, and why (plant_feed_errors plants the rows).
 EXPECTED_WARNINGS = {
     "attempts.attempts_undatable_or_duplicate": "expected: the feed resent one attempt "
@@ -58,11 +65,14 @@ EXPECTED_WARNINGS = {
     "features_topic_daily.no_rejected_attempts": "expected: the 6 planted bad rows (unknown "
     "student, negative and 2.5-hour response times, a null answer, a blank session id, a "
     "resent attempt) were quarantined in attempt_rejects",
+    "item_quality.no_dif_across_organisations": "expected: the generator planted DIF in "
+    f"{DEMO_DIF_ITEMS} items across organisations (item quality, below)",
 }
 
 
 #: Items are judged on recovery from this median number of responses per item.
 MIN_ITEM_RESPONSES = 150
+
 #: KPIs are judged on weeks with this many weeks of history before them.
 MATURE_WEEKS = 3
 
@@ -174,7 +184,17 @@ def run_demo(users: int = 2000, weeks: int = 8, seed: int = 7, *, debug: bool = 
     from seedtest_assets.core.synthetic import SyntheticConfig, generate, load
 
     print(f"[1/3] generating {users:,} students x {weeks} weeks (seed {seed}) ...", flush=True)
-    pop = generate(SyntheticConfig(n_users=users, weeks=weeks, seed=seed))
+    pop = generate(
+        SyntheticConfig(
+            n_users=users,
+            weeks=weeks,
+            seed=seed,
+            # Organisations of ~400 students, so that DIF across them is tested (200 in the
+            # window at least), and a few items with planted DIF for it to find.
+            n_orgs=max(2, users // DEMO_STUDENTS_PER_ORG),
+            dif_items=DEMO_DIF_ITEMS,
+        )
+    )
     engine = make_engine(url)
     with transaction(engine) as conn:  # a fresh demo: outputs from earlier demos are cleared
         delete_all(conn, OUTPUT_TABLES)
@@ -241,7 +261,7 @@ def run_demo(users: int = 2000, weeks: int = 8, seed: int = 7, *, debug: bool = 
     print("[3/3] summary", flush=True)
     print_summary(engine, pop, planted, checks, failed_runs, home, dagster_home)
     print_kpis(engine, weeks_of(pop))
-    print_item_quality(engine, weeks_of(pop)[-1], home)
+    print_item_quality(engine, weeks_of(pop)[-1], home, pop.truth_dif)
     print_reports(engine, weeks_of(pop)[-1], home)
     print_validation(validation_figures(engine, weeks_of(pop), pop.end), weeks_of(pop))
     print(
@@ -403,8 +423,9 @@ def print_kpis(engine, weeks: list[date]) -> None:
         )
 
 
-def print_item_quality(engine, week: date, home: Path) -> None:
-    """The last week's item_quality: what was judged and found, and the item-bank page."""
+def print_item_quality(engine, week: date, home: Path, planted: pl.DataFrame) -> None:
+    """The last week's item_quality: what was judged and found (DIF against what the
+    generator planted), and the item-bank page."""
     from seedtest_assets.core.item_quality import table as quality
     from seedtest_assets.core.item_quality.page import page_key
 
@@ -421,13 +442,9 @@ def print_item_quality(engine, week: date, home: Path) -> None:
     )
     print(
         f"  drift since last week: {int(rows['drifted'].fill_null(False).sum())} of "
-        f"{rows['drifted'].is_not_null().sum():,} common items; DIF across organisations: "
-        + (
-            f"{int(rows['dif'].sum())} of {rows['dif_p'].is_not_null().sum():,} items"
-            if rows["dif_p"].is_not_null().any()
-            else "not tested (no two organisations with 200 students in the window)"
-        )
+        f"{rows['drifted'].is_not_null().sum():,} common items"
     )
+    print("  " + dif_summary(rows, planted))
     for r in (
         rows.filter(pl.col("problems").is_not_null()).sort("fit_p").head(3).iter_rows(named=True)
     ):
@@ -438,6 +455,28 @@ def print_item_quality(engine, week: date, home: Path) -> None:
             else f"  e.g. item {r['item_id']}: {r['problems']}"
         )
     print(f"  item-bank page: {home / page_key('reports', week, '2PL')}")
+
+
+def dif_summary(rows: pl.DataFrame, planted: pl.DataFrame) -> str:
+    """One line: DIF flagged across organisations, and which of the planted DIF items (the
+    generator's ``truth_dif``) were among the items tested and flagged."""
+    tested = rows.filter(pl.col("dif_p").is_not_null())
+    if tested.height == 0:
+        return (
+            "DIF across organisations: not tested (no two organisations with "
+            f"{QualitySettings().dif_min_group_students} students in the window)"
+        )
+    flagged = set(tested.filter(pl.col("dif"))["item_id"].to_list())
+    groups = int(tested["dif_groups"].max() or 0)
+    line = f"DIF across {groups} organisations: {len(flagged)} of {tested.height:,} items flagged"
+    plants = sorted(set(planted["item_id"].to_list()) & set(tested["item_id"].to_list()))
+    if plants:
+        found = [i for i in plants if i in flagged]
+        line += (
+            f"; planted in {len(plants)} of the tested items, found {len(found)} "
+            f"({', '.join(found) or 'none'}), {len(flagged - set(plants))} flagged without"
+        )
+    return line
 
 
 def print_reports(engine, week: date, home: Path) -> None:

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import dagster as dg
+import polars as pl
 import pytest
 
 SEEDTEST = Path(sys.executable).with_name("seedtest")
@@ -54,6 +55,8 @@ def test_demo_materializes_everything_and_summarizes(tmp_path):
     iq = re.search(r"item quality, week (\S+) \(([\d,]+) items of the calibration\)", out)
     assert iq and int(iq.group(2).replace(",", "")) > 0, out[-3000:]
     assert re.search(r"item_quality\.misfit_within_chance\s+(passed|FAILED \(WARN\))", out)
+    # 200 students in 2 organisations: under the DIF floor, and the line says so.
+    assert re.search(r"DIF across organisations: not tested \(no two organisations with 200", out)
     page = tmp_path / "reports" / "item_bank" / iq.group(1) / "2PL.html"
     assert "Item bank: the week" in page.read_text("utf-8")
 
@@ -88,3 +91,24 @@ def test_demo_materializes_everything_and_summarizes(tmp_path):
             assert len(runs) == 6 and all(r.is_success for r in runs)
     finally:
         del os.environ["DAGSTER_HOME"]
+
+
+def test_the_dif_line_counts_the_planted_items_found_and_the_others():
+    from seedtest_assets.demo import dif_summary
+
+    rows = pl.DataFrame(
+        {
+            "item_id": ["i-1", "i-2", "i-3", "i-4", "i-5"],
+            "dif_p": [1e-9, 0.5, 1e-7, 0.01, None],
+            "dif": [True, False, True, False, False],
+            "dif_groups": [3, 3, 3, 3, None],
+        }
+    )
+    planted = pl.DataFrame({"item_id": ["i-1", "i-1", "i-2", "i-5"], "org_id": ["o"] * 4})
+    assert dif_summary(rows, planted) == (
+        "DIF across 3 organisations: 2 of 4 items flagged; planted in 2 of the tested items, "
+        "found 1 (i-1), 1 flagged without"
+    )
+    assert dif_summary(rows.with_columns(dif_p=None), planted).startswith(
+        "DIF across organisations: not tested"
+    )

@@ -267,7 +267,8 @@ def page_data(
         dif.append(
             {
                 **base(r),
-                "statistic": f"LR {_fmt(r['dif_lr'], '.1f')} ({r['dif_df']} df)",
+                # The weekly screen's statistic is a score test (assess.py), not an LR.
+                "statistic": f"score {_fmt(r['dif_lr'], '.1f')} ({r['dif_df']} df)",
                 "p": _p(r["dif_p"]),
                 "chart": icc_svg(curves or [this_week(r)], f"Item {r['item_id']}", centre=0.0),
                 "caption": (
@@ -320,8 +321,8 @@ def page_data(
         "dif": {
             "heading": "Items that differ across organisations (DIF)",
             "about": "Items that students of equal ability in different organisations find "
-            "unequally hard (likelihood-ratio test, Holm 5%, b differing by at least 0.4 "
-            "logit).",
+            "unequally hard (a score test of the item's parameters across organisations, "
+            "the other items as anchors; Holm 5%, b differing by at least 0.4 logit).",
             "entries": dif,
             "none": f"No DIF test this week: {a.dif_note}."
             if a.dif_note
