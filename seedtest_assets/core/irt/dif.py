@@ -44,8 +44,9 @@ than 2: no test, NaN).
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Literal
+from typing import Literal, TypeVar
 
 import numpy as np
 import polars as pl
@@ -57,11 +58,12 @@ from seedtest_assets.core.irt.data import (
     ResponseArrays,
     encode,
     interleave,
+    map_blocks,
     parse_item_params,
     response_arrays,
     sparse_counts,
 )
-from seedtest_assets.core.irt.em import e_step, m_step, run_em
+from seedtest_assets.core.irt.em import EStep, e_step, m_step, run_em
 from seedtest_assets.core.irt.models import (
     A,
     D,
@@ -73,6 +75,8 @@ from seedtest_assets.core.irt.models import (
 from seedtest_assets.core.irt.quadrature import DEFAULT_CALIBRATION_POINTS, grid, log_normal_weights
 from seedtest_assets.core.irt.standard_errors import louis_item_blocks
 from seedtest_assets.core.options import IrtModel
+
+T = TypeVar("T")
 
 #: The screen's base-model tolerance (``anchors=None``; see :func:`dif`).
 SCREEN_BASE_TOL = 1e-3
@@ -533,9 +537,8 @@ class _MultiGroup:
             nn = np.zeros_like(r1)
             ll = 0.0
             new_mean, new_sd = mean.copy(), sd.copy()
-            for g in range(self.n_groups):
-                w = log_normal_weights(self.nodes, mean[g], sd[g])
-                step = e_step(self.counts[g], a, d, c, self.nodes, w)
+            steps = self._e_steps(a, d, c, mean, sd)
+            for g, step in enumerate(steps):
                 r1 += step.r1
                 nn += step.nn
                 ll += step.log_likelihood
@@ -579,10 +582,8 @@ class _MultiGroup:
         while cycles < max_cycles:
             cycles += 1
             new_mean, new_sd = mean.copy(), sd.copy()
-            for g in range(1, self.n_groups):
-                w = log_normal_weights(self.nodes, mean[g], sd[g])
-                _, _, mass = self.counts[g].posterior(table, w, mass_only=True)
-                assert mass is not None  # expected (the default) returns it
+            masses = self._masses(table, mean, sd)
+            for g, mass in enumerate(masses, start=1):
                 new_mean[g], new_sd[g] = _moments(mass, self.nodes)
             change = max(float(np.max(np.abs(new_mean - mean))), float(np.max(np.abs(new_sd - sd))))
             mean, sd = new_mean, new_sd
@@ -596,13 +597,44 @@ class _MultiGroup:
         self, a: np.ndarray, d: np.ndarray, c: np.ndarray, mean: np.ndarray, sd: np.ndarray
     ) -> float:
         """The model's marginal log-likelihood (nats) summed over the groups."""
-        total = 0.0
-        for g in range(self.n_groups):
+        log_p, log_q = log_prob_tables(a, d, c, self.nodes)
+        table = interleave(log_q, log_p)
+        return float(
+            sum(
+                self._per_group(
+                    lambda g: self.counts[g].posterior(
+                        table, log_normal_weights(self.nodes, mean[g], sd[g]), expected=False
+                    )[0]
+                )
+            )
+        )
+
+    def _e_steps(
+        self, a: np.ndarray, d: np.ndarray, c: np.ndarray, mean: np.ndarray, sd: np.ndarray
+    ) -> list[EStep]:
+        """Every group's E-step at these items (virtual) and moments."""
+
+        def one(g: int) -> EStep:
             w = log_normal_weights(self.nodes, mean[g], sd[g])
-            log_p, log_q = log_prob_tables(a, d, c, self.nodes)
-            ll, _, _ = self.counts[g].posterior(interleave(log_q, log_p), w, expected=False)
-            total += ll
-        return total
+            return e_step(self.counts[g], a, d, c, self.nodes, w)
+
+        return self._per_group(one)
+
+    def _masses(self, table: np.ndarray, mean: np.ndarray, sd: np.ndarray) -> list[np.ndarray]:
+        """The focal groups' (1, ...) posterior mass per node at this log-probability table."""
+
+        def one(g: int) -> np.ndarray:
+            w = log_normal_weights(self.nodes, mean[g], sd[g])
+            _, _, mass = self.counts[g].posterior(table, w, mass_only=True)
+            assert mass is not None  # expected (the default) returns it
+            return mass
+
+        return self._per_group(one, first=1)
+
+    def _per_group(self, work: Callable[[int], T], first: int = 0) -> list[T]:
+        """``[work(g) for g in range(first, n_groups)]``, the groups on two threads: a group
+        is one block of students (at most a few thousand), which alone keeps one core busy."""
+        return map_blocks(work, range(first, self.n_groups))
 
     def refit_lr(
         self, state: _Fit, j: int, tested: np.ndarray, max_cycles: int, tol: float
@@ -666,13 +698,13 @@ class _MultiGroup:
         a0, d0, c0 = state.a[:n_items], state.d[:n_items], state.c[:n_items]
         score = np.zeros((G, n_items, len(cols)))
         info = np.zeros((G, n_items, len(cols), len(cols)))
-        for g in range(G):
+
+        def group_terms(g: int) -> tuple[np.ndarray, np.ndarray]:
             w = log_normal_weights(self.nodes, state.mean[g], state.sd[g])
             step = e_step(self.counts[g], a0, d0, c0, self.nodes, w)
             grad, _ = self.model.gradient_information(
                 a0, d0, c0, step.r1, step.nn, self.nodes, none
             )
-            score[g] = grad[:, cols]
             block = louis_item_blocks(
                 self.counts[g],
                 a0,
@@ -685,7 +717,10 @@ class _MultiGroup:
                 float(state.sd[g]),
                 step=step,
             )
-            info[g] = block[:, cols][:, :, cols]
+            return grad[:, cols], block[:, cols][:, :, cols]
+
+        for g, (grad_g, info_g) in enumerate(self._per_group(group_terms)):
+            score[g], info[g] = grad_g, info_g
         ridge = 1e-9 * np.eye(len(cols))
         lm = np.full(n_items, np.nan)
         a = np.repeat(a0[:, None], G, axis=1)
