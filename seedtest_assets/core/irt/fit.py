@@ -201,18 +201,22 @@ def _expected_given_pattern(
 
     Dividing the student's full posterior ``w`` by the response's own likelihood gives the
     posterior without it, so with ``E_w`` the full posterior's expectation:
-    ``E = 1 / E_w[1 / P]`` after a correct answer and ``E_w[P / (1 - P)] / E_w[1 / (1 - P)]``
-    after a wrong one: one or two dot products per response, no exponentials.
+    ``E = 1 / E_w[1 / P]`` after a correct answer and ``E_w[P / (1 - P)] / E_w[1 / (1 - P)]
+    = 1 - 1 / E_w[1 / (1 - P)]`` after a wrong one: one dot product per response with the
+    row of its outcome (``1 / P`` or ``1 / (1 - P)``), no exponentials.
     """
-    order = np.argsort(users, kind="stable")
+    # Any order within a student will do (each response is scored on its own and put back
+    # by ``order``): polars' parallel sort, not numpy's stable one.
+    order = pl.Series(users).arg_sort().cast(pl.Int64).to_numpy()
     u, it, xs = users[order], item[order], x[order]
     n_users = int(u.max(initial=-1)) + 1
     # P is kept off 0 and 1 by 1e-12: only nodes where an item is that extreme are
     # affected, and their posterior weight is negligible.
     p = np.clip(p_table, 1e-12, 1 - 1e-12)
     table = interleave(np.log1p(-p), np.log(p))
-    inv_p, inv_q, odds = 1.0 / p, 1.0 / (1.0 - p), p / (1.0 - p)
+    inverse = interleave(1.0 / (1.0 - p), 1.0 / p)  # row 2 j + x: 1 / P(x | node)
     counts = sparse_counts(u, it, xs, n_users, p_table.shape[0])
+    column = 2 * it + (xs > 0)
     log_w = np.log(weights)
     step = max(1, BLOCK_CELLS // p_table.shape[1])
     bounds = np.searchsorted(u, np.arange(0, n_users + step, step))
@@ -228,14 +232,10 @@ def _expected_given_pattern(
         # Chunks of 4,096 responses keep the gathered (chunk, Q) rows in cache.
         for a in range(lo, hi, 4_096):
             b = min(a + 4_096, hi)
-            w = post[u[a:b] - start]
-            j, right = it[a:b], xs[a:b] > 0
-            e = np.empty(b - a)
-            e[right] = 1.0 / np.einsum("nq,nq->n", w[right], inv_p[j[right]])
-            wrong = ~right
-            ww, jw = w[wrong], j[wrong]
-            e[wrong] = np.einsum("nq,nq->n", ww, odds[jw]) / np.einsum("nq,nq->n", ww, inv_q[jw])
-            out[a - lo : b - lo] = e
+            mean_inverse = np.einsum("nq,nq->n", post[u[a:b] - start], inverse[column[a:b]])
+            out[a - lo : b - lo] = np.where(
+                xs[a:b] > 0, 1.0 / mean_inverse, 1.0 - 1.0 / mean_inverse
+            )
         return out
 
     blocks = range(-(-n_users // step))
