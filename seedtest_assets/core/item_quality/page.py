@@ -103,8 +103,10 @@ def icc_svg(curves: Sequence[Curve], title: str, *, centre: float = 0.0) -> str:
     x, y = plot.x, plot.y
     theta = np.linspace(plot.lo, plot.hi, 121)
     body = plot.frame(nice_ticks(plot.lo, plot.hi, 9), "ability θ (logits)")
+    points: list[tuple[np.ndarray, np.ndarray]] = []
     for k, cv in enumerate(curves):
         prob = cv.c + (1 - cv.c) / (1 + np.exp(-cv.a * (theta - cv.b)))
+        points.append((np.array([x(t) for t in theta]), np.array([y(v) for v in prob])))
         pts = " ".join(f"{x(t):.1f},{y(v):.1f}" for t, v in zip(theta, prob, strict=True))
         colour = COLOURS[k % len(COLOURS)]
         dash = ' stroke-dasharray="6 4"' if k and len(curves) == 2 else ""
@@ -112,15 +114,36 @@ def icc_svg(curves: Sequence[Curve], title: str, *, centre: float = 0.0) -> str:
             f'<polyline points="{pts}" fill="none" stroke="{colour}" stroke-width="2"{dash}/>'
         )
     if len(curves) > 1:
+        # The legend goes in the corner the curves cross least: top left (easy items pass
+        # there) or bottom right (hard ones), on a backing so a crossing stays readable.
+        box_w = 46 + 6.5 * max(len(cv.label) for cv in curves)
+        box_h = 16 * len(curves) + 6
+        corners = {
+            "top left": (plot.left + 4, plot.top + 4),
+            "bottom right": (plot.left + plot.w - 4 - box_w, plot.top + plot.h - 4 - box_h),
+        }
+
+        def crossings(corner: tuple[float, float]) -> int:
+            bx, by = corner
+            return sum(
+                int(np.sum((px >= bx) & (px <= bx + box_w) & (py >= by) & (py <= by + box_h)))
+                for px, py in points
+            )
+
+        bx, by = min(corners.values(), key=crossings)
+        body.append(
+            f'<rect x="{bx:.1f}" y="{by:.1f}" width="{box_w:.1f}" height="{box_h}" '
+            'fill="#ffffff" fill-opacity="0.85" stroke="#e3e8ef"/>'
+        )
         for k, cv in enumerate(curves):
-            ly = plot.top + 14 + 16 * k
+            ly = by + 16 + 16 * k
             colour = COLOURS[k % len(COLOURS)]
             dash = ' stroke-dasharray="6 4"' if k and len(curves) == 2 else ""
             body.append(
-                f'<line x1="{plot.left + 10}" x2="{plot.left + 34}" y1="{ly - 4}" '
-                f'y2="{ly - 4}" stroke="{colour}" stroke-width="2"{dash}/>'
+                f'<line x1="{bx + 8:.1f}" x2="{bx + 32:.1f}" y1="{ly - 4:.1f}" '
+                f'y2="{ly - 4:.1f}" stroke="{colour}" stroke-width="2"{dash}/>'
             )
-            body.append(_text(plot.left + 40, ly, cv.label))
+            body.append(_text(bx + 38, ly, cv.label))
     return plot.svg(body, title)
 
 

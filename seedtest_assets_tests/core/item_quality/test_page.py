@@ -7,6 +7,7 @@ from dataclasses import replace
 from datetime import date
 
 import polars as pl
+import pytest
 
 from seedtest_assets.core.item_quality.page import Curve, icc_svg, page_data, render_page
 
@@ -52,3 +53,23 @@ def test_an_empty_week_says_why(week):
     assert "No item misfits this week." in html
     assert "No drift test this week" in html
     assert html.count("<svg") == 0
+
+
+@pytest.mark.parametrize("b", [-2.0, 2.0])
+def test_the_legend_sits_where_no_curve_runs(b):
+    """An easy item's curves cross the top left, a hard one's the bottom right: the legend
+    takes the other corner, so no curve runs under its labels."""
+    import re
+
+    curves = [Curve(f"organisation org-00{k}", 1.5, b + 0.4 * k) for k in range(3)]
+    svg = icc_svg(curves, "Item 1")
+    box = re.search(
+        r'<rect x="([\d.]+)" y="([\d.]+)" width="([\d.]+)" height="(\d+)" fill="#ffffff"', svg
+    )
+    assert box, svg[:500]
+    bx, by, bw, bh = map(float, box.groups())
+    assert (bx < 200) == (b > 0)  # hard item: top left; easy item: bottom right
+    for line in re.findall(r'<polyline points="([^"]+)"', svg):
+        pts = [tuple(map(float, p.split(","))) for p in line.split()]
+        assert not any(bx <= px <= bx + bw and by <= py <= by + bh for px, py in pts)
+    assert svg.count("organisation org-00") == 3
