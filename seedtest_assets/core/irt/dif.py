@@ -621,7 +621,7 @@ class _MultiGroup:
         return self._per_group(one)
 
     def _masses(self, table: np.ndarray, mean: np.ndarray, sd: np.ndarray) -> list[np.ndarray]:
-        """The focal groups' (1, ...) posterior mass per node at this log-probability table."""
+        """Each focal group's (groups 1 .. G-1) posterior mass per node at this table."""
 
         def one(g: int) -> np.ndarray:
             w = log_normal_weights(self.nodes, mean[g], sd[g])
@@ -633,7 +633,8 @@ class _MultiGroup:
 
     def _per_group(self, work: Callable[[int], T], first: int = 0) -> list[T]:
         """``[work(g) for g in range(first, n_groups)]``, the groups on two threads: a group
-        is one block of students (at most a few thousand), which alone keeps one core busy."""
+        of the weekly screen (at most 3,000 students) is one block of students, which alone
+        keeps only one core busy."""
         return map_blocks(work, range(first, self.n_groups))
 
     def refit_lr(
