@@ -472,9 +472,11 @@ def dif_summary(rows: pl.DataFrame, planted: pl.DataFrame) -> str:
     plants = sorted(set(planted["item_id"].to_list()) & set(tested["item_id"].to_list()))
     if plants:
         found = [i for i in plants if i in flagged]
+        others = len(flagged - set(plants))
         line += (
             f"; planted in {len(plants)} of the tested items, found {len(found)} "
-            f"({', '.join(found) or 'none'}), {len(flagged - set(plants))} flagged without"
+            f"({', '.join(found) or 'none'}), {others} other item{'' if others == 1 else 's'} "
+            "flagged"
         )
     return line
 

@@ -107,7 +107,7 @@ def test_the_dif_line_counts_the_planted_items_found_and_the_others():
     planted = pl.DataFrame({"item_id": ["i-1", "i-1", "i-2", "i-5"], "org_id": ["o"] * 4})
     assert dif_summary(rows, planted) == (
         "DIF across 3 organisations: 2 of 4 items flagged; planted in 2 of the tested items, "
-        "found 1 (i-1), 1 flagged without"
+        "found 1 (i-1), 1 other item flagged"
     )
     assert dif_summary(rows.with_columns(dif_p=None), planted).startswith(
         "DIF across organisations: not tested"
