@@ -284,14 +284,16 @@ def page_data(
             }
         )
     dif = []
+    dif_statistic = "LR" if assessment.dif_note is None else "score"
     for r in worst(items, "dif", limit).iter_rows(named=True):
         per_org = sorted(curves_by_item.get(str(r["item_id"]), []), key=lambda g: str(g["group"]))
         curves = [Curve(f"organisation {g['group']}", g["a"], g["b"], g["c"]) for g in per_org]
         dif.append(
             {
                 **base(r),
-                # The weekly screen's statistic is a score test (assess.py), not an LR.
-                "statistic": f"score {_fmt(r['dif_lr'], '.1f')} ({r['dif_df']} df)",
+                # A flagged item's statistic is the anchored re-test's LR; the screen's score
+                # statistic where that could not run (assess._confirm, dif_note).
+                "statistic": f"{dif_statistic} {_fmt(r['dif_lr'], '.1f')} ({r['dif_df']} df)",
                 "p": _p(r["dif_p"]),
                 "chart": icc_svg(curves or [this_week(r)], f"Item {r['item_id']}", centre=0.0),
                 "caption": (
@@ -344,8 +346,9 @@ def page_data(
         "dif": {
             "heading": "Items that differ across organisations (DIF)",
             "about": "Items that students of equal ability in different organisations find "
-            "unequally hard (a score test of the item's parameters across organisations, "
-            "the other items as anchors; Holm 5%, b differing by at least 0.4 logit).",
+            "unequally hard: flagged by a score test of each item against all the others, "
+            "then confirmed by a likelihood-ratio test anchored on the items that test "
+            "cleared (Holm 5%, b differing by at least 0.4 logit).",
             "entries": dif,
             "none": f"No DIF test this week: {a.dif_note}."
             if a.dif_note

@@ -8,7 +8,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from seedtest_assets.core.irt import calibrate
+from seedtest_assets.core.irt import calibrate, dif
 from seedtest_assets.core.irt.simulate import simulate_items, simulate_responses
 from seedtest_assets.core.item_quality.assess import (
     ASSESSMENT_SCHEMA,
@@ -114,6 +114,53 @@ def test_finds_the_dif_item_across_organisations(week):
     assert dif_id in flagged and len(flagged) <= 2
     row = result.items.filter(pl.col("item_id") == dif_id).row(0, named=True)
     assert row["dif_p"] < 1e-6 and row["dif_max_b_shift"] > 0.5 and row["dif_df"] == 4
+
+
+def test_a_flagged_item_is_confirmed_anchored_on_the_items_the_screen_cleared():
+    """The screen tests each item against all the others, the DIF item among them; the
+    flagged item's numbers are then the re-test's: an LR in the model anchored on the
+    cleared items only. Computed directly with :func:`dif` and those anchors, on the
+    assessment's own sample, they are the same numbers."""
+    responses, groups, _, _, dif_id = _week()
+    items = _stored(responses)
+    cfg = QualitySettings()
+    result = assess_items(responses, items, items.head(0), model="2PL", groups=groups)
+    screen_only = assess_items(
+        responses,
+        items,
+        items.head(0),
+        model="2PL",
+        groups=groups,
+        settings=QualitySettings(dif_confirm_max_cycles=0),
+    )
+    got = result.items.filter(pl.col("item_id") == str(dif_id)).row(0, named=True)
+    was = screen_only.items.filter(pl.col("item_id") == str(dif_id)).row(0, named=True)
+    assert got["dif"] and was["dif"] and result.dif_note is None
+    assert got["dif_lr"] != was["dif_lr"]  # a different statistic: the anchored LR
+    # The re-test by hand: the same organisations, anchored on the items the screen did
+    # not find significant (all 29 others here), from the week's calibration.
+    kept = groups.filter(pl.col("group") != "org3")  # under the 200-student floor
+    cleared = screen_only.items.filter(pl.col("dif_p").is_not_null() & ~pl.col("dif"))
+    assert cleared.height == 29
+    direct = dif(
+        responses,
+        kept,
+        cleared["item_id"].cast(responses["item_id"].dtype).to_list(),
+        model="2PL",
+        method="profile",
+        start_items=items.select(pl.col("item_id").cast(pl.Int64), "a", "d", "c"),
+        min_group_students=cfg.dif_min_group_students,
+        min_item_responses=cfg.dif_min_item_responses,
+        tol=cfg.dif_confirm_tol,
+        max_cycles=cfg.dif_confirm_max_cycles,
+    ).items.row(0, named=True)
+    assert str(direct["item_id"]) == str(dif_id)
+    assert got["dif_lr"] == pytest.approx(direct["LR"], rel=1e-6)
+    assert got["dif_p"] == pytest.approx(direct["p"], rel=1e-6)
+    assert got["dif_max_b_shift"] == pytest.approx(direct["max_b_shift"], rel=1e-6)
+    # Its curves on the page are the anchored model's, one per organisation.
+    curves = result.dif_curves.filter(pl.col("item_id") == str(dif_id))
+    assert sorted(curves["group"].to_list()) == ["org0", "org1", "org2"]
 
 
 def test_information_is_at_the_population_mean(week):
