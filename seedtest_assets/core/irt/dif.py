@@ -139,6 +139,7 @@ def dif(
     max_cycles: int = 500,
     tol: float = 1e-4,
     start_items: pl.DataFrame | None = None,
+    hold_anchors: bool = False,
 ) -> DifResult:
     """LR tests of DIF for every non-anchor item (module doc).
 
@@ -157,6 +158,11 @@ def dif(
         start_items: item_id, a, d or b, c of a calibration of these students together on
             an N(0, 1) scale (the week's, say), for the start; every item needs a row, else
             the pooled calibration runs as without it.
+        hold_anchors: keep the anchors at that start (rescaled to the reference group)
+            instead of re-estimating them with the groups: calibrated anchors, so the EM
+            moves only the groups' moments and the studied items (the weekly re-test of
+            the screen's flags, whose anchors the week's calibration of all students
+            already estimated).
     """
     item_model = get_model(model)
     priors = priors if priors is not None else ItemPriors(None, None, None)
@@ -203,6 +209,7 @@ def dif(
         item_model,
         priors,
         grid(quadrature_points),
+        hold_anchors=hold_anchors and not screen,
     )
     # The screen's base model needs less: an item's LR moves by ~n delta^2 I (0.01 for 500
     # responses) when the base is off by delta = 1e-3, and the plain cycles crawl at 5M.
@@ -387,11 +394,14 @@ class _MultiGroup:
         model: ItemModel,
         priors: ItemPriors,
         nodes: np.ndarray,
+        hold_anchors: bool = False,
     ) -> None:
         """Codes per response (users, items int64 (n,), correct float64 (n,), grp int64
-        (n,)), anchors bool (n_items,), the model, priors and nodes (Q,)."""
+        (n,)), anchors bool (n_items,), the model, priors and nodes (Q,); ``hold_anchors``:
+        the EM leaves the anchors at their start."""
         self.model, self.priors, self.nodes, self.n_groups = model, priors, nodes, n_groups
         self.is_anchor = is_anchor
+        self.hold_anchors = hold_anchors
         n_items = is_anchor.size
         # Model-item index: anchors first (one each), then (item, group) pairs.
         self.anchor_index = np.cumsum(is_anchor) - 1
@@ -429,16 +439,24 @@ class _MultiGroup:
         self._loglik = np.empty((0, nodes.size))
         self._log_p = self._log_q = np.empty((0, nodes.size))
         self._rows_of_items: list[np.ndarray] | None = None
+        self._rows_asked = 0
 
-    @property
-    def _rows_of(self) -> list[np.ndarray]:
-        """The responses of each item (one sort instead of a scan per tested item; made on
-        first use: the score screen never needs it)."""
+    #: Items asked for by a scan each, before one sort serves the rest.
+    ROW_SCANS = 16
+
+    def rows_of(self, j: int) -> np.ndarray:
+        """The responses of item j, in row order. The first :data:`ROW_SCANS` items by a
+        scan each (the weekly re-test asks for the few flagged items: a sort of 1.5M
+        responses took longer than their scans); then one sort for all items (a screen
+        of thousands)."""
+        if self._rows_of_items is None and self._rows_asked < self.ROW_SCANS:
+            self._rows_asked += 1
+            return np.flatnonzero(self.items == j)
         if self._rows_of_items is None:
             order = np.argsort(self.items, kind="stable")
             bounds = np.searchsorted(self.items[order], np.arange(self.n_items + 1))
             self._rows_of_items = [order[bounds[k] : bounds[k + 1]] for k in range(self.n_items)]
-        return self._rows_of_items
+        return self._rows_of_items[j]
 
     def virtual(self, j: int, groups: np.ndarray) -> np.ndarray:
         """Model items of item j in ``groups`` (an anchor: the same one for all)."""
@@ -528,6 +546,8 @@ class _MultiGroup:
         mean, sd = start.mean.copy(), start.sd.copy()
         pool = constrain
         free = np.ones(self.n_virtual, bool)
+        if self.hold_anchors:  # model items 0 .. n_anchor - 1 are the anchors
+            free[: int(self.is_anchor.sum())] = False
         ll = -np.inf
         converged = False
         cycles = 0
@@ -859,7 +879,7 @@ class _MultiGroup:
                 full[self.user_codes[g]] = self.counts[g].loglik(table)
             self._loglik, self._loglik_of = full, state
             self._log_p, self._log_q = log_p, log_q
-        mine = self._rows_of[j]
+        mine = self.rows_of(j)
         out = self._loglik[users].copy()
         u = np.searchsorted(users, self.users[mine])
         v = self.v[mine]
@@ -888,7 +908,7 @@ class _ItemLikelihood:
     per group, or shared) per response. The tables are computed per row, not per response."""
 
     def __init__(self, mg: _MultiGroup, state: _Fit, j: int) -> None:
-        mine = mg._rows_of[j]
+        mine = mg.rows_of(j)
         mine = mine[np.argsort(mg.users[mine], kind="stable")]
         users, self.starts = np.unique(mg.users[mine], return_index=True)
         counts = np.diff(np.append(self.starts, mine.size))

@@ -433,6 +433,8 @@ def _confirm(
             min_item_responses=cfg.dif_min_item_responses,
             tol=cfg.dif_confirm_tol,
             max_cycles=cfg.dif_confirm_max_cycles,
+            # The week's calibration of all its students estimated the anchors already.
+            hold_anchors=True,
         )
     except ValueError as err:
         return screen, screen_curves, f"the screen's flags stand, not confirmed: {err}"

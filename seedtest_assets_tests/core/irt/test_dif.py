@@ -52,6 +52,28 @@ def test_finds_planted_dif_and_recovers_the_groups() -> None:
     np.testing.assert_allclose(g["sd"][1:], [1.2, 0.9], atol=0.15)
 
 
+def test_held_anchors_stay_at_their_calibration_and_still_find_the_dif() -> None:
+    """``hold_anchors``: the anchors keep the given calibration (the weekly re-test's
+    calibrated anchors); only the groups' moments and the studied items move. The planted
+    items are found as with re-estimated anchors, with LRs close to those."""
+    from seedtest_assets.core.irt import calibrate
+
+    responses, groups, anchors, planted = _data()
+    start = calibrate(responses).items.select("item_id", "a", "d", "c")
+    free = dif(responses, groups, anchors, start_items=start)
+    held = dif(responses, groups, anchors, start_items=start, hold_anchors=True)
+    assert held.converged
+    both = held.items.join(free.items.select("item_id", free_lr="LR"), on="item_id")
+    found = both.filter(pl.col("item_id").is_in(planted))
+    assert (found["p"] < 1e-4).all()
+    assert both.filter(~pl.col("item_id").is_in(planted) & (pl.col("p") < 0.01)).height == 0
+    np.testing.assert_allclose(both["LR"], both["free_lr"], rtol=0.25, atol=1.0)
+    assert not np.allclose(both["LR"], both["free_lr"])  # a different model, not a no-op
+    # The groups' moments come from the held anchors' scale, near the truth still.
+    g = held.groups.sort("group")
+    np.testing.assert_allclose(g["mean"][1:], [0.5, -0.3], atol=0.15)
+
+
 def test_profile_lr_is_the_refit_lr_or_a_little_more() -> None:
     """Holding the rest of the model at the anchored fit can only lower the constrained
     likelihood: profile LR >= refit LR, and close to it."""

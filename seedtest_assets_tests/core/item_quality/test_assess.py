@@ -138,7 +138,7 @@ def test_a_flagged_item_is_confirmed_anchored_on_the_items_the_screen_cleared():
     assert got["dif"] and was["dif"] and result.dif_note is None
     assert got["dif_lr"] != was["dif_lr"]  # a different statistic: the anchored LR
     # The re-test by hand: the same organisations, anchored on the items the screen did
-    # not find significant (all 29 others here), from the week's calibration.
+    # not find significant (all 29 others here), held at the week's calibration.
     kept = groups.filter(pl.col("group") != "org3")  # under the 200-student floor
     cleared = screen_only.items.filter(pl.col("dif_p").is_not_null() & ~pl.col("dif"))
     assert cleared.height == 29
@@ -153,6 +153,7 @@ def test_a_flagged_item_is_confirmed_anchored_on_the_items_the_screen_cleared():
         min_item_responses=cfg.dif_min_item_responses,
         tol=cfg.dif_confirm_tol,
         max_cycles=cfg.dif_confirm_max_cycles,
+        hold_anchors=True,  # calibrated anchors: the week's estimates
     ).items.row(0, named=True)
     assert str(direct["item_id"]) == str(dif_id)
     assert got["dif_lr"] == pytest.approx(direct["LR"], rel=1e-6)
