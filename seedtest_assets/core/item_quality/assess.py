@@ -410,12 +410,12 @@ def _confirm(
     """The screen's flagged items tested again, anchored on the items it cleared (a
     purified test): each flagged item's LR against the anchored multiple-group model in
     which the flagged items are free in every organisation and the cleared items (tested,
-    not significant), held at the week's calibration, carry the link. In the screen every item is tested with all the others
-    as anchors, DIF items included, and they pull the organisations' means; here they do
-    not. ``dif`` then needs Holm over the flagged items at ``dif_alpha`` and the b shift
-    of the anchored model. Returns the screen's rows with the flagged items' LR, df, p, b
-    shift and ``dif`` replaced, the curves likewise, and a note when the anchored test
-    could not run (the screen's flags then stand)."""
+    not significant), held at the week's calibration, carry the link. In the screen every
+    item is tested with all the others as anchors, DIF items included, and they pull the
+    organisations' means; here they do not. ``dif`` then needs Holm over the flagged items
+    at ``dif_alpha`` and the b shift of the anchored model. Returns the screen's rows with
+    the flagged items' LR, df, p, b shift and ``dif`` replaced, the curves likewise, and a
+    note when the anchored test could not run (the screen's flags then stand)."""
     flagged = screen.filter(pl.col("dif"))["item_id"]
     if flagged.len() == 0 or cfg.dif_confirm_max_cycles == 0:
         return screen, screen_curves, None
