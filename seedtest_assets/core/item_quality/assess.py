@@ -103,8 +103,8 @@ class QualitySettings:
     dif_max_groups: int = 10
     dif_min_item_responses: int = 50
     #: The anchored re-test of the flagged items (:func:`_confirm`): its EM's tolerance and
-    #: cycles (on the generator's data: 22 cycles, 0.6 s; LRs within 0.2 of tol 1e-4's);
-    #: 0 cycles: no re-test, the screen's flags stand.
+    #: cycles (docs/irt.md, "Purified re-test"); 0 cycles: no re-test, the screen's flags
+    #: stand.
     dif_confirm_tol: float = 1e-3
     dif_confirm_max_cycles: int = 100
     seed: int = 0
