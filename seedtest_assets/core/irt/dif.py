@@ -162,7 +162,7 @@ def dif(
             instead of re-estimating them with the groups: calibrated anchors, so the EM
             moves only the groups' moments and the studied items (the weekly re-test of
             the screen's flags, whose anchors the week's calibration of all students
-            already estimated).
+            already estimated). Ignored without anchors (the screen holds every item).
     """
     item_model = get_model(model)
     priors = priors if priors is not None else ItemPriors(None, None, None)
