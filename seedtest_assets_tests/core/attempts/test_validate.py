@@ -274,3 +274,44 @@ def test_numeric_ids_from_a_source_become_their_text():
     result = validate_attempts(typed, now=NOW)
     assert result.valid["user_id"].to_list() == ["7"]
     assert result.valid.schema["item_id"] == pl.String
+
+
+def _bad_ids_frame() -> pl.DataFrame:
+    users = ["", "   ", " u-1", "u-1\n", "u-\x001", "u" * 256, "u-1", "U-1", "학생"]
+    rows = [
+        {"id": i, "user_id": u, "session_id": ["s", "", " s"][i % 3], "attempted_at": at(DAY, 9)}
+        for i, u in enumerate(users * 3, 1)
+    ]
+    return with_lookups(attempts_frame(rows), known_users=users)
+
+
+@pytest.mark.parametrize("judge", ["python", "every_row", "distinct"])
+@pytest.mark.parametrize("frame", [_bad_ids_frame, lambda: with_lookups(planted_day()[0])])
+def test_each_way_of_judging_ids_gives_the_same_result(monkeypatch, judge, frame):
+    """Small frames are judged in Python, medium ones row by row in one query, large ones per
+    distinct value (validate._id_problems): the same records and rows whichever way."""
+    from seedtest_assets.core.attempts import validate
+
+    raw = frame()
+    expected = validate_attempts(raw, now=NOW)  # this size: the Python way
+    assert raw.height <= validate._JUDGE_IN_PYTHON
+    limits = {"python": (10**9, 10**9), "every_row": (0, 10**9), "distinct": (0, 0)}[judge]
+    monkeypatch.setattr(validate, "_JUDGE_IN_PYTHON", limits[0])
+    monkeypatch.setattr(validate, "_JUDGE_ROWS", limits[1])
+    got = validate_attempts(raw, now=NOW)
+    order = ["attempt_id", "reason"]
+    assert got.rejects.sort(order).equals(expected.rejects.sort(order))
+    assert got.valid.sort("id").equals(expected.valid.sort("id"))
+    assert got.rejects.filter(pl.col("reason") == "bad_id").height > 0
+
+
+def test_student_days_are_grouped_when_the_whole_frame_passes_a_limit_but_no_day_does():
+    # 2 students x 5 attempts: 10 in the frame, over the limit of 5, but no student-day is.
+    limits = ValidationLimits(max_attempts_per_student_day=5)
+    rows = _student_day(5, 1_000) + _student_day(5, 1_000, user=2, first_id=100)
+    result = validate_attempts(with_lookups(attempts_frame(rows)), now=NOW, limits=limits)
+    assert result.rejects.height == 0 and result.valid.height == 10
+    assert result.student_days.height == 0
+    assert dict(result.student_days.schema) == dict(
+        validate_attempts(with_lookups(attempts_frame(rows[:1])), now=NOW).student_days.schema
+    )
