@@ -23,13 +23,20 @@ from seedtest_assets.core.irt.growth import score_growth
         pl.Series("x", [3, 3, 8, 200], dtype=pl.UInt8),
         pl.Series("x", ["b", "a", "c", "a", "b"]),  # unsorted strings: hash pass
         pl.Series("x", ["a", "a", "b", "d", "d"]),  # sorted strings: running count
+        pl.Series("x", ["학생", "z", "é", "Z", "a", "\U0001f600", "e\u0301", "é"]),  # code points
         pl.Series("x", ["z", "é", "a", "Z", "z"]).cast(pl.Categorical),
         pl.Series("x", ["lo", "hi", "lo", "mid"]).cast(pl.Enum(["lo", "mid", "hi"])),
         pl.Series("x", [date(2026, 1, 3), date(2026, 1, 1), date(2026, 1, 3)]),
     ],
-    ids=["int32", "uint8", "str", "str-sorted", "categorical", "enum", "date"],
+    ids=["int32", "uint8", "str", "str-sorted", "str-unicode", "categorical", "enum", "date"],
 )
-def test_encode_decode_round_trip_in_the_original_dtype(series):
+@pytest.mark.parametrize("small_in_python", [True, False])
+def test_encode_decode_round_trip_in_the_original_dtype(monkeypatch, series, small_in_python):
+    """A few text ids are numbered in Python, more by polars: the same codes either way."""
+    from seedtest_assets.core.irt import data
+
+    if not small_in_python:
+        monkeypatch.setattr(data, "ENCODE_IN_PYTHON", 0)
     codes, ids = IdCodes.encode(series)
     assert codes.dtype == np.int64
     assert ids.ids.dtype == series.dtype
@@ -247,3 +254,25 @@ def test_date_ids_work_too():
         pl.col("user_id").map_elements(lambda u: day0 + timedelta(days=u - 1_000_000), pl.Date)
     )
     assert score(as_dates, calibrate(as_dates, max_cycles=3).items).schema["user_id"] == pl.Date
+
+
+@pytest.mark.parametrize("in_dict", [True, False])
+def test_a_text_bank_finds_a_frames_items_the_same_way_in_its_dict_or_by_polars(
+    monkeypatch, id_forms, in_dict
+):
+    from seedtest_assets.core.irt import scoring
+
+    _, _, item_map, items = id_forms
+    text_items = items.join(item_map, on="item_id").drop("item_id").rename({"text": "item_id"})
+    bank = ItemBank(text_items)
+    if not in_dict:
+        monkeypatch.setattr(scoring, "FIND_IN_DICT", 0)
+    asked = pl.Series("item_id", ["item-0007", "nope", "item-0000", "item-0059", "Item-0001"])
+    _, codes = IdCodes.encode(asked)
+    pos, known = bank.find(codes)
+    names = codes.ids.to_list()  # sorted
+    want = {f"item-{i:04d}": i for i in range(60)}
+    assert known.tolist() == [n in want for n in names]
+    assert pos[known].tolist() == [bank.item_ids.to_list().index(n) for n in names if n in want]
+    with pytest.raises(ValueError, match="must both be integers or both text"):
+        bank.find(IdCodes.encode(pl.Series("item_id", [1, 2]))[1])
