@@ -331,12 +331,16 @@ def _split_copies(
     """(the window frame, the other copies) from :func:`few_students_select`'s rows: an id's
     other copies are its copies in the table less those the frame holds (as
     :func:`other_copies_select` counts them)."""
+    schema = _other_copies_schema()
+    most = raw["id_copies"].max()
+    if most is None or int(most) <= 1:  # type: ignore[arg-type]
+        # No id has a second copy anywhere (the usual case): no group can have one outside.
+        return raw.drop("id_copies"), pl.DataFrame(schema=schema)
     counted = (
         raw.filter(pl.col("id").is_not_null())
         .group_by("id")
         .agg(n_other=pl.col("id_copies").first() - pl.len())
     )
-    schema = _other_copies_schema()
     others = counted.filter(pl.col("n_other") > 0).select(list(schema)).cast(dict(schema))
     return raw.drop("id_copies"), others
 

@@ -40,6 +40,8 @@ def url(postgres_url):
         {"id": 6, "user_id": 1, "item_id": 100, "attempted_at": T + timedelta(days=30)},
         {"id": 7, "user_id": 2, "item_id": 200, "topic_id": 1, "attempted_at": T},  # topic
         {"id": 8, "user_id": 1, "item_id": 100, "attempted_at": T - timedelta(days=3)},  # before
+        {"id": 9, "user_id": 3, "item_id": 100, "attempted_at": T},  # no copy anywhere
+        {"id": 10, "user_id": 3, "item_id": 101, "attempted_at": T},
     ]
     insert_attempts(postgres_url, attempts_frame(rows))
     return postgres_url
@@ -52,7 +54,7 @@ def two_queries(engine, users):
     return raw, others
 
 
-@pytest.mark.parametrize("users", [["1"], ["1", "9"], ["1", "2", "3", "9"], ["nobody"]])
+@pytest.mark.parametrize("users", [["1"], ["1", "9"], ["1", "2", "3", "9"], ["3"], ["nobody"]])
 def test_one_query_equals_the_two_query_path(url, users):
     engine = make_engine(url)
     try:
@@ -73,3 +75,5 @@ def test_one_query_equals_the_two_query_path(url, users):
     if "1" in users:  # the hard cases are there, not vacuous
         assert {"duplicate_id_conflict", "unknown_item"} <= set(got.rejects["reason"])
         assert set(others["id"]) >= {6} and got.valid.height >= 1
+    if users == ["3"]:  # no id with a copy: the shortcut (no grouping), the same answer
+        assert others.height == 0 and got.valid.height == 2
