@@ -341,9 +341,14 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     if args.workers > 1 and not settings.env("PROMETHEUS_MULTIPROC_DIR"):
         multiproc = tempfile.mkdtemp(prefix="seedtest-metrics-")
         settings.set_env("PROMETHEUS_MULTIPROC_DIR", multiproc)
+    import polars as pl
+
+    # Set by seedtest_assets.console before polars loaded (workers inherit it).
+    threads = pl.thread_pool_size()
     print(
         f"seedtest serve: http://{args.host}:{args.port} ({args.workers} worker(s)); "
-        f"tokens {'NOT verified (LOCAL_DEV)' if config.local_dev else 'verified against JWKS'}",
+        f"tokens {'NOT verified (LOCAL_DEV)' if config.local_dev else 'verified against JWKS'}"
+        f"; polars on {threads} thread(s) per worker (POLARS_MAX_THREADS)",
         file=sys.stderr,
         flush=True,
     )

@@ -64,6 +64,7 @@ VARIABLES: dict[str, str] = {
     "DAGSTER_HOME": "Dagster instance folder",
     "DAGSTER_EVENT_BATCH_SIZE": "Dagster's bulk event-write size (set by the shell)",
     "PGCONNECT_TIMEOUT": "libpq connect timeout (the CLI sets a default of 10 s)",
+    "POLARS_MAX_THREADS": "polars' thread pool size (`seedtest serve` sets a default of 1)",
     "JWKS_URL": "θ-update service: the JWKS its tokens are verified against",
     "JWT_AUD": "θ-update service: the tokens' required audience",
     "JWT_ISS": "θ-update service: the tokens' required issuer",

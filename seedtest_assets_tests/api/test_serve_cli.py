@@ -55,3 +55,5 @@ def test_local_dev_on_loopback_serves_without_tokens_and_warns(sqlite_url, tmp_p
         assert srv.request("GET", "/readyz")[1]["dagster_events"] is False
         log = srv.log_text()
     assert "LOCAL_DEV=true: tokens are NOT verified" in log
+    # The service's small frames run on one polars thread (seedtest_assets/console.py).
+    assert "polars on 1 thread(s) per worker" in log

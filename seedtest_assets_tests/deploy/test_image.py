@@ -352,7 +352,7 @@ def test_wheel_holds_the_package_and_its_runtime_files(image_wheel) -> None:
     assert top_level == {"seedtest_assets"}
     dist_info = next(n for n in names if n.endswith(".dist-info/entry_points.txt"))
     entry_points = zipfile.ZipFile(wheel).read(dist_info).decode()
-    assert "seedtest = seedtest_assets.cli:main" in entry_points
+    assert "seedtest = seedtest_assets.console:main" in entry_points
     metadata = zipfile.ZipFile(wheel).read(dist_info.replace("entry_points.txt", "METADATA"))
     import dagster
 
