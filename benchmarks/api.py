@@ -53,7 +53,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(1, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np
-from common import machine, open_population, peak_rss_mb, population_arguments, run_main
+from common import (
+    cpu_seconds,
+    machine,
+    open_population,
+    peak_rss_mb,
+    population_arguments,
+    run_main,
+)
 from online import START, Inserts, calibrated_week, online_since, utc_now
 from sqlalchemy import delete, func, select, text
 
@@ -193,13 +200,25 @@ def main() -> int:
             warm = asyncio.run(load(server.url, token, rng.choice(students, 200), 8, 200, days))
             since = utc_now()
             per_level = args.requests // len(levels)
-            print("| clients | requests | p50 ms | p95 ms | p99 ms | updates/s | noop | errors |")
-            print("|---|---|---|---|---|---|---|---|")
+            print(
+                "| clients | requests | p50 ms | p95 ms | p99 ms | updates/s | noop | errors "
+                "| CPU ms per answer: server / PostgreSQL / clients |"
+            )
+            print("|---|---|---|---|---|---|---|---|---|")
+            trees = {"server": server.proc.pid}  # type: ignore[attr-defined]
             figures = {}
             for clients in levels:
                 picked = rng.choice(students, per_level, replace=False)
+                cpu0 = cpu_seconds(trees)
                 lat, errors, ok, noop, wall = asyncio.run(
                     load(server.url, token, picked, clients, per_level, days)
+                )
+                cpu1 = cpu_seconds(trees)
+                # Where the 2 cores went: the server's workers (events writer included), every
+                # PostgreSQL backend (warehouse and instance), and the clients (this process).
+                cpu = " / ".join(
+                    f"{(cpu1[k] - cpu0[k]) * 1000 / per_level:.1f}"
+                    for k in ("server", "postgres", "this")
                 )
                 all_ok += ok
                 p50, p95, p99 = (np.percentile(lat, q) * 1000 for q in (50, 95, 99))
@@ -207,7 +226,7 @@ def main() -> int:
                 figures[clients] = (p50, p95, p99, rate, len(errors))
                 print(
                     f"| {clients} | {per_level:,} | {p50:.1f} | {p95:.1f} | {p99:.1f} | "
-                    f"{rate:.0f} | {len(noop)} | {len(errors)} |",
+                    f"{rate:.0f} | {len(noop)} | {len(errors)} | {cpu} |",
                     flush=True,
                 )
                 if errors:

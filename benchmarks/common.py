@@ -49,6 +49,43 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def cpu_seconds(trees: dict[str, int]) -> dict[str, float]:
+    """CPU time (user + system, s) used so far, by kind: ``postgres`` (every PostgreSQL
+    process), ``this`` (this process) and, for each ``name: pid`` of ``trees``, that process
+    and its descendants (a server and its workers). From ``/proc`` (Linux); processes that
+    ended are not counted, so take it while they run."""
+    tick = os.sysconf("SC_CLK_TCK")
+    parent: dict[int, int] = {}
+    used: dict[int, float] = {}
+    postgres = 0.0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as f:
+                stat = f.read().decode(errors="replace")
+        except OSError:
+            continue  # ended meanwhile
+        # The fields after the command name (in parentheses, which may hold spaces).
+        fields = stat[stat.rindex(")") + 2 :].split()
+        pid = int(entry)
+        parent[pid] = int(fields[1])
+        used[pid] = (int(fields[11]) + int(fields[12])) / tick
+        if stat[stat.index("(") + 1 : stat.rindex(")")] == "postgres":
+            postgres += used[pid]
+    out = {"postgres": postgres, "this": used.get(os.getpid(), 0.0)}
+    for name, root in trees.items():
+        total = 0.0
+        for pid in used:
+            p = pid
+            while p > 1 and p != root:
+                p = parent.get(p, 0)
+            if p == root:
+                total += used[pid]
+        out[name] = total
+    return out
+
+
 def ensure_database(name: str, *, migrate: bool = True) -> str:
     """Create database ``name`` on the local server if missing; migrate (the warehouse's
     schema, unless ``migrate`` is false: e.g. a Dagster instance's database); return its URL."""
