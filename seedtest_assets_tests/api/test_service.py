@@ -6,6 +6,7 @@ seeded attempts ("1 day ago") are inside its window.
 """
 
 import json
+import os
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -382,3 +383,67 @@ def test_events_use_dagsters_batched_write_and_the_ui_reads_them(tmp_path):
         assert set(instance.get_dynamic_partitions("users")) == {f"s-{i}" for i in range(25)}
     finally:
         instance.dispose()
+
+
+def test_events_arriving_close_together_are_written_in_one_batch(tmp_path):
+    """What arrives within the linger of a batch's first event is one storage write (each
+    write is a new connection to a PostgreSQL instance); stopping writes at once."""
+    from seedtest_assets.api.events import DagsterEvents
+
+    instance = dg.DagsterInstance.local_temp(str(tmp_path))
+    try:
+        sink = DagsterEvents(instance, linger_seconds=30)
+        sink.start()
+        started = time.monotonic()
+        for burst in range(5):
+            sink.submit({f"s-{burst}-{i}": {"theta": 0.0} for i in range(5)})
+            time.sleep(0.05)
+        sink.stop()
+        assert time.monotonic() - started < 20  # stop() did not wait out the linger
+        assert (sink.recorded, sink.writes) == (25, 1)
+        hurried = DagsterEvents(instance, linger_seconds=0)
+        hurried.start()
+        for burst in range(3):
+            hurried.submit({f"t-{burst}": {"theta": 0.0}})
+            time.sleep(0.3)  # each written before the next arrives
+        hurried.stop()
+        assert (hurried.recorded, hurried.writes) == (3, 3)
+    finally:
+        instance.dispose()
+
+
+def test_the_services_events_writer_is_a_process_of_its_own(tmp_path, monkeypatch):
+    """Without an instance object the writer is a process on DAGSTER_HOME's instance (off the
+    worker's GIL); its counters come back at stop; once it has died, events are counted as
+    failed and nothing blocks."""
+    from seedtest_assets.api.events import DagsterEvents
+
+    home = tmp_path / "dagster"
+    home.mkdir()
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    sink = DagsterEvents(linger_seconds=30)
+    sink.start()
+    assert sink._worker is not None and sink._worker.pid != os.getpid()  # type: ignore[union-attr]
+    sink.submit({f"p-{i}": {"theta": float(i), "source": "api"} for i in range(12)})
+    sink.stop(timeout=60)
+    assert (sink.recorded, sink.failed, sink.writes, sink.path) == (12, 0, 1, "batched")
+    instance = dg.DagsterInstance.from_config(str(home))
+    try:
+        records = instance.fetch_materializations(
+            dg.AssetRecordsFilter(
+                asset_key=dg.AssetKey(["student", "mirt_ability"]), asset_partitions=["p-3"]
+            ),
+            limit=5,
+        ).records
+        assert [r.asset_materialization.metadata["theta"].value for r in records] == [3.0]
+    finally:
+        instance.dispose()
+
+    dead = DagsterEvents()
+    dead.start()
+    worker = dead._worker
+    worker.kill()  # type: ignore[union-attr]
+    worker.join(30)
+    dead.submit({"q-1": {"theta": 0.0}, "q-2": {"theta": 0.0}})
+    dead.stop(timeout=5)
+    assert dead.failed == 2 and dead.recorded == 0
