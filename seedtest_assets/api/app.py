@@ -16,6 +16,7 @@ message}``; 422 for a body that is not valid (FastAPI's ``detail`` list, plus ``
 ``message``); 413 above :data:`MAX_BODY_BYTES`; 503 when the warehouse fails.
 """
 
+import gc
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -166,6 +167,10 @@ def create_app(
         service = ThetaService(make_engine(database_url), config, events)
         await service.start()
         app.state.service = service
+        # Start-up's objects (modules, the item bank) never die: out of the collector's
+        # sight, a full collection no longer walks them (gc.freeze's documented use).
+        gc.collect()
+        gc.freeze()
         try:
             yield
         finally:

@@ -403,9 +403,13 @@ def test_events_arriving_close_together_are_written_in_one_batch(tmp_path):
         assert (sink.recorded, sink.writes) == (25, 1)
         hurried = DagsterEvents(instance, linger_seconds=0)
         hurried.start()
+        writer = hurried._writer
+        assert writer is not None
         for burst in range(3):
             hurried.submit({f"t-{burst}": {"theta": 0.0}})
-            time.sleep(0.3)  # each written before the next arrives
+            deadline = time.monotonic() + 30
+            while writer.recorded <= burst and time.monotonic() < deadline:
+                time.sleep(0.02)  # each written before the next arrives
         hurried.stop()
         assert (hurried.recorded, hurried.writes) == (3, 3)
     finally:
