@@ -3,8 +3,8 @@
 A runless materialization (what the public ``DagsterInstance.report_runless_asset_event``
 records, written in batches: see :func:`_report`) belongs to no run; the UI shows it on the
 student's partition like the sensor's re-scores.
-Events are written by one background thread per worker so that an answer never waits for
-Dagster's storage (~1 ms per event on PostgreSQL), in batches of what arrives within
+Events are written in the background so that an answer never waits for Dagster's storage
+(~1 ms per event on PostgreSQL), in batches of what arrives within
 ``linger_seconds`` of a batch's first event: each write opens a new connection to a PostgreSQL
 instance (dagster-postgres pools none), and writing whatever was queued (a few events) cost
 a third of a loaded worker's time, most of it connecting (py-spy, 2026-12-07).
@@ -12,8 +12,9 @@ a third of a loaded worker's time, most of it connecting (py-spy, 2026-12-07).
 The service's writer (``DagsterEvents()``, the instance of ``DAGSTER_HOME``) is a process of
 its own per worker, fed by a queue: Dagster spends ~0.6 ms of Python per event, which in a
 thread held the worker's GIL from its requests (32 clients: 274 updates/s and p99 297 ms
-with the thread, 334/s and 232 ms with no events at all; docs/benchmarks.md). A writer
-given an instance object (tests) is a thread. The warehouse row is the record: an event
+with the thread, 334/s and 232 ms with no events at all; docs/benchmarks.md). It stops when
+its worker is gone, however the worker ended. A writer given an instance object (tests) is a
+thread. The warehouse row is the record: an event
 still queued when the process is killed is lost, the row is not (the sensor's next re-score or
 the weekly batch records the student again). Students not yet registered as ``users``
 partitions are added first, in one call per batch.
@@ -55,7 +56,7 @@ class DagsterEvents:
         self._instance = instance
         self._max_batch = max_batch
         self._linger = linger_seconds
-        self._in_process = instance is None
+        self._own_process = instance is None
         self._queue: Any = None
         self._results: Any = None
         self._worker: threading.Thread | multiprocessing.process.BaseProcess | None = None
@@ -67,7 +68,7 @@ class DagsterEvents:
         self.path = "none"
 
     def start(self) -> None:
-        if self._in_process:
+        if self._own_process:
             ctx = multiprocessing.get_context("spawn")  # a fresh interpreter: no copied locks
             self._queue, self._results = ctx.Queue(), ctx.Queue()
             self._worker = ctx.Process(
@@ -135,6 +136,14 @@ class DagsterEvents:
 
 def _writer_process(events: Any, results: Any, max_batch: int, linger: float) -> None:
     """The process writer's main: write until ``None`` arrives, then report the counters."""
+    parent = multiprocessing.parent_process()
+
+    def watch() -> None:  # a worker killed outright never sends None: stop once it is gone
+        while parent is None or parent.is_alive():
+            time.sleep(1.0)
+        events.put(None)
+
+    threading.Thread(target=watch, name="worker-watch", daemon=True).start()
     writer = _Writer(dg.DagsterInstance.get(), max_batch, linger)
     try:
         writer.run(events)

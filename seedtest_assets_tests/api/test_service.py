@@ -451,3 +451,42 @@ def test_the_services_events_writer_is_a_process_of_its_own(tmp_path, monkeypatc
     dead.submit({"q-1": {"theta": 0.0}, "q-2": {"theta": 0.0}})
     dead.stop(timeout=5)
     assert dead.failed == 2 and dead.recorded == 0
+
+
+def _running(pid: int) -> bool:
+    """The process exists and is not a zombie (exited, waiting to be reaped)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat[stat.rindex(")") + 2 :].split()[0] != "Z"
+
+
+def test_the_events_writer_stops_when_its_worker_is_killed(tmp_path):
+    """A worker killed outright (no stop()) leaves no writer process behind."""
+    import subprocess
+    import sys
+
+    home = tmp_path / "dagster"
+    home.mkdir()
+    script = (
+        "import os\n"
+        "from seedtest_assets.api.events import DagsterEvents\n"
+        "sink = DagsterEvents()\n"
+        "sink.start()\n"
+        "print(sink._worker.pid, flush=True)\n"
+        "os._exit(0)\n"  # like SIGKILL: no atexit, no stop()
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script],
+        env={**os.environ, "DAGSTER_HOME": str(home)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    ).stdout
+    pid = int(out.split()[0])
+    deadline = time.monotonic() + 60
+    while _running(pid) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not _running(pid), f"writer process {pid} outlived its worker"
