@@ -110,13 +110,7 @@ class DagsterEvents:
         worker.join(timeout)
         self._worker = None
         if self._writer is not None:
-            w = self._writer
-            self.recorded, self.failed, self.writes, self.path = (
-                w.recorded,
-                w.failed,
-                w.writes,
-                w.path,
-            )
+            self.recorded, self.failed, self.writes, self.path = self._writer.counters()
             return
         try:
             recorded, failed, writes, path = self._results.get(timeout=1.0)
@@ -148,7 +142,7 @@ def _writer_process(events: Any, results: Any, max_batch: int, linger: float) ->
     try:
         writer.run(events)
     finally:
-        results.put((writer.recorded, writer.failed, writer.writes, writer.path))
+        results.put(writer.counters())
         writer.instance.dispose()
 
 
@@ -163,6 +157,10 @@ class _Writer:
         self.failed = 0
         self.writes = 0
         self.path = "none"
+
+    def counters(self) -> tuple[int, int, int, str]:
+        """(recorded, failed, writes, path)."""
+        return self.recorded, self.failed, self.writes, self.path
 
     def run(self, events: Any) -> None:
         stop = False
